@@ -1,0 +1,80 @@
+"""File safety shared by every stage.
+
+A later stage must never mistake a half-written file for a finished one, so
+outputs are written under a temporary name in the same directory and renamed
+into place only once complete (rename is atomic on POSIX filesystems).
+"""
+import contextlib
+import json
+import os
+import tempfile
+
+from util.errors import UserInputError
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", encoding="utf-8"):
+    """Open a temporary sibling of ``path`` for writing; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented UTF-8 JSON (Korean kept readable), atomically."""
+    with atomic_write(path) as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def read_json(path, what="JSON file"):
+    """Read a JSON file, turning a missing file or a syntax error into a one-line UserInputError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise UserInputError(f"{what} not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise UserInputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def list_files(directory, what="corpus directory"):
+    """Every regular, non-hidden file below ``directory``, sorted, so runs are reproducible.
+
+    Raises UserInputError when the directory is missing or holds no files.
+    """
+    if not os.path.isdir(directory):
+        raise UserInputError(f"{what} not found or not a directory: {directory}")
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, name) for name in sorted(files) if not name.startswith("."))
+    if not found:
+        raise UserInputError(f"{what} has no files: {directory}")
+    return found
+
+
+def sha256_of_file(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
