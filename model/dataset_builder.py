@@ -1,0 +1,326 @@
+"""Turns a directory of cleaned text and a vocab into ELECTRA pretraining TFRecords.
+
+Examples are built as upstream ELECTRA's ``build_pretraining_dataset.py`` builds them: the
+sentences (lines) of a document are accumulated up to a target length, split at a
+sentence boundary into segments A and B, and written as ``[CLS] A [SEP] B [SEP]``.
+
+The corpus is cut into chunks: byte ranges of at most ``chunk_bytes`` (plus the rest of a
+document, when one ends nearby), so one huge file parallelises like many small ones and
+no process holds more than a chunk. Each chunk draws its randomness from
+``(seed, file, offset)`` and its examples are written in chunk order, so the output
+depends on the inputs, the seed and ``chunk_bytes`` only: the same bytes for any
+``num_processes``.
+"""
+import collections
+import dataclasses
+import os
+import random
+
+from util.errors import UserInputError
+from util.files import list_files, write_json
+from util.tokenization import KoTokenizer
+
+from model import dataset_writer
+
+MIN_SEQ_LENGTH = 8
+MAX_SEQ_LENGTH = 4096
+# Upstream's values: 10% of examples get one long segment (like classification inputs)
+# and 5% a random, shorter target length, so the model also sees short inputs.
+SINGLE_SEGMENT_PROB = 0.1
+SHORT_TARGET_PROB = 0.05
+# How far past a chunk's nominal end to look for a blank line (a document boundary)
+# before settling for a line boundary inside a document.
+BOUNDARY_SCAN_BYTES = 1 << 20
+# Sentences tokenized per call into the Rust tokenizer.
+TOKENIZE_BATCH = 2048
+
+
+@dataclasses.dataclass
+class DatasetOptions:
+    corpus_dir: str
+    vocab_file: str
+    output_dir: str
+    max_seq_length: int = 128
+    num_processes: int = 1
+    blanks_separate_docs: bool = True
+    do_lower_case: bool = None  # None: what tokenizer_config.json beside the vocab says
+    tokenizer_type: str = None  # None: likewise
+    num_out_files: int = 100
+    seed: int = 12345
+    chunk_bytes: int = 4 << 20
+    progress: bool = True
+
+    def validate(self):
+        if not MIN_SEQ_LENGTH <= self.max_seq_length <= MAX_SEQ_LENGTH:
+            raise UserInputError(f"--max_seq_length {self.max_seq_length}: must be between "
+                                 f"{MIN_SEQ_LENGTH} and {MAX_SEQ_LENGTH}")
+        if self.num_processes < 1:
+            raise UserInputError(f"--num_processes {self.num_processes}: must be at least 1")
+        if self.num_out_files < 1:
+            raise UserInputError(f"--num_out_files {self.num_out_files}: must be at least 1")
+        if self.chunk_bytes < 1:
+            raise UserInputError(f"chunk_bytes {self.chunk_bytes}: must be at least 1")
+        corpus = os.path.realpath(self.corpus_dir)
+        output = os.path.realpath(self.output_dir)
+        if output == corpus or output.startswith(corpus + os.sep):
+            raise UserInputError(f"--output_dir {self.output_dir} is inside --corpus_dir "
+                                 f"{self.corpus_dir}: a rerun would read the shards as text")
+        if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise UserInputError(f"--output_dir {self.output_dir} exists and is not a directory")
+
+
+class ExampleBuilder:
+    """Accumulates a document's tokenized sentences into (segment A, segment B) pairs."""
+
+    def __init__(self, max_length, rng):
+        self._max_length = max_length
+        self._rng = rng
+        self._sentences = []
+        self._length = 0
+        self._target_length = max_length
+
+    def add_sentence(self, token_ids):
+        """Add one sentence; return an example's segments when the target length is reached."""
+        self._sentences.append(token_ids)
+        self._length += len(token_ids)
+        if self._length >= self._target_length:
+            return self._create_example()
+        return None
+
+    def end_document(self):
+        """Flush what is left of the document (so documents never share an example)."""
+        return self._create_example() if self._length else None
+
+    def _create_example(self):
+        if self._rng.random() < SINGLE_SEGMENT_PROB:
+            first_target = 100000
+        else:
+            first_target = (self._target_length - 3) // 2  # room for [CLS] and two [SEP]
+        first, second = [], []
+        for sentence in self._sentences:
+            # A sentence goes to A while A is empty or it fits; the first sentence that
+            # overflows A goes there half the time, so split points vary.
+            if (not first or len(first) + len(sentence) < first_target
+                    or (not second and len(first) < first_target and self._rng.random() < 0.5)):
+                first += sentence
+            else:
+                second += sentence
+        first = first[:self._max_length - 2]
+        second = second[:max(0, self._max_length - len(first) - 3)]
+
+        self._sentences = []
+        self._length = 0
+        if self._rng.random() < SHORT_TARGET_PROB:
+            self._target_length = self._rng.randint(5, self._max_length)
+        else:
+            self._target_length = self._max_length
+        return first, second
+
+
+Chunk = collections.namedtuple("Chunk", "path name start end starts_document")
+ChunkResult = collections.namedtuple("ChunkResult", "examples documents sentences tokens unk_tokens nbytes")
+
+
+def _next_boundary(f, position, size, blanks_separate_docs):
+    """The first line start at or after ``position``; after a blank line if one is near.
+
+    Returns (offset, whether a document starts there).
+    """
+    if position >= size:
+        return size, True
+    f.seek(position)
+    f.readline()
+    line_start = f.tell()
+    if not blanks_separate_docs:
+        return line_start, False
+    while f.tell() - line_start < BOUNDARY_SCAN_BYTES:
+        line = f.readline()
+        if not line:
+            return size, True
+        if not line.strip():
+            return f.tell(), True
+    return line_start, False
+
+
+def plan_chunks(files, corpus_dir, chunk_bytes, blanks_separate_docs):
+    """Yield the chunks of every file in order; opening each file here names an unreadable one early."""
+    for path in files:
+        try:
+            f = open(path, "rb")
+            size = os.fstat(f.fileno()).st_size
+        except OSError as e:
+            raise UserInputError(f"{path}: cannot read ({e.strerror})") from None
+        name = os.path.relpath(path, corpus_dir)
+        with f:
+            start, starts_document = 0, True
+            while start < size:
+                end, next_starts = _next_boundary(f, start + chunk_bytes, size, blanks_separate_docs)
+                yield Chunk(path, name, start, end, starts_document)
+                start, starts_document = end, next_starts
+
+
+def _read_lines(chunk):
+    with open(chunk.path, "rb") as f:
+        f.seek(chunk.start)
+        data = f.read(chunk.end - chunk.start)
+    if chunk.start == 0 and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        with open(chunk.path, "rb") as f:
+            line = f.read(chunk.start).count(b"\n") + data[:e.start].count(b"\n") + 1
+        raise UserInputError(f"{chunk.path}:{line}: not UTF-8 ({e.reason})") from None
+    return text.split("\n")
+
+
+class ChunkProcessor:
+    """Tokenizes one chunk in batches and builds its serialized examples (runs in a worker)."""
+
+    def __init__(self, tokenizer, max_seq_length, blanks_separate_docs, seed):
+        self.tokenizer = tokenizer
+        self.max_seq_length = max_seq_length
+        self.blanks_separate_docs = blanks_separate_docs
+        self.seed = seed
+        self._serialize = dataset_writer.ExampleSerializer()
+
+    def __call__(self, chunk):
+        builder = ExampleBuilder(self.max_seq_length, random.Random(f"{self.seed}:{chunk.name}:{chunk.start}"))
+        examples = []
+        counts = collections.Counter()
+        # None marks a document boundary; the first sentence of a document is counted.
+        new_document = chunk.starts_document
+        events, num_sentences = [], 0
+        for line in _read_lines(chunk):
+            line = line.strip()
+            if line:
+                events.append(line)
+                num_sentences += 1
+                if new_document:
+                    counts["documents"] += 1
+                    new_document = False
+            elif self.blanks_separate_docs:
+                if events and events[-1] is not None:
+                    events.append(None)
+                new_document = True
+            if num_sentences >= TOKENIZE_BATCH:
+                self._replay(events, builder, examples, counts)
+                events, num_sentences = [], 0
+        events.append(None)
+        self._replay(events, builder, examples, counts)
+        return ChunkResult(examples, counts["documents"], counts["sentences"], counts["tokens"],
+                           counts["unk_tokens"], chunk.end - chunk.start)
+
+    def _replay(self, events, builder, examples, counts):
+        ids = iter(self.tokenizer.encode_batch([e for e in events if e is not None]))
+        unk = self.tokenizer.unk_id
+        for event in events:
+            segments = None
+            if event is None:
+                segments = builder.end_document()
+            else:
+                token_ids = next(ids)
+                if token_ids:  # a line of control characters tokenizes to nothing
+                    counts["sentences"] += 1
+                    counts["tokens"] += len(token_ids)
+                    counts["unk_tokens"] += token_ids.count(unk)
+                    segments = builder.add_sentence(token_ids)
+            if segments is not None:
+                features = dataset_writer.example_features(
+                    *segments, self.max_seq_length, self.tokenizer.cls_id, self.tokenizer.sep_id)
+                examples.append(self._serialize(*features))
+
+
+_worker_processor = None
+
+
+def _init_worker(processor_args):
+    global _worker_processor
+    _worker_processor = ChunkProcessor(*processor_args)
+
+
+def _process_in_worker(chunk):
+    return _worker_processor(chunk)
+
+
+def _ordered_results(chunks, processor_args, num_processes):
+    """Chunk results in chunk order; at most 2 chunks per process are in flight, so memory stays flat."""
+    if num_processes == 1:
+        processor = ChunkProcessor(*processor_args)
+        for chunk in chunks:
+            yield chunk, processor(chunk)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    # fork: workers inherit the imported TensorFlow instead of importing it again.
+    with concurrent.futures.ProcessPoolExecutor(
+            num_processes, mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker, initargs=(processor_args,)) as pool:
+        pending = collections.deque()
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(_process_in_worker, chunk)))
+                if len(pending) >= 2 * num_processes:
+                    chunk, future = pending.popleft()
+                    yield chunk, future.result()
+            while pending:
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def build_dataset(options):
+    """Write the shards and stats.json for ``options``; return the stats."""
+    options.validate()
+    files = list_files(options.corpus_dir)
+    tokenizer = KoTokenizer.from_vocab(options.vocab_file, options.tokenizer_type, options.do_lower_case)
+    # Open every file now, so an unreadable one fails before anything is written.
+    for path in files:
+        try:
+            open(path, "rb").close()
+        except OSError as e:
+            raise UserInputError(f"{path}: cannot read ({e.strerror})") from None
+    total_bytes = sum(os.path.getsize(path) for path in files)
+
+    import tensorflow as tf  # noqa: F401  (imported before forking, see _ordered_results)
+    from tqdm import tqdm
+
+    dataset_writer.clear_output_dir(options.output_dir)
+    chunks = plan_chunks(files, options.corpus_dir, options.chunk_bytes, options.blanks_separate_docs)
+    processor_args = (tokenizer, options.max_seq_length, options.blanks_separate_docs, options.seed)
+    totals = collections.Counter()
+    with dataset_writer.ShardWriter(options.output_dir, options.num_out_files) as writer, \
+            tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building examples",
+                 disable=not options.progress) as bar:
+        for chunk, result in _ordered_results(chunks, processor_args, options.num_processes):
+            for example in result.examples:
+                writer.write(example)
+            for field in ("documents", "sentences", "tokens", "unk_tokens"):
+                totals[field] += getattr(result, field)
+            totals["examples"] += len(result.examples)
+            bar.update(result.nbytes)
+            bar.set_postfix(documents=totals["documents"], examples=totals["examples"], refresh=False)
+        if not totals["examples"]:
+            raise UserInputError(f"corpus directory has no text: {options.corpus_dir}")
+        writer.commit()
+
+    stats = {
+        "documents": totals["documents"],
+        "sentences": totals["sentences"],
+        "tokens": totals["tokens"],
+        "examples": totals["examples"],
+        "unk_rate": totals["unk_tokens"] / totals["tokens"],
+        "vocab_sha256": tokenizer.vocab_sha256,
+        "vocab_size": tokenizer.vocab_size,
+        "tokenizer_type": tokenizer.tokenizer_type,
+        "do_lower_case": tokenizer.do_lower_case,
+        "max_seq_length": options.max_seq_length,
+        "num_out_files": options.num_out_files,
+        "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+                 "tokenizer_type": tokenizer.tokenizer_type, "do_lower_case": tokenizer.do_lower_case},
+    }
+    write_json(os.path.join(options.output_dir, dataset_writer.STATS_NAME), stats)
+    return stats
