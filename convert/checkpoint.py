@@ -1,0 +1,214 @@
+"""Reading a TF ELECTRA checkpoint and deciding the architecture it holds.
+
+The sizes come from ``pretrain_config.json`` in the model directory (or ``--config_file``):
+its ``bert_config`` describes the discriminator and ``generator_bert_config`` the generator,
+so the generator gets its own hidden size, heads and embedding size. Released upstream
+ELECTRA / Dialog-KoELECTRA checkpoints have no such file; for them every size except the
+number of attention heads is read off the variable shapes (heads follow upstream's
+``hidden_size // 64`` unless given).
+
+Variable names are upstream ELECTRA's (model/modeling.py, run_pretraining.py).
+"""
+import dataclasses
+import glob
+import os
+import re
+
+from util.errors import UserInputError
+from util.files import read_json
+
+CONFIG_NAME = "pretrain_config.json"
+BERT_CONFIG_KEYS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "initializer_range", "embedding_size",
+)
+BERT_CONFIG_DEFAULTS = {
+    "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+    "type_vocab_size": 2, "initializer_range": 0.02,
+}
+# Training state that is not part of the model: optimizer slots (our AdamWeightDecay's
+# adam_m/adam_v, tf.train.Adam's Adam/Adam_1 and beta powers), the step counter and the
+# loss-scale variables of mixed-precision training.
+_SKIP_LAST = {"adam_m", "adam_v", "Adam", "Adam_1", "beta1_power", "beta2_power", "global_step",
+              "good_steps", "current_loss_scale", "loss_scale"}
+
+
+def is_training_state(name):
+    return name.split("/")[-1] in _SKIP_LAST or "loss_scale" in name
+
+
+def resolve_checkpoint(path):
+    """A model directory (-> its newest checkpoint) or a checkpoint prefix -> (prefix, model_dir)."""
+    import tensorflow as tf
+
+    path = os.fspath(path).rstrip("/")
+    if os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path)
+        if prefix is None or not os.path.exists(prefix + ".index"):
+            # The `checkpoint` state file may name absolute paths of another machine.
+            candidates = glob.glob(os.path.join(path, "*.index"))
+            if not candidates:
+                raise UserInputError(f"{path}: no TF checkpoint (*.index) in this directory")
+            prefix = max(candidates, key=_step_of)[: -len(".index")]
+        return prefix, path
+    for suffix in (".index", ".meta"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = re.sub(r"\.data-\d+-of-\d+$", "", path)
+    if not os.path.exists(path + ".index"):
+        raise UserInputError(f"{path}: neither a model directory nor a checkpoint prefix "
+                             f"({path}.index not found)")
+    return path, os.path.dirname(os.path.abspath(path))
+
+
+def _step_of(index_path):
+    match = re.search(r"-(\d+)\.index$", index_path)
+    return (int(match.group(1)) if match else -1, os.path.getmtime(index_path))
+
+
+class CheckpointVariables:
+    """Names, shapes and values of the model variables in a checkpoint (training state dropped)."""
+
+    def __init__(self, prefix):
+        import tensorflow as tf
+
+        self.prefix = prefix
+        try:
+            self._reader = tf.train.load_checkpoint(prefix)
+            shapes = self._reader.get_variable_to_shape_map()
+        except (tf.errors.OpError, ValueError) as e:
+            raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
+        self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
+        self.global_step = int(self._reader.get_tensor("global_step")) if "global_step" in shapes else None
+
+    def __contains__(self, name):
+        return name in self.shapes
+
+    def get(self, name):
+        return self._reader.get_tensor(name)
+
+    def layer_count(self, scope):
+        layers = {int(m.group(1)) for n in self.shapes
+                  for m in [re.match(rf"{re.escape(scope)}/encoder/layer_(\d+)/", n)] if m}
+        return max(layers) + 1 if layers else 0
+
+
+@dataclasses.dataclass
+class Architecture:
+    """Everything the converter needs to name and size the variables of one checkpoint."""
+
+    discriminator: dict  # bert_config keys
+    generator: dict = None  # None when the checkpoint has no generator
+    # "generator" for upstream's default separate generator; "electra" when the generator
+    # shares every weight with the discriminator (untied_generator=False).
+    generator_scope: str = "generator"
+    generator_embeddings_scope: str = "electra"  # "generator" with untied_generator_embeddings
+    discriminator_output_name: str = "dense_1"  # upstream's name; our pretraining may say dense_prediction
+    source: str = ""
+    notes: list = dataclasses.field(default_factory=list)
+    pretrain_config: dict = dataclasses.field(default_factory=dict)
+
+
+def _validated_bert_config(config, where):
+    if not isinstance(config, dict):
+        raise UserInputError(f"{where}: expected a JSON object")
+    merged = dict(BERT_CONFIG_DEFAULTS, **config)
+    if merged.get("embedding_size") is None:
+        merged["embedding_size"] = merged.get("hidden_size")
+    for key in BERT_CONFIG_KEYS:
+        if merged.get(key) is None:
+            raise UserInputError(f"{where}: missing key {key!r}")
+    for key in BERT_CONFIG_KEYS:
+        if key not in ("hidden_act",) and key in config and not isinstance(config[key], (int, float)):
+            raise UserInputError(f"{where}: {key} must be a number, not {config[key]!r}")
+    if merged["hidden_size"] % merged["num_attention_heads"]:
+        raise UserInputError(f"{where}: hidden_size {merged['hidden_size']} is not a multiple of "
+                             f"num_attention_heads {merged['num_attention_heads']}")
+    return {key: merged[key] for key in BERT_CONFIG_KEYS}
+
+
+def find_pretrain_config(model_dir, config_file=None):
+    """(config dict, its path) from --config_file or the model directory; ({}, None) if neither."""
+    path = config_file or os.path.join(model_dir, CONFIG_NAME)
+    if config_file is None and not os.path.isfile(path):
+        return {}, None
+    return read_json(path, "pretraining config"), path
+
+
+def describe(variables, pretrain_config, config_path, num_attention_heads=None,
+             generator_num_attention_heads=None, hidden_act=None):
+    """The Architecture of the checkpoint: sizes from the config, else from variable shapes."""
+    arch_names = {}
+    if "discriminator_predictions/dense_prediction/kernel" in variables:
+        arch_names["discriminator_output_name"] = "dense_prediction"
+    if "bert_config" in pretrain_config:
+        arch = _from_config(pretrain_config, config_path, variables)
+    else:
+        arch = _from_shapes(variables, num_attention_heads, generator_num_attention_heads, hidden_act)
+        if config_path:
+            arch.notes.insert(0, f"{config_path} has no bert_config; sizes read from the checkpoint")
+    arch.pretrain_config = pretrain_config
+    for key, value in arch_names.items():
+        setattr(arch, key, value)
+    return arch
+
+
+def _from_config(config, path, variables):
+    disc = _validated_bert_config(config["bert_config"], f"{path}: bert_config")
+    gen = None
+    if config.get("generator_bert_config") is not None:
+        gen = _validated_bert_config(config["generator_bert_config"], f"{path}: generator_bert_config")
+    untied_generator = config.get("untied_generator", True)
+    scope = "generator" if untied_generator else "electra"
+    if not untied_generator:
+        gen = dict(disc)  # upstream builds the tied generator with the discriminator's config
+    elif gen is None and "generator_predictions/output_bias" in variables:
+        raise UserInputError(f"{path}: the checkpoint has a generator but the config has no "
+                             "generator_bert_config")
+    if config.get("electric_objective") or config.get("two_tower_generator"):
+        raise UserInputError(f"{path}: Electric / two-tower generators have no transformers "
+                             "equivalent; only ELECTRA checkpoints convert")
+    return Architecture(
+        discriminator=disc, generator=gen, generator_scope=scope,
+        generator_embeddings_scope="generator" if config.get("untied_generator_embeddings") else "electra",
+        source=path)
+
+
+def _from_shapes(variables, heads, gen_heads, hidden_act):
+    notes = []
+
+    def shape(name):
+        if name not in variables:
+            raise UserInputError(f"{variables.prefix}: variable {name} is missing, so the model "
+                                 "sizes cannot be read off the checkpoint; pass --config_file")
+        return variables.shapes[name]
+
+    def encoder_sizes(scope, emb_scope, heads, what):
+        vocab, emb = shape(f"{emb_scope}/embeddings/word_embeddings")
+        hidden = shape(f"{scope}/encoder/layer_0/attention/self/query/kernel")[1]
+        if heads is None:
+            heads = max(1, hidden // 64)
+            notes.append(f"{what}: num_attention_heads is not stored in a checkpoint; using "
+                         f"hidden_size // 64 = {heads} as upstream ELECTRA does "
+                         f"(pass --{'generator_' if what == 'generator' else ''}num_attention_heads otherwise)")
+        return _validated_bert_config({
+            "vocab_size": vocab, "embedding_size": emb, "hidden_size": hidden,
+            "num_hidden_layers": variables.layer_count(scope), "num_attention_heads": heads,
+            "intermediate_size": shape(f"{scope}/encoder/layer_0/intermediate/dense/kernel")[1],
+            "max_position_embeddings": shape(f"{emb_scope}/embeddings/position_embeddings")[0],
+            "type_vocab_size": shape(f"{emb_scope}/embeddings/token_type_embeddings")[0],
+            "hidden_act": hidden_act or "gelu",
+        }, f"{variables.prefix} ({what} sizes read from variable shapes)")
+
+    disc = encoder_sizes("electra", "electra", heads, "discriminator")
+    arch = Architecture(discriminator=disc, source="variable shapes (no pretrain_config.json)", notes=notes)
+    if any(n.startswith("generator/encoder/") for n in variables.shapes):
+        arch.generator_embeddings_scope = (
+            "generator" if "generator/embeddings/word_embeddings" in variables else "electra")
+        arch.generator = encoder_sizes("generator", arch.generator_embeddings_scope, gen_heads, "generator")
+    elif "generator_predictions/output_bias" in variables:
+        arch.generator_scope = "electra"  # generator and discriminator share the encoder
+        arch.generator = dict(disc)
+        notes.append("generator shares the discriminator's encoder (untied_generator=False)")
+    return arch

@@ -1,0 +1,153 @@
+"""One conversion: checkpoint -> discriminator dir, generator dir, ONNX file, parity report.
+
+Everything is written under temporary names beside the targets and renamed into place
+only after the variables checked out and the parity check passed, so a failed or
+interrupted conversion leaves no output a later stage could take as complete.
+"""
+import contextlib
+import os
+import shutil
+import tempfile
+
+from util.errors import UserInputError
+
+
+def _check_target(path, overwrite, what):
+    if path and os.path.exists(path) and not overwrite:
+        if os.path.isfile(path) or os.listdir(path):
+            raise UserInputError(f"{path}: {what} already exists; pass --overwrite to replace it")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _make_readable(path):
+    """mkdtemp/mkstemp create owner-only entries; give outputs the modes a plain mkdir/open would."""
+    mask = _umask()
+    if os.path.isdir(path):
+        os.chmod(path, 0o777 & ~mask)
+        for name in os.listdir(path):
+            os.chmod(os.path.join(path, name), 0o666 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
+
+
+def _put_in_place(tmp, target):
+    """Rename ``tmp`` to ``target``; an existing target is replaced only after the rename worked."""
+    _make_readable(tmp)
+    old = None
+    if os.path.exists(target):
+        old = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".old.",
+                               dir=os.path.dirname(os.path.abspath(target)))
+        os.replace(target, os.path.join(old, "previous"))
+    os.replace(tmp, target)
+    if old:
+        shutil.rmtree(old)
+
+
+def _temp_dir_for(target):
+    parent = os.path.dirname(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".", suffix=".tmp", dir=parent)
+
+
+def _size_line(name, cfg):
+    return (f"{name}: hidden {cfg['hidden_size']}, layers {cfg['num_hidden_layers']}, heads "
+            f"{cfg['num_attention_heads']}, intermediate {cfg['intermediate_size']}, embedding "
+            f"{cfg['embedding_size']}, vocab {cfg['vocab_size']}, positions {cfg['max_position_embeddings']}, "
+            f"act {cfg['hidden_act']}")
+
+
+def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=None, onnx_path=None,
+                       verify=True, config_file=None, vocab_dir=None, num_attention_heads=None,
+                       generator_num_attention_heads=None, hidden_act=None, do_lower_case=None,
+                       tokenizer_type=None, overwrite=False, seed=None, log=print):
+    """Convert; returns the parity results (empty when verify is False)."""
+    from convert import checkpoint, parity, to_transformers
+
+    _check_target(pt_discriminator_path, overwrite, "discriminator directory")
+    _check_target(pt_generator_path, overwrite, "generator directory")
+    _check_target(onnx_path, overwrite, "ONNX file")
+    targets = [p for p in (pt_discriminator_path, pt_generator_path, onnx_path) if p]
+    if len({os.path.abspath(p) for p in targets}) != len(targets):
+        raise UserInputError("--pt_discriminator_path, --pt_generator_path and --onnx_path must differ")
+
+    prefix, model_dir = checkpoint.resolve_checkpoint(tf_ckpt_path)
+    variables = checkpoint.CheckpointVariables(prefix)
+    step = f" (global_step {variables.global_step})" if variables.global_step is not None else ""
+    log(f"checkpoint: {prefix}{step}")
+    pretrain_config, config_path = checkpoint.find_pretrain_config(model_dir, config_file)
+    arch = checkpoint.describe(variables, pretrain_config, config_path, num_attention_heads,
+                               generator_num_attention_heads, hidden_act)
+    log(f"sizes from {arch.source}")
+    for note in arch.notes:
+        log(f"note: {note}")
+    if pt_generator_path and arch.generator is None:
+        raise UserInputError(f"{prefix}: the checkpoint holds no generator (no generator_predictions/*); "
+                             "drop --pt_generator_path")
+    to_transformers.check_variables(variables, arch)
+    log(_size_line("discriminator", arch.discriminator))
+    if arch.generator:
+        log(_size_line("generator", arch.generator))
+
+    vocab_path = vocab_dir or model_dir
+    if vocab_dir is None and not os.path.isfile(os.path.join(model_dir, "vocab.txt")):
+        raise UserInputError(f"{model_dir}: no vocab.txt beside the checkpoint; pass --vocab_dir")
+    vocab_file, tokenizer_type, do_lower_case = to_transformers.tokenizer_settings(
+        vocab_path, pretrain_config, arch.discriminator["vocab_size"], do_lower_case, tokenizer_type)
+    log(f"tokenizer: {vocab_file} ({tokenizer_type}, do_lower_case={do_lower_case})")
+
+    temps = []
+    try:
+        outputs = []
+        for which, target in (("discriminator", pt_discriminator_path), ("generator", pt_generator_path)):
+            if not target:
+                continue
+            tmp = _temp_dir_for(target)
+            temps.append(tmp)
+            model = to_transformers.build_model(variables, arch, which)
+            to_transformers.save_model_dir(model, tmp, vocab_file, tokenizer_type, do_lower_case)
+            outputs.append((which, tmp, target))
+            log(f"{which}: converted {sum(p.numel() for p in model.parameters()):,} parameters")
+        if onnx_path:
+            from convert.onnx_export import export_onnx
+
+            onnx_tmp = os.path.join(_temp_dir_for(onnx_path), "model.onnx")
+            temps.append(os.path.dirname(onnx_tmp))
+            export_onnx(_load(outputs[0][1], "discriminator"), onnx_tmp)
+            outputs.append(("onnx", onnx_tmp, onnx_path))
+            log("onnx: exported the discriminator (dynamic batch and sequence axes)")
+
+        results = []
+        if verify:
+            from convert.tf_reference import ReferenceElectra
+
+            saved = dict((which, tmp) for which, tmp, _ in outputs)
+            generator = _load(saved["generator"], "generator") if "generator" in saved else None
+            results, used_seed = parity.check(
+                ReferenceElectra(variables, arch), _load(saved["discriminator"], "discriminator"),
+                generator, saved.get("onnx"), seed=seed)
+            log(parity.report(results, used_seed))
+            failed = [r.name for r in results if not r.ok]
+            if failed:
+                raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}; nothing written")
+
+        for _, tmp, target in outputs:
+            _put_in_place(tmp, target)
+            log(f"wrote {target}")
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(tmp)
+    return results
+
+
+def _load(directory, which):
+    """The saved model read back from disk, so verification covers the files themselves."""
+    from transformers import ElectraForMaskedLM, ElectraForPreTraining
+
+    cls = ElectraForPreTraining if which == "discriminator" else ElectraForMaskedLM
+    return cls.from_pretrained(directory, local_files_only=True).eval()

@@ -1,0 +1,64 @@
+"""Convert a TF ELECTRA checkpoint into transformers directories (and ONNX), proving parity.
+
+    python pytorch_convert.py \
+        --tf_ckpt_path model/ckpt/pretrain_ckpt_len_128_small \
+        --pt_discriminator_path model/pytorch/dialog-koelectra-small-discriminator \
+        --pt_generator_path model/pytorch/dialog-koelectra-small-generator
+
+See docs/conversion.md for every argument.
+"""
+import argparse
+import os
+
+from util.errors import run_cli
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tf_ckpt_path", required=True,
+                        help="model directory (its newest checkpoint is used) or a checkpoint prefix")
+    parser.add_argument("--pt_discriminator_path", required=True,
+                        help="output directory for the discriminator (ElectraForPreTraining)")
+    parser.add_argument("--pt_generator_path", default=None,
+                        help="output directory for the generator (ElectraForMaskedLM); optional")
+    parser.add_argument("--onnx_path", default=None, help="also export the discriminator to this ONNX file")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                        help="compare TF, PyTorch and onnxruntime logits on random inputs (default on)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the parity inputs (default: fresh)")
+    parser.add_argument("--config_file", default=None,
+                        help="pretraining config with bert_config/generator_bert_config "
+                             "(default: <model dir>/pretrain_config.json; without one, sizes are "
+                             "read from the variable shapes)")
+    parser.add_argument("--vocab_dir", default=None,
+                        help="vocab directory or vocab.txt (default: the model directory)")
+    parser.add_argument("--num_attention_heads", type=int, default=None,
+                        help="discriminator heads, only when there is no pretrain_config.json "
+                             "(default hidden_size // 64, as upstream)")
+    parser.add_argument("--generator_num_attention_heads", type=int, default=None,
+                        help="generator heads, only when there is no pretrain_config.json")
+    parser.add_argument("--hidden_act", default=None,
+                        help="activation, only when there is no pretrain_config.json (default gelu)")
+    parser.add_argument("--do_lower_case", action=argparse.BooleanOptionalAction, default=None,
+                        help="override the casing recorded in the config / tokenizer_config.json")
+    parser.add_argument("--tokenizer_type", choices=("wordpiece", "mecab_wordpiece"), default=None,
+                        help="override the tokenizer type recorded in the config / tokenizer_config.json")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output directories/files")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from convert.pipeline import convert_checkpoint
+
+    convert_checkpoint(
+        args.tf_ckpt_path, args.pt_discriminator_path, args.pt_generator_path, args.onnx_path,
+        verify=args.verify, config_file=args.config_file, vocab_dir=args.vocab_dir,
+        num_attention_heads=args.num_attention_heads,
+        generator_num_attention_heads=args.generator_num_attention_heads, hidden_act=args.hidden_act,
+        do_lower_case=args.do_lower_case, tokenizer_type=args.tokenizer_type, overwrite=args.overwrite,
+        seed=args.seed)
+
+
+if __name__ == "__main__":
+    run_cli(main)
