@@ -1,0 +1,422 @@
+"""Named-entity recognition: Naver NER (KoELECTRA's tsv or the 2018 challenge files) and KLUE-NER.
+
+Two granularities share one model head:
+- Naver NER tags whole words (eojeols). The first sub-token of each word carries the
+  word's tag; the word's other sub-tokens are ignored in the loss (-100), as in KoELECTRA.
+- KLUE-NER tags characters, and its entities often end inside a word ("<한국:LC>을"), so
+  word-level tags would score different entities than the gold ones. Here every
+  sub-token is labelled with its first character's tag and a predicted tag is spread
+  back over the characters its token covers (``B-X`` then ``I-X``). Scoring runs on the
+  non-space characters: KLUE tags a space inside an entity ``I-X`` and one outside
+  ``O``, so dropping spaces keeps every entity's start and end, and the score equals
+  character-level entity F1.
+Words or characters cut off by ``max_seq_len`` are predicted ``O`` and count as misses.
+
+A sub-token that runs across an entity edge ("한국을" holding the entity "한국") cannot be
+tagged right at the character level; building features logs the F1 a perfect tagger
+would reach through the tokens when it is below 99.5. ``ner_char_tokens: true`` feeds
+each character as a word of its own instead (ceiling 100, but no multi-character pieces).
+
+YAML keys of this task (``NerTask.config_defaults``): ``ner_format`` (``auto`` | ``naver``
+| ``naver-challenge`` | ``klue``; ``auto`` takes ``klue`` for a ``task`` starting with
+``klue``, else the first data file's layout) and ``ner_char_tokens`` (default false).
+"""
+import dataclasses
+import logging
+import os
+import re
+
+import numpy as np
+
+from finetune import ner_metrics
+from finetune.tasks.base import Task, register
+from finetune.tasks.presplit import Presplitter
+from util.errors import UserInputError
+
+NAVER_TYPES = ["PER", "FLD", "AFW", "ORG", "LOC", "CVL", "DAT", "TIM", "NUM", "EVT", "ANM",
+               "PLT", "MAT", "TRM"]
+# KoELECTRA's get_labels order, so label ids match its checkpoints.
+NAVER_LABELS = ["O"] + [f"{t}-{p}" for t in NAVER_TYPES for p in "BI"]
+KLUE_TYPES = ["PS", "LC", "OG", "DT", "TI", "QT"]
+KLUE_LABELS = ["O"] + [f"{p}-{t}" for t in KLUE_TYPES for p in "BI"]
+
+FORMATS = ("naver", "naver-challenge", "klue")
+LABELS_OF_FORMAT = {"naver": NAVER_LABELS, "naver-challenge": NAVER_LABELS, "klue": KLUE_LABELS}
+IGNORE_INDEX = -100
+
+logger = logging.getLogger(__name__)
+
+_CHALLENGE_TAG = re.compile(r"^([A-Z]{3})_([BI])$")
+
+
+@dataclasses.dataclass
+class NerExample:
+    guid: str
+    words: list
+    # One tag per unit: per word (word-level), or per non-space character (char-level).
+    tags: list
+    char_level: bool
+    line: int
+
+    def unit_starts(self):
+        """Index in ``tags`` of each word's first unit."""
+        starts, n = [], 0
+        for word in self.words:
+            starts.append(n)
+            n += len(word) if self.char_level else 1
+        return starts
+
+    def span_text(self, first, last):
+        """The text of units ``first..last`` (inclusive), spaces kept between words."""
+        if not self.char_level:
+            return " ".join(self.words[first:last + 1])
+        pieces, n = [], 0
+        for word in self.words:
+            lo, hi = max(first - n, 0), min(last + 1 - n, len(word))
+            if lo < hi:
+                pieces.append(word[lo:hi])
+            n += len(word)
+        return " ".join(pieces)
+
+
+def sniff_format(path):
+    """Guess a file's layout from its first non-blank line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                if line.startswith("##"):
+                    return "klue"
+                fields = line.split("\t")
+                if len(fields) == 3 and fields[0].strip().isdigit():
+                    return "naver-challenge"
+                if len(fields) == 2:
+                    return "naver"
+                raise UserInputError(
+                    f"{path}:{line_no}: not a known NER layout (expected 'words<TAB>tags', "
+                    "'index<TAB>word<TAB>tag' or KLUE's '## ' headers and 'char<TAB>tag' lines)"
+                )
+    except FileNotFoundError:
+        raise UserInputError(f"NER data file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    raise UserInputError(f"{path}: no examples")
+
+
+def _check_tag(tag, labels, path, line_no):
+    if tag not in labels:
+        raise UserInputError(
+            f"{path}:{line_no}: label {tag!r} is not in the label set ({' '.join(labels)})"
+        )
+
+
+def read_naver_tsv(path, split):
+    """KoELECTRA's layout: 'word word ...<TAB>TAG TAG ...', one sentence a line."""
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise UserInputError(f"{path}:{line_no}: expected 'words<TAB>tags', got {len(fields)} fields")
+            words, tags = fields[0].split(), fields[1].split()
+            if len(words) != len(tags):
+                raise UserInputError(f"{path}:{line_no}: {len(words)} words but {len(tags)} tags")
+            for tag in tags:
+                _check_tag(tag, NAVER_LABELS, path, line_no)
+            examples.append(NerExample(f"{split}-{len(examples)}", words, tags, False, line_no))
+    return examples
+
+
+def read_naver_challenge(path, split):
+    """The 2018 challenge files: 'index<TAB>word<TAB>TAG_B' per word, '-' for outside,
+    a blank line (or index 1) between sentences."""
+    examples, words, tags, first_line = [], [], [], 0
+
+    def flush():
+        if words:
+            examples.append(NerExample(f"{split}-{len(examples)}", list(words), list(tags), False, first_line))
+            words.clear()
+            tags.clear()
+
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                flush()
+                continue
+            fields = line.split("\t")
+            if len(fields) != 3 or not fields[0].strip().isdigit():
+                raise UserInputError(f"{path}:{line_no}: expected 'index<TAB>word<TAB>tag'")
+            index, word, tag = fields[0].strip(), fields[1], fields[2].strip()
+            if index == "1":
+                flush()
+            if not words:
+                first_line = line_no
+            m = _CHALLENGE_TAG.match(tag)
+            tag = "O" if tag in ("-", "O") else (f"{m[1]}-{m[2]}" if m else tag)
+            _check_tag(tag, NAVER_LABELS, path, line_no)
+            if not word.strip():
+                raise UserInputError(f"{path}:{line_no}: empty word")
+            words.append(word.strip())
+            tags.append(tag)
+    flush()
+    return examples
+
+
+def read_klue(path, split):
+    """KLUE-NER: '## <guid><TAB><marked sentence>' then one 'char<TAB>tag' line per
+    character, a blank line between sentences; spaces become word breaks."""
+    examples = []
+    state = {"guid": None, "chars": [], "tags": [], "line": 0}
+
+    def flush():
+        chars, tags = state["chars"], state["tags"]
+        if chars:
+            words, word_tags, current = [], [], []
+            for c, t in zip(chars, tags):
+                if c == " ":
+                    if current:
+                        words.append("".join(current))
+                        current = []
+                else:
+                    current.append(c)
+                    word_tags.append(t)
+            if current:
+                words.append("".join(current))
+            if words:
+                guid = state["guid"] or f"{split}-{len(examples)}"
+                examples.append(NerExample(guid, words, word_tags, True, state["line"]))
+        state.update(guid=None, chars=[], tags=[])
+
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if line.startswith("##"):
+                flush()
+                state["guid"] = line[2:].split("\t")[0].strip() or None
+                state["line"] = line_no
+                continue
+            if not line:
+                flush()
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2 or len(fields[0]) != 1:
+                raise UserInputError(f"{path}:{line_no}: expected 'character<TAB>tag'")
+            _check_tag(fields[1], KLUE_LABELS, path, line_no)
+            if not state["chars"] and state["guid"] is None:
+                state["line"] = line_no
+            # Other whitespace is a word break too; KLUE itself only has spaces.
+            state["chars"].append(" " if fields[0].isspace() else fields[0])
+            state["tags"].append(fields[1])
+    flush()
+    return examples
+
+
+READERS = {"naver": read_naver_tsv, "naver-challenge": read_naver_challenge, "klue": read_klue}
+
+
+def _continuation(tag):
+    """The tag for the later characters of a token tagged ``tag``: B becomes I."""
+    if tag.startswith("B-"):
+        return "I-" + tag[2:]
+    if tag.endswith("-B"):
+        return tag[:-2] + "-I"
+    return tag
+
+
+def _first_subtoken_units(word_ids):
+    """Unit w for the first sub-token of word w; None for the rest and the special tokens."""
+    units, previous = [None] * len(word_ids), None
+    for t, w in enumerate(word_ids):
+        if w is not None and w != previous:
+            units[t] = (w, w + 1)
+        previous = w
+    return units
+
+
+def _char_units(ex, word_ids, starts):
+    """For each token, the [first, last+1) range of characters (units) it predicts.
+
+    A token predicts the characters from its own start to the next token's start in the
+    same word (or the word's end), so characters the tokenizer drops still get a tag.
+    """
+    unit_start = ex.unit_starts()
+    units = [None] * len(word_ids)
+    for t, w in enumerate(word_ids):
+        if w is None:
+            continue
+        end = len(ex.words[w])
+        for t2 in range(t + 1, len(word_ids)):
+            if word_ids[t2] != w:
+                break
+            if starts[t2] > starts[t]:
+                end = starts[t2]
+                break
+        if end > starts[t]:
+            units[t] = (unit_start[w] + starts[t], unit_start[w] + end)
+    return units
+
+
+@register("naver-ner", "ner", "klue-ner")
+class NerTask(Task):
+    kind = "token_classification"
+    primary_metric = "f1"
+    config_defaults = {"ner_format": "auto", "ner_char_tokens": False}
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._format = None
+
+    # -- which layout ----------------------------------------------------------------
+    def data_format(self):
+        """The layout of this run's files: YAML ``ner_format``, the task name, or the data."""
+        if self._format is None:
+            fmt = str(getattr(self.config, "ner_format", None) or "auto").lower()
+            if fmt == "auto":
+                task_name = str(getattr(self.config, "task", "") or "").lower()
+                if task_name.startswith("klue"):
+                    fmt = "klue"
+                else:
+                    fmt = self._sniff_config_files() or "naver"
+            if fmt not in FORMATS:
+                raise UserInputError(
+                    f"ner_format: {fmt!r} is not one of auto, {', '.join(FORMATS)}"
+                )
+            self._format = fmt
+        return self._format
+
+    def _sniff_config_files(self):
+        data_dir = getattr(self.config, "data_dir", None) or ""
+        for key in ("train_file", "dev_file", "test_file"):
+            path = getattr(self.config, key, None)
+            if not path:
+                continue
+            for candidate in (path, os.path.join(data_dir, path)):
+                if os.path.isfile(candidate):
+                    return sniff_format(candidate)
+        return None
+
+    def labels(self):
+        return list(LABELS_OF_FORMAT[self.data_format()])
+
+    # -- data --------------------------------------------------------------------------
+    def read_examples(self, path, split):
+        found = sniff_format(path)
+        expected = self.data_format()
+        if LABELS_OF_FORMAT[found] is not LABELS_OF_FORMAT[expected]:
+            raise UserInputError(
+                f"{path}: looks like {found} NER data but this run reads {expected} data "
+                "(set ner_format, or use files of one tag set)"
+            )
+        examples = READERS[found](path, split)
+        if not examples:
+            raise UserInputError(f"{path}: no examples")
+        return examples
+
+    def build_features(self, examples, tokenizer, max_seq_len, split):
+        label_ids = {label: i for i, label in enumerate(self.labels())}
+        presplit = Presplitter.for_run(self.config, tokenizer)
+        char_tokens = bool(getattr(self.config, "ner_char_tokens", False))
+        features = []
+        for index, ex in enumerate(examples):
+            # With ner_char_tokens each character of a char-level example is a word of its
+            # own, which is then labelled exactly like a word-level example.
+            by_char = ex.char_level and char_tokens
+            words = [c for w in ex.words for c in w] if by_char else ex.words
+            split_words, maps = presplit.words(words) if not by_char else (words, None)
+            enc = tokenizer(split_words, is_split_into_words=True, truncation=True,
+                            max_length=max_seq_len, return_offsets_mapping=True)
+            word_ids = enc.word_ids()
+            # Offsets of a pre-split word are relative to that word; map them back.
+            starts = [None if w is None else (maps[w][s] if maps else s)
+                      for w, (s, _) in zip(word_ids, enc["offset_mapping"])]
+            if by_char or not ex.char_level:
+                units = _first_subtoken_units(word_ids)
+            else:
+                units = _char_units(ex, word_ids, starts)
+            labels = [IGNORE_INDEX if span is None else label_ids[ex.tags[span[0]]] for span in units]
+            feature = {
+                "input_ids": enc["input_ids"],
+                "attention_mask": enc["attention_mask"],
+                "labels": labels,
+                "_example_index": index,
+                "_units": units,
+            }
+            if "token_type_ids" in enc:
+                feature["token_type_ids"] = enc["token_type_ids"]
+            features.append(feature)
+        self._warn_tokenization_ceiling(features, examples, split)
+        return features
+
+    def _warn_tokenization_ceiling(self, features, examples, split):
+        """Log the F1 a perfect tagger would get through these tokens, when it is below 100.
+
+        A sub-token that runs across an entity edge ("한국을" with the entity "한국")
+        cannot be tagged right at the character level; a vocab split by mecab, or
+        ``ner_char_tokens: true``, avoids that.
+        """
+        if not any(ex.char_level for ex in examples):
+            return
+        gold_ids = [[0 if l == IGNORE_INDEX else l for l in f["labels"]] for f in features]
+        width = max((len(g) for g in gold_ids), default=0)
+        one_hot = np.zeros((len(features), width, len(self.labels())), dtype=np.float32)
+        for i, ids in enumerate(gold_ids):
+            one_hot[i, np.arange(len(ids)), ids] = 1.0
+        ceiling = self.compute_metrics(self.postprocess({"logits": one_hot}, features, examples), examples)
+        self.tokenization_ceiling = ceiling["f1"]
+        if ceiling["f1"] < 99.5:
+            logger.warning(
+                "%s: a perfect tagger would reach only %.2f entity F1 through this tokenization "
+                "(sub-tokens crossing entity edges, or truncation); consider ner_char_tokens: true "
+                "or a mecab vocab", split, ceiling["f1"])
+
+    # -- model and predictions -----------------------------------------------------------
+    def build_model(self, model_name_or_path, **config_kwargs):
+        from transformers import AutoModelForTokenClassification
+
+        labels = self.labels()
+        return AutoModelForTokenClassification.from_pretrained(
+            model_name_or_path,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            local_files_only=True,
+            **config_kwargs,
+        )
+
+    def postprocess(self, outputs, features, examples):
+        labels = self.labels()
+        predicted_ids = np.asarray(outputs["logits"]).argmax(-1)
+        predictions = [["O"] * len(ex.tags) for ex in examples]
+        for row, feature in zip(predicted_ids, features):
+            tags = predictions[feature["_example_index"]]
+            for t, span in enumerate(feature["_units"]):
+                if span is None:
+                    continue
+                tag = labels[row[t]]
+                tags[span[0]] = tag
+                for u in range(span[0] + 1, span[1]):
+                    tags[u] = _continuation(tag)
+        return predictions
+
+    def compute_metrics(self, predictions, examples):
+        return ner_metrics.entity_scores([ex.tags for ex in examples], predictions)
+
+    def prediction_records(self, predictions, examples):
+        records = []
+        for ex, tags in zip(examples, predictions):
+            records.append({
+                "id": ex.guid,
+                "text": " ".join(ex.words),
+                "prediction": tags,
+                "entities": [
+                    {"type": kind, "text": ex.span_text(first, last)}
+                    for kind, first, last in ner_metrics.entities(tags)
+                ],
+            })
+        return records
