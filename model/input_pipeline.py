@@ -1,0 +1,83 @@
+"""Finding, checking and reading the pre-training TFRecords.
+
+Each record is a tf.train.Example with int64 ``input_ids``, ``input_mask`` and
+``segment_ids`` of length ``max_seq_length`` (docs/design.md); ``stats.json`` beside the
+files records the vocab and sequence length the dataset was built with.
+"""
+import glob
+import os
+
+import tensorflow.compat.v1 as tf
+
+from util.errors import UserInputError
+from util.files import read_json
+
+FEATURES = ("input_ids", "input_mask", "segment_ids")
+PATTERNS = ("pretrain_data.tfrecord*", os.path.join("pretrain_tfrecords", "pretrain_data.tfrecord*"))
+
+
+def find_tfrecords(data_dir, patterns=None):
+    """The TFRecord files: every match of ``patterns`` (comma-separated globs) if given, else the
+    first of ``DATA_DIR/pretrain_data.tfrecord*`` and ``DATA_DIR/pretrain_tfrecords/...`` that matches."""
+    if patterns:
+        groups = [[p.strip() for p in patterns.split(",") if p.strip()]]
+    else:
+        groups = [[os.path.join(data_dir, p)] for p in PATTERNS]
+    for group in groups:
+        files = sorted({f for p in group for f in glob.glob(p) if not os.path.basename(f).startswith(".")})
+        if files:
+            return files
+    tried = " or ".join(p for group in groups for p in group)
+    raise UserInputError(f"no TFRecords found: nothing matches {tried}")
+
+
+def read_stats(tfrecord_files):
+    """stats.json beside the TFRecords, or None for a dataset without one."""
+    path = os.path.join(os.path.dirname(tfrecord_files[0]), "stats.json")
+    return (path, read_json(path, "dataset stats")) if os.path.isfile(path) else (path, None)
+
+
+def check_dataset(config, tokenizer, tfrecord_files):
+    """Refuse a dataset built with another vocab or sequence length (one line naming the key)."""
+    path, stats = read_stats(tfrecord_files)
+    if stats is None:
+        return None
+    expected = {"vocab_sha256": tokenizer.vocab_sha256, "vocab_size": config.vocab_size,
+                "max_seq_length": config.max_seq_length}
+    for key, value in expected.items():
+        if key in stats and stats[key] != value:
+            raise UserInputError(f"{path}: dataset {key} is {stats[key]!r} but the config/vocab "
+                                 f"({tokenizer.vocab_file}) gives {value!r}; rebuild the dataset or fix the config")
+    for key in ("tokenizer_type", "do_lower_case"):
+        if key in stats and stats[key] != getattr(config, key):
+            raise UserInputError(f"{path}: dataset {key} is {stats[key]!r} but the config gives "
+                                 f"{getattr(config, key)!r}")
+    return stats
+
+
+def decode_record(record, max_seq_length):
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURES}
+    example = tf.io.parse_single_example(record, spec)
+    # int64 is all tf.Example stores; the TPU wants int32.
+    return {name: tf.cast(value, tf.int32) for name, value in example.items()}
+
+
+def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
+    """An ``input_fn(params)`` for TPUEstimator: repeated, shuffled, fixed-size batches."""
+
+    def input_fn(params):
+        batch_size = params["batch_size"]
+        d = tf.data.Dataset.from_tensor_slices(tf.constant(files))
+        d = d.repeat()
+        if is_training:
+            d = d.shuffle(buffer_size=len(files))
+        d = d.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
+                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
+        if is_training:
+            d = d.shuffle(buffer_size=1000)
+        d = d.map(lambda r: decode_record(r, max_seq_length), num_parallel_calls=tf.data.AUTOTUNE)
+        # Fixed batch shapes: the TPU needs them and the masking's top-k is simpler with them.
+        d = d.batch(batch_size, drop_remainder=True)
+        return d.prefetch(tf.data.AUTOTUNE)
+
+    return input_fn

@@ -1,0 +1,197 @@
+"""Pre-training and evaluation under TPUEstimator (``use_tpu=False`` on CPU/GPU).
+
+Everything the user can get wrong is checked in ``prepare`` before a graph is built; the
+model directory then gets ``pretrain_config.json`` and a copy of the vocab so it converts on
+another machine. The Estimator resumes from the newest checkpoint in the model dir, so
+rerunning a killed command continues the step count.
+"""
+import os
+import time
+
+import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
+
+from model import input_pipeline, optimization
+from model.electra_model import PretrainingModel
+from util.errors import UserInputError
+from util.files import atomic_write, read_json, write_json
+from util.tokenization import KoTokenizer
+
+CONFIG_NAME = "pretrain_config.json"
+
+
+def resolve_vocab(config):
+    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json names."""
+    candidates = [config.vocab_file] if config.vocab_file else [
+        os.path.join(config.data_dir, "vocab.txt"), os.path.join(config.data_dir, "vocab")]
+    for path in candidates:
+        if os.path.exists(path):
+            return KoTokenizer.from_vocab(path, config.tokenizer_type, config.do_lower_case)
+    if config.vocab_file:
+        raise UserInputError(f"vocab_file not found: {config.vocab_file}")
+    raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {candidates[0]})")
+
+
+def prepare(config):
+    """Validate config, vocab and dataset; return (tokenizer, tfrecord files). Builds no graph."""
+    config.validate()
+    files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
+    tokenizer = resolve_vocab(config)
+    config.attach_vocab(tokenizer)
+    input_pipeline.check_dataset(config, tokenizer, files)
+    existing = os.path.join(config.model_dir, CONFIG_NAME)
+    if os.path.isfile(existing) and tf.train.latest_checkpoint(config.model_dir):
+        old = read_json(existing, "model config")
+        new = config.to_dict()
+        for key in ("bert_config", "generator_bert_config", "max_seq_length"):
+            if old.get(key) != new[key]:
+                raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with "
+                                     f"{key} {old.get(key)!r}, the config now gives {new[key]!r}; "
+                                     "use another model_name")
+    return tokenizer, files
+
+
+def write_model_dir(config, tokenizer):
+    os.makedirs(config.model_dir, exist_ok=True)
+    write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())
+    tokenizer.save(config.model_dir)
+
+
+def precision_mode(config):
+    """Which kind of mixed precision this run gets: none, fp16 (GPU), bf16 (TPU or CPU)."""
+    if not config.mixed_precision:
+        return "fp32"
+    if config.use_tpu:
+        return "bf16_tpu"
+    if tf.config.list_physical_devices("GPU"):
+        return "fp16_gpu"
+    return "bf16_cpu"
+
+
+def session_config(mode):
+    """Grappler does the float16 (GPU) and oneDNN bfloat16 (CPU) rewrites of the whole graph."""
+    proto = tf.ConfigProto(allow_soft_placement=True)
+    proto.gpu_options.allow_growth = True
+    rewrites = proto.graph_options.rewrite_options
+    if mode == "fp16_gpu":
+        rewrites.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON
+    elif mode == "bf16_cpu":
+        rewrites.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    return proto
+
+
+def run_config(config, mode="fp32"):
+    """The TPUEstimator RunConfig; with use_tpu it points at the Cloud TPU named in the config."""
+    cluster = None
+    if config.use_tpu and config.tpu_name:
+        cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
+            config.tpu_name, zone=config.tpu_zone, project=config.gcp_project)
+    tpu_config = tf.estimator.tpu.TPUConfig(
+        iterations_per_loop=config.iterations_per_loop, num_shards=config.num_tpu_cores,
+        tpu_job_name=config.tpu_job_name,
+        per_host_input_for_training=tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2)
+    return tf.estimator.tpu.RunConfig(
+        cluster=cluster, model_dir=config.model_dir, save_checkpoints_steps=config.save_checkpoints_steps,
+        keep_checkpoint_max=config.keep_checkpoint_max or None, save_summary_steps=config.iterations_per_loop,
+        log_step_count_steps=None, session_config=session_config(mode), tpu_config=tpu_config,
+        tf_random_seed=config.seed)
+
+
+class StepLogHook(tf.estimator.SessionRunHook):
+    """Prints step, loss and examples/s every ``every`` steps (the first step, which compiles, excluded)."""
+
+    def __init__(self, tensors, batch_size, num_steps, every, prefix="train"):
+        self.tensors, self.batch_size, self.num_steps, self.every, self.prefix = (
+            tensors, batch_size, num_steps, every, prefix)
+        self.count = 0
+        self.start = None
+
+    def begin(self):
+        self.global_step = tf.train.get_or_create_global_step()
+
+    def before_run(self, run_context):
+        return tf.estimator.SessionRunArgs({"step": self.global_step, **self.tensors})
+
+    def after_run(self, run_context, run_values):
+        self.count += 1
+        if self.start is None:
+            self.start, self.start_count = time.time(), self.count
+            return
+        values = run_values.results
+        if self.count % self.every == 0:
+            rate = self.batch_size * (self.count - self.start_count) / max(time.time() - self.start, 1e-9)
+            step = values.pop("step") + (1 if self.prefix == "train" else 0)
+            shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items()))
+            print(f"{self.prefix} step {step}/{self.num_steps}: {shown}, {rate:.1f} examples/s", flush=True)
+
+
+def model_fn_builder(config, mode_name="fp32"):
+    compute_dtype = tf.bfloat16 if mode_name == "bf16_tpu" else tf.float32
+
+    def model_fn(features, labels, mode, params):
+        model = PretrainingModel(config, features, mode == tf.estimator.ModeKeys.TRAIN, compute_dtype)
+        loss = model.total_loss
+        if mode == tf.estimator.ModeKeys.TRAIN:
+            train_op, lr, loss_scale = optimization.create_train_op(
+                loss, config.learning_rate, config.num_train_steps, config.weight_decay_rate,
+                config.num_warmup_steps, config.lr_decay_power,
+                num_shards=config.num_tpu_cores if config.use_tpu else 1,
+                loss_scaling=mode_name == "fp16_gpu")
+            logged = {"loss": loss}
+            if not config.use_tpu:  # summaries from model_fn are host-side only
+                scalars = {"loss/total": loss, "loss/mlm": model.mlm_loss, "learning_rate": lr,
+                           **{f"accuracy/{k}": v for k, v in model.accuracies().items()}}
+                if model.disc_output is not None:
+                    scalars["loss/disc"] = model.disc_output.loss
+                    logged["disc_loss"] = model.disc_output.loss
+                if loss_scale is not None:
+                    scalars["loss_scale"] = loss_scale
+                for name, value in scalars.items():
+                    tf.summary.scalar(name, value)
+                logged.update(mlm_loss=model.mlm_loss, lr=lr)
+            hooks = [StepLogHook(logged, config.train_batch_size, config.num_train_steps,
+                                 config.iterations_per_loop)]
+            return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
+                                                     training_hooks=hooks)
+        if mode == tf.estimator.ModeKeys.EVAL:
+            return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, eval_metrics=model.eval_metrics())
+        raise ValueError("only TRAIN and EVAL are supported")
+
+    return model_fn
+
+
+def build_estimator(config, mode="fp32"):
+    warm_start = None
+    if config.saved_model:
+        warm_start = tf.estimator.WarmStartSettings(config.saved_model, vars_to_warm_start=".*")
+    return tf.estimator.tpu.TPUEstimator(
+        use_tpu=config.use_tpu, model_fn=model_fn_builder(config, mode), config=run_config(config, mode),
+        train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size,
+        warm_start_from=warm_start)
+
+
+def write_results(path, results):
+    with atomic_write(path) as f:
+        for key in sorted(results):
+            f.write(f"{key} = {results[key]}\n")
+
+
+def train_or_eval(config):
+    """Train and/or evaluate as the config says; returns the eval results (or None)."""
+    tokenizer, files = prepare(config)
+    write_model_dir(config, tokenizer)
+    mode = precision_mode(config)
+    print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
+    estimator = build_estimator(config, mode)
+    if config.do_train:
+        estimator.train(input_pipeline.input_fn_builder(files, config.max_seq_length, True),
+                        max_steps=config.num_train_steps)
+    if config.do_eval:
+        results = estimator.evaluate(input_pipeline.input_fn_builder(files, config.max_seq_length, False),
+                                     steps=config.num_eval_steps)
+        results = {k: (v.item() if hasattr(v, "item") else v) for k, v in results.items()}
+        write_results(config.results_txt, results)
+        for key in sorted(results):
+            print(f"  {key} = {results[key]}", flush=True)
+        return results
+    return None

@@ -1,0 +1,46 @@
+"""Pre-trains an ELECTRA model (generator + discriminator) on TFRecords from build_pretraining_dataset.py.
+
+    python run_pretraining.py --data_dir DIR --model_name NAME [--hparams JSON_OR_FILE]
+                              [--use_tpu] [--mixed_precision]
+
+See docs/pretraining.md for every argument and hyperparameter.
+"""
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", required=True,
+                        help="directory with pretrain_data.tfrecord* (or pretrain_tfrecords/pretrain_data.tfrecord*)")
+    parser.add_argument("--model_name", required=True,
+                        help="model name; the model dir is DATA_DIR/models/NAME, or NAME itself if it is a path")
+    parser.add_argument("--hparams", default="{}", help="JSON dict of hyperparameters, or the path of a .json file")
+    parser.add_argument("--use_tpu", action="store_true", help="train on Cloud TPU (tpu_name etc. in --hparams)")
+    parser.add_argument("--mixed_precision", action="store_true",
+                        help="float16 on GPU (with loss scaling), bfloat16 on TPU and AVX-512 BF16 CPUs")
+    args = parser.parse_args(argv)
+
+    import tensorflow.compat.v1 as tf
+
+    import configure_pretraining
+    from model import training
+
+    # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
+    tf.logging.set_verbosity(tf.logging.ERROR)
+
+    hparams, source = configure_pretraining.load_hparams(args.hparams)
+    if args.use_tpu:
+        hparams["use_tpu"] = True
+    if args.mixed_precision:
+        hparams["mixed_precision"] = True
+    config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
+    training.train_or_eval(config)
+
+
+if __name__ == "__main__":
+    from util.errors import run_cli
+
+    run_cli(main)
