@@ -84,12 +84,12 @@ def check_variables(variables, arch):
     for name, shape, _, _ in discriminator_entries(arch) + (generator_entries(arch) if arch.generator else []):
         expected[name] = shape
     problems = []
-    for name in sorted(expected):
+    for name in expected:  # the network's order, so the first problem named is the earliest
         if name not in variables:
             problems.append(f"variable {name} is missing (expected shape {_fmt(expected[name])})")
         elif variables.shapes[name] != expected[name]:
-            problems.append(f"variable {name} has shape {_fmt(variables.shapes[name])} in the checkpoint "
-                            f"but {_fmt(expected[name])} by the config")
+            problems.append(f"variable {name} has shape {_fmt(variables.shapes[name])} in the checkpoint, "
+                            f"expected {_fmt(expected[name])}")
     for name in sorted(set(variables.shapes) - set(expected)):
         problems.append(f"unexpected variable {name} with shape {_fmt(variables.shapes[name])}")
     if problems:
