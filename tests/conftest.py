@@ -1,0 +1,29 @@
+"""Fixtures shared across the test packages: the bundled sample corpus, cleaned, and a vocab."""
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
+@pytest.fixture(scope="session")
+def sample_corpus_file(tmp_path_factory):
+    """data/sample cleaned by the real preprocess stage."""
+    from util.preprocessing import preprocess_corpus
+
+    out = tmp_path_factory.mktemp("corpus") / "sample.txt"
+    preprocess_corpus(SAMPLE_DIR, str(out), show_progress=False)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def sample_vocab_dir(sample_corpus_file, tmp_path_factory):
+    """A small wordpiece vocab trained on the cleaned sample by the real build_vocab stage."""
+    from util.vocab_builder import build_vocab
+
+    out = tmp_path_factory.mktemp("vocab")
+    build_vocab(sample_corpus_file, str(out), "wordpiece", vocab_size=1500, min_frequency=1,
+                limit_alphabet=1000, unused_size=20)
+    return str(out)
