@@ -1,0 +1,73 @@
+"""Loading a local transformers encoder directory (ELECTRA, BERT, ALBERT, Funnel, ...) offline.
+
+Fine-tuning never downloads: ``model_name_or_path`` must be a directory such as the one
+``pytorch_convert.py`` writes (or a model already in the local Hugging Face cache).
+"""
+import logging
+import os
+
+from util.errors import UserInputError
+from util.tokenization import read_tokenizer_config
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model_dir(config):
+    """The model directory, or a one-line error telling the user to point at a local one."""
+    path = config.model_name_or_path
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise UserInputError(f"{config.where('model_name_or_path')}: {path} has no config.json "
+                                 "(expected a transformers model directory, e.g. from pytorch_convert.py)")
+        return path
+    from transformers import AutoConfig
+
+    try:  # a hub name already in the local cache still works offline
+        AutoConfig.from_pretrained(path, local_files_only=True)
+        return path
+    except Exception:
+        raise UserInputError(
+            f"{config.where('model_name_or_path')}: model_name_or_path {path!r} is not a local directory "
+            "and fine-tuning runs offline; point it at a local transformers directory "
+            "(e.g. one made by pytorch_convert.py)"
+        ) from None
+
+
+def load_tokenizer(config, model_dir):
+    """The fast tokenizer saved with the model, cased as the YAML's ``do_lower_case`` says.
+
+    Accents are never stripped: BERT's accent stripping decomposes Hangul into jamo.
+    """
+    from transformers import AutoTokenizer
+
+    recorded = read_tokenizer_config(model_dir) if os.path.isdir(model_dir) else {}
+    if "do_lower_case" in recorded and bool(recorded["do_lower_case"]) != config.do_lower_case:
+        logger.warning("do_lower_case is %s in the YAML but %s in %s/tokenizer_config.json; using the YAML",
+                       config.do_lower_case, recorded["do_lower_case"], model_dir)
+    try:
+        return AutoTokenizer.from_pretrained(model_dir, local_files_only=True, use_fast=True,
+                                             do_lower_case=config.do_lower_case, strip_accents=False)
+    except (OSError, ValueError) as e:
+        raise UserInputError(f"{model_dir}: cannot load its tokenizer ({str(e).splitlines()[0]})") from None
+
+
+def encoder_layers(model):
+    """The list of transformer blocks of the encoder, for the families we know."""
+    base = model.base_model
+    encoder = getattr(base, "encoder", None)
+    for attribute in ("layer", "albert_layer_groups", "blocks", "layers"):
+        layers = getattr(encoder, attribute, None)
+        if layers is not None and len(layers) > 0:
+            return layers
+    raise UserInputError(f"do_reinit: cannot find the encoder layers of {type(model).__name__}")
+
+
+def reinit_top_layer(model):
+    """Re-initialise the top encoder layer with the model's own initialiser, as the original's
+    ``--do_reinit`` did: the top layer of a discriminator is tuned to replaced-token detection,
+    and starting it afresh often helps small data sets."""
+    top = encoder_layers(model)[-1]
+    if isinstance(top, (list, tuple)) or top.__class__.__name__ == "ModuleList":
+        top = top[-1]
+    top.apply(model._init_weights)
+    return top

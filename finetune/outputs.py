@@ -1,0 +1,124 @@
+"""Everything a fine-tuning run leaves in ``ckpt_dir/<task>/``.
+
+- ``best_model/``: the best checkpoint so far, a transformers directory with its tokenizer,
+  ``finetune_config.json`` and ``best_result.json``; written to a temporary directory and
+  renamed into place, so a crash never leaves a half-written model under that name.
+- ``results.json``: every evaluation (step, epoch, split, metrics, loss), rewritten atomically
+  after each one.
+- ``predictions_<split>.jsonl``: one JSON object per example from the best model.
+- ``tensorboard/``: training loss, learning rate and every metric by step.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+from util.files import atomic_write, write_json
+
+BEST_MODEL = "best_model"
+
+
+class RunOutputs:
+    def __init__(self, output_dir, task_name, primary_metric):
+        self.dir = output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        self.results = {"task": task_name, "primary_metric": primary_metric, "best": None, "evaluations": []}
+        self._writer = None
+
+    @property
+    def best_model_dir(self):
+        return os.path.join(self.dir, BEST_MODEL)
+
+    @property
+    def writer(self):
+        if self._writer is None:
+            import sys
+            import types
+
+            # TensorBoard imports all of TensorFlow (seconds, and ~1 GB) to write events unless
+            # its "notf" marker module exists; its bundled stub writes the same files.
+            sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(os.path.join(self.dir, "tensorboard"))
+        return self._writer
+
+    def log_scalars(self, prefix, values, step):
+        for key, value in values.items():
+            if isinstance(value, (int, float)):
+                self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def add_evaluation(self, step, epoch, split, metrics, loss=None):
+        record = {"step": step, "epoch": round(epoch, 4), "split": split, "metrics": metrics}
+        if loss is not None:
+            record["loss"] = loss
+        self.results["evaluations"].append(record)
+        self.log_scalars(split, dict(metrics, loss=loss) if loss is not None else metrics, step)
+        self.save_results()
+        return record
+
+    def set_best(self, step, split, score, metrics):
+        self.results["best"] = {"step": step, "split": split, "score": score, "metrics": metrics}
+        self.save_results()
+
+    def save_results(self):
+        write_json(os.path.join(self.dir, "results.json"), self.results)
+
+    def save_best_model(self, model, tokenizer, config_dict, result, optimizer=None, scheduler=None):
+        """Replace ``best_model/`` with this model, atomically (temp dir, then rename)."""
+        tmp = tempfile.mkdtemp(prefix=f".{BEST_MODEL}.", suffix=".tmp", dir=self.dir)
+        try:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            _copy_tokenizer_type(config_dict.get("model_name_or_path"), tmp)
+            write_json(os.path.join(tmp, "finetune_config.json"), config_dict)
+            write_json(os.path.join(tmp, "best_result.json"), result)
+            if optimizer is not None:
+                import torch
+
+                torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
+                torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
+            old = None
+            if os.path.exists(self.best_model_dir):
+                old = tmp + ".old"
+                os.replace(self.best_model_dir, old)
+            os.replace(tmp, self.best_model_dir)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def write_predictions(self, split, records):
+        path = os.path.join(self.dir, f"predictions_{split}.jsonl")
+        with atomic_write(path) as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False, default=_jsonable) + "\n")
+        return path
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _copy_tokenizer_type(model_dir, out_dir):
+    """Keep our ``tokenizer_type`` key in the saved tokenizer_config.json (transformers drops
+    unknown keys on save), so a fine-tuned directory still says it needs mecab."""
+    from util.tokenization import CONFIG_NAME, read_tokenizer_config
+
+    if not model_dir or not os.path.isdir(model_dir):
+        return
+    kind = read_tokenizer_config(model_dir).get("tokenizer_type")
+    path = os.path.join(out_dir, CONFIG_NAME)
+    if kind and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved.get("tokenizer_type") != kind:
+            saved["tokenizer_type"] = kind
+            write_json(path, saved)
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

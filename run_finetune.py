@@ -1,0 +1,54 @@
+"""Fine-tune and evaluate a local transformers encoder on a Korean benchmark task.
+
+    python run_finetune.py --config_file conf/nsmc/electra-small.yaml [--do_nni] [--do_reinit]
+
+The YAML uses Dialog-KoELECTRA's keys (see docs/finetuning.md). Outputs go to
+``ckpt_dir/<task>/``: best_model/, results.json, predictions_<split>.jsonl, tensorboard/.
+"""
+import argparse
+import logging
+import os
+
+os.environ.setdefault("USE_TF", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from util.errors import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config_file", required=True, help="YAML file with the run's settings")
+    parser.add_argument("--do_nni", "--nni", dest="do_nni", action="store_true",
+                        help="take hyperparameters from the NNI experiment and report scores to it")
+    parser.add_argument("--do_reinit", "--reinit", dest="do_reinit", action="store_true",
+                        help="re-initialise the top encoder layer before training")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a YAML key (repeatable); paths are relative to the current directory")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from finetune import nni_glue, tasks
+    from finetune.config import load_config, parse_overrides
+    from finetune.trainer import run
+
+    overrides = parse_overrides(args.overrides)
+    if args.do_nni:
+        overrides["do_nni"] = True
+    if args.do_reinit:
+        overrides["do_reinit"] = True
+    nni_params = nni_glue.next_parameters() if args.do_nni else None
+    extra = {k: v for cls in tasks.TASKS.values() for k, v in getattr(cls, "config_defaults", {}).items()}
+    config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
+    results = run(config)
+    best = results.get("best")
+    if best:
+        print(f"best {best['split']} {results['primary_metric']} = {best['score']:.2f} at step {best['step']}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
