@@ -1,0 +1,47 @@
+import os
+import stat
+
+import pytest
+
+from util.errors import UserInputError
+from util.files import atomic_write, list_files, read_json
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write("half")
+            raise RuntimeError("killed")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]  # no temporary left behind
+    with atomic_write(target) as f:
+        f.write("new")
+    assert target.read_text(encoding="utf-8") == "new"
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o644
+
+
+def test_read_json_names_file_and_line(tmp_path):
+    bad = tmp_path / "h.json"
+    bad.write_text('{\n  "a": 1,\n  "b": \n}', encoding="utf-8")
+    with pytest.raises(UserInputError, match=r"h\.json:4: malformed JSON"):
+        read_json(bad)
+    with pytest.raises(UserInputError, match="not found"):
+        read_json(tmp_path / "missing.json")
+
+
+def test_list_files_sorted_and_skips_hidden(tmp_path):
+    (tmp_path / "b").mkdir()
+    for name in ("b/2.txt", "a.txt", ".hidden", "b/1.txt"):
+        (tmp_path / name).write_text("x")
+    assert [os.path.relpath(p, tmp_path) for p in list_files(tmp_path)] == ["a.txt", "b/1.txt", "b/2.txt"]
