@@ -133,7 +133,7 @@ class KorquadTask(Task):
         by_length = collections.defaultdict(list)
         for i, n in enumerate(q_lengths):
             by_length[n].append(i)
-        features = []
+        features, warned = [], False
         for q_len, indices in by_length.items():
             window = max_seq_len - q_len - special
             if window < 2:
@@ -142,6 +142,11 @@ class KorquadTask(Task):
                     f"{q_len}-token question; raise max_seq_len or lower max_query_length"
                 )
             overlap = min(max(window - doc_stride, 0), window - 1)
+            if overlap == 0 and not warned:
+                warned = True
+                logger.warning("%s: doc_stride %d is not smaller than the %d-token context window, so "
+                               "windows do not overlap and answers across their edges are lost",
+                               split, doc_stride, window)
             enc = tokenizer([questions[i] for i in indices],
                             [contexts[examples[i].context][0] for i in indices],
                             truncation="only_second", max_length=max_seq_len, stride=overlap,
