@@ -1,5 +1,4 @@
 """ONNX export: onnxruntime agrees with PyTorch for any batch size and sequence length."""
-import numpy as np
 import pytest
 
 from tiny_checkpoint import bert_config, make_model_dir
@@ -48,6 +47,7 @@ def test_sequence_classifier_export_for_fine_tuned_models(discriminator_dir, tmp
         assert relative_error(ort, torch_logits(model, *inputs)) < 1e-4
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_export_leaves_no_file_on_failure_and_keeps_training_mode(discriminator_dir, tmp_path):
     from transformers import ElectraForPreTraining
 

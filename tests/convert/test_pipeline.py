@@ -1,8 +1,6 @@
 """Round trips: tiny TF checkpoints of every layout -> transformers dirs that load and agree."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -108,25 +106,29 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["disc", "model"]
 
 
-def test_command_line_prints_parity_and_writes_onnx(tmp_path):
+def test_command_line_prints_parity_and_writes_onnx(tmp_path, capsys):
+    """The script in-process (the subprocess path is covered by test_pretraining_integration)."""
+    import pytorch_convert
+    from util.errors import run_cli
+
     disc, gen = bert_config(32, 2, 2, 16, VOCAB), bert_config(16, 1, 1, 16, VOCAB)
     model_dir = make_model_dir(str(tmp_path / "model"), disc, gen)
     out = tmp_path / "pytorch"
-    cmd = [sys.executable, os.path.join(ROOT, "pytorch_convert.py"), "--tf_ckpt_path", model_dir,
-           "--pt_discriminator_path", str(out / "disc"), "--pt_generator_path", str(out / "gen"),
-           "--onnx_path", str(out / "disc.onnx")]
-    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                         env=dict(os.environ, USE_TF="0", TF_CPP_MIN_LOG_LEVEL="2"))
-    assert run.returncode == 0, run.stderr[-3000:]
-    for name in ("discriminator: PyTorch vs TF", "discriminator: onnxruntime vs TF", "generator MLM: PyTorch vs TF"):
-        line = next(l for l in run.stdout.splitlines() if name in l)
+    run_cli(lambda: pytorch_convert.main([
+        "--tf_ckpt_path", model_dir, "--pt_discriminator_path", str(out / "disc"),
+        "--pt_generator_path", str(out / "gen"), "--onnx_path", str(out / "disc.onnx")]))
+    stdout = capsys.readouterr().out
+    for name in ("discriminator: PyTorch vs TF", "discriminator: onnxruntime vs TF",
+                 "discriminator: onnxruntime vs PyTorch", "generator MLM: PyTorch vs TF"):
+        line = next(l for l in stdout.splitlines() if name in l)
         assert line.split()[-1] == "ok" and float(line.split()[-3]) < 1e-4, line
     assert sorted(os.listdir(out)) == ["disc", "disc.onnx", "gen"]
 
-    # A user mistake is one line on stderr and exit status 1.
-    bad_cmd = cmd[:3] + [str(tmp_path / "nowhere"), "--pt_discriminator_path", str(tmp_path / "other")]
-    bad = subprocess.run(bad_cmd, capture_output=True, text=True,
-                         cwd=ROOT, env=dict(os.environ, USE_TF="0", TF_CPP_MIN_LOG_LEVEL="2"))
-    assert bad.returncode == 1, bad.stderr[-3000:]
-    assert bad.stderr.strip().splitlines()[-1].startswith("error: ") and "nowhere" in bad.stderr
+    # A user mistake is one line on stderr and exit status 1, with nothing written.
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: pytorch_convert.main(["--tf_ckpt_path", str(tmp_path / "nowhere"),
+                                              "--pt_discriminator_path", str(tmp_path / "other")]))
+    assert exit_info.value.code == 1
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert len(stderr) == 1 and stderr[0].startswith("error: ") and "nowhere" in stderr[0]
     assert not (tmp_path / "other").exists()
