@@ -60,12 +60,9 @@ ADDED_DEFAULTS = {
     "group_by_length": True,  # batch examples of similar length together (training)
     "do_reinit": False,  # also --do_reinit on the command line
     "do_nni": False,  # also --do_nni on the command line
-    # KorQuAD (KoELECTRA's run_squad keys).
-    "doc_stride": 128,
-    "max_query_length": 64,
-    "max_answer_length": 30,
-    "n_best_size": 20,
 }
+# Task families add their own keys with defaults as ``config_defaults`` on the Task class
+# (e.g. KorQuAD's doc_stride); run_finetune passes them in as ``extra_defaults``.
 
 PATH_KEYS_YAML_RELATIVE = ("data_dir", "ckpt_dir", "config_dir")
 FILE_KEYS = ("train_file", "dev_file", "test_file")
@@ -75,10 +72,12 @@ REQUIRED = ("task", "model_name_or_path")
 class FinetuneConfig:
     """Attribute access to the effective settings; ``as_dict()`` for logging and saving."""
 
-    def __init__(self, values, source="<config>", lines=None):
+    def __init__(self, values, source="<config>", lines=None, origins=None):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "lines", dict(lines or {}))
+        # Keys set by NNI or on the command line: where to say they came from.
+        object.__setattr__(self, "origins", dict(origins or {}))
 
     def __getattr__(self, name):
         try:
@@ -100,6 +99,8 @@ class FinetuneConfig:
 
     def where(self, key):
         """``file:line`` of a key for error messages (the file alone if the line is unknown)."""
+        if key in self.origins:
+            return self.origins[key]
         line = self.lines.get(key)
         return f"{self.source}:{line}" if line else self.source
 
@@ -113,7 +114,8 @@ def known_defaults(extra=None):
 
 
 def _suggest(key, known):
-    close = difflib.get_close_matches(key, list(known), n=1)
+    close = difflib.get_close_matches(key, list(known), n=1) or sorted(
+        (k for k in known if key.lower() in k or k in key.lower()), key=len)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -205,17 +207,18 @@ def load_config(path, nni_params=None, overrides=None, extra_defaults=None):
     if model and not os.path.isabs(model) and os.path.isdir(os.path.join(yaml_dir, model)):
         config["model_name_or_path"] = _resolve(model, yaml_dir)
 
+    origins = {}
     for source, params in (("NNI parameter", nni_params), ("command-line override", overrides)):
         for key, value in (params or {}).items():
             if key not in known:
                 raise UserInputError(f"{source}: unknown key {key!r}{_suggest(key, known)}")
-            config[key] = coerce(key, value, known[key], f"{source} {key}")
-            if source == "command-line override" and key in PATH_KEYS_YAML_RELATIVE + ("model_name_or_path",):
+            origins[key] = f"{source} {key}"
+            config[key] = coerce(key, value, known[key], origins[key])
+            if source == "command-line override" and key in PATH_KEYS_YAML_RELATIVE + FILE_KEYS + ("model_name_or_path",):
                 if config[key]:
                     config[key] = os.path.abspath(os.path.expanduser(config[key]))
-            lines.pop(key, None)
 
-    result = FinetuneConfig(config, source=path, lines=lines)
+    result = FinetuneConfig(config, source=path, lines=lines, origins=origins)
     for key in FILE_KEYS:
         if result.get(key):
             result._values[key] = _resolve(result.get(key), result.data_dir or yaml_dir)

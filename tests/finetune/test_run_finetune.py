@@ -1,0 +1,56 @@
+"""The command line: an original Dialog-KoELECTRA YAML runs as is; mistakes end in one line and exit 1."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import run_finetune
+from util.errors import run_cli
+
+from finetune_helpers import ROOT, tiny_run_config
+from test_config import original_yaml
+
+
+def test_original_yaml_runs_unmodified(tmp_path, tiny_model_dir):
+    """Dialog-KoELECTRA's nsmc/electra-small.yaml, paths changed, everything else as published."""
+    path = original_yaml(tmp_path, tiny_model_dir)
+    env = dict(os.environ, OMP_NUM_THREADS="1", USE_TF="0")
+    done = subprocess.run([sys.executable, "run_finetune.py", "--config_file", path, "--reinit"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "model" / "nsmc_small_v1" / "results.json").read_text(encoding="utf-8"))
+    # 300 examples, batch 32, 10 epochs = 100 steps; logging_steps 100: one evaluation, on test.
+    assert [(e["step"], e["split"]) for e in results["evaluations"]] == [(100, "test"), (100, "test")]
+    assert results["evaluations"][1]["final"] is True
+    assert "best test accuracy" in done.stdout
+    assert os.path.isdir(tmp_path / "model" / "nsmc_small_v1" / "best_model")
+
+
+def run_main(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: run_finetune.main(argv))
+    return e.value.code, capsys.readouterr().err.strip()
+
+
+def test_unknown_key_exits_1_with_one_line(tmp_path, write_yaml, tiny_model_dir, capsys):
+    values = dict(tiny_run_config(tiny_model_dir, tmp_path), warmup_steps=10)
+    path = write_yaml(values)
+    code, err = run_main(["--config_file", path], capsys)
+    assert code == 1
+    assert err == f"error: {path}:{len(values)}: unknown key 'warmup_steps' (did you mean 'max_steps'?)"
+
+
+def test_bad_label_exits_1_naming_file_and_line(tmp_path, write_yaml, tiny_model_dir, capsys):
+    train = tmp_path / "ratings_train.txt"
+    train.write_text("id\tdocument\tlabel\n1\t재밌다\t1\n2\t별로다\tnegative\n", encoding="utf-8")
+    path = write_yaml(tiny_run_config(tiny_model_dir, tmp_path, data_dir=str(tmp_path), test_file="", do_eval=False))
+    code, err = run_main(["--config_file", path], capsys)
+    assert (code, err) == (1, f"error: {train}:3: label 'negative' is not one of 0, 1")
+
+
+def test_set_overrides_a_key(tmp_path, write_yaml, tiny_model_dir, capsys):
+    path = write_yaml(tiny_run_config(tiny_model_dir, tmp_path))
+    code, err = run_main(["--config_file", path, "--set", "train_batch_size=0"], capsys)
+    assert code == 1 and err == "error: command-line override train_batch_size: train_batch_size must be positive, got 0"

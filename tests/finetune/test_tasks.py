@@ -1,0 +1,118 @@
+"""Each classification/regression family reads its canonical layout; bad lines name file:line."""
+import os
+
+import pytest
+
+from finetune.config import FinetuneConfig
+from finetune.tasks import get_task, task_family
+from util.errors import UserInputError
+
+from finetune_helpers import FIXTURES
+
+
+def task(name, **values):
+    return get_task(name, FinetuneConfig({"task": name, "mecab": False, "model_name_or_path": None, **values}))
+
+
+def fixture(*parts):
+    return os.path.join(FIXTURES, *parts)
+
+
+@pytest.mark.parametrize("name, family", [
+    ("nsmc_small_v1", "nsmc"), ("question-pair_small_v1", "question-pair"),
+    ("hate-speech_small_v1", "hate-speech"), ("kornli_small_v1", "kornli"),
+    ("korsts_small_v1", "korsts"), ("paws_base", "paws"), ("NSMC", "nsmc"),
+])
+def test_family_from_task_value(name, family):
+    assert task_family(name) == family
+
+
+def test_unknown_task_family():
+    with pytest.raises(UserInputError, match="'sentiment_v1' is not a known task family"):
+        task_family("sentiment_v1")
+
+
+def test_nsmc_reads_quotes_verbatim_and_empty_documents():
+    examples = task("nsmc").read_examples(fixture("nsmc", "ratings_train.txt"), "train")
+    assert len(examples) == 10
+    assert examples[0].text_a == "아 더빙.. 진짜 짜증나네요 목소리" and examples[0].label == "0"
+    assert examples[0].text_b is None and examples[0].line == 2
+    assert examples[2].text_a == ""  # NSMC has empty documents; they are kept
+    # Quoting off: pandas' escaping stays as written, like KoELECTRA's reader.
+    assert examples[3].text_a == '"""스토리, 연출 다 좋았다. ""명작""이라는 말이 어울린다"""'
+    assert [e.label for e in examples].count("1") == 4
+
+
+def test_question_pair_skips_pairs_with_an_empty_side():
+    examples = task("question-pair").read_examples(fixture("question-pair", "train.tsv"), "train")
+    assert [(e.text_a, e.text_b, e.label) for e in examples] == [
+        ("1000일 만난 여자친구와 이별", "10년 연예의끝", "1"),
+        ("10년 연애사 되돌아보니 다 부질없네", "10년 연애의 끝은 허무", "0"),
+        ("10년만나다 헤어지네", "10년 연애 끝", "1"),
+    ]
+    assert examples[2].line == 5
+
+
+def test_hate_speech_pairs_title_and_comment():
+    hate = task("hate-speech")
+    examples = hate.read_examples(fixture("hate-speech", "train.tsv"), "train")
+    assert hate.labels() == ["none", "offensive", "hate"]
+    assert [e.label for e in examples] == ["none", "offensive", "hate", "none"]
+    assert examples[1].text_a == "가수 B, 컴백 무대 공개"
+    assert examples[1].text_b == "이런 것도 노래라고 부르냐 ㅋㅋ"
+    assert hate.primary_metric == "macro_f1"
+
+
+def test_kornli_three_classes():
+    examples = task("kornli").read_examples(fixture("kornli", "xnli.dev.ko.tsv"), "dev")
+    assert [e.label for e in examples] == ["neutral", "contradiction", "entailment"]
+    assert examples[0].text_a == '그리고 그가 말했다, "엄마, 저 왔어요."'
+
+
+def test_korsts_scores_are_floats():
+    korsts = task("korsts")
+    examples = korsts.read_examples(fixture("korsts", "sts-dev.tsv"), "dev")
+    assert [e.label for e in examples] == [5.0, 3.8, 0.5, 2.75]
+    assert examples[1].text_b == "남자가 플루트를 연주하고 있다."
+    assert korsts.kind == "regression" and korsts.labels() is None
+
+
+def test_paws_skips_untranslated_pairs():
+    examples = task("paws").read_examples(fixture("paws", "dev_2k.tsv"), "dev")
+    assert [e.label for e in examples] == ["1", "0"]
+    assert [e.line for e in examples] == [2, 4]
+
+
+@pytest.mark.parametrize("family, name, message", [
+    ("nsmc", "nsmc_bad_label.txt", r"nsmc_bad_label\.txt:3: label '2' is not one of 0, 1"),
+    ("nsmc", "nsmc_short_line.txt", r"nsmc_short_line\.txt:3: expected 3 tab-separated fields, got 2"),
+    ("korsts", "korsts_bad_score.tsv", r"korsts_bad_score\.tsv:2: score '7\.5' is not a number in \[0, 5\]"),
+    ("question-pair", "question_pair_no_label_column.tsv",
+     r"question_pair_no_label_column\.tsv:1: header lacks column\(s\) is_duplicate"),
+])
+def test_bad_files_name_file_and_line(family, name, message):
+    with pytest.raises(UserInputError, match=message):
+        task(family).read_examples(fixture("bad", name), "train")
+
+
+def test_not_utf8_names_line(tmp_path):
+    path = tmp_path / "ratings.txt"
+    path.write_bytes("id\tdocument\tlabel\n1\t좋다\t1\n".encode() + b"2\t\xff\xfe\t0\n")
+    with pytest.raises(UserInputError, match=r"ratings\.txt:3: not UTF-8"):
+        task("nsmc").read_examples(str(path), "train")
+
+
+def test_features_are_unpadded_pairs(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    kornli = task("kornli", model_name_or_path=tiny_model_dir)
+    examples = kornli.read_examples(fixture("kornli", "xnli.dev.ko.tsv"), "dev")
+    features = kornli.build_features(examples, tokenizer, 16, "dev")
+    assert [f["labels"] for f in features] == [2, 0, 1]
+    for feature, example in zip(features, examples):
+        ids = feature["input_ids"]
+        assert len(ids) <= 16 and ids[0] == tokenizer.cls_token_id and ids.count(tokenizer.sep_token_id) == 2
+        assert len(feature["attention_mask"]) == len(ids) and set(feature["token_type_ids"]) == {0, 1}
+    short = kornli.build_features(examples, tokenizer, 128, "dev")
+    assert len(short[1]["input_ids"]) < 128  # no padding: the collator pads per batch
