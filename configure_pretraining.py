@@ -92,7 +92,7 @@ def load_hparams(value):
 
     if value is None or value == "":
         return {}, "--hparams"
-    if value.strip().startswith("{"):
+    if not (value.endswith(".json") or os.path.isfile(value)):
         try:
             hparams = json.loads(value)
         except json.JSONDecodeError as e:

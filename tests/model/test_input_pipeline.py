@@ -1,0 +1,89 @@
+"""Finding the TFRecords, refusing a dataset built for another vocab or length, and reading batches."""
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow.compat.v1 as tf
+
+from configure_pretraining import PretrainingConfig
+from model import input_pipeline, training
+from util.errors import UserInputError
+
+from .conftest import make_dataset, tiny_hparams, write_vocab
+
+
+def config_for(data_dir, **overrides):
+    return PretrainingConfig("m", str(data_dir), **tiny_hparams(**overrides))
+
+
+def test_finds_both_layouts(tmp_path, tiny_data):
+    flat = input_pipeline.find_tfrecords(tiny_data)
+    assert [os.path.basename(f) for f in flat] == ["pretrain_data.tfrecord-0-of-2", "pretrain_data.tfrecord-1-of-2"]
+    nested = tmp_path / "pretrain_tfrecords"
+    shutil.copytree(tiny_data, nested)
+    assert input_pipeline.find_tfrecords(str(tmp_path)) == sorted(str(nested / os.path.basename(f)) for f in flat)
+
+
+def test_no_tfrecords_is_one_line(tmp_path):
+    with pytest.raises(UserInputError, match="no TFRecords found: nothing matches .*pretrain_data.tfrecord"):
+        training.prepare(config_for(tmp_path))
+
+
+def test_prepare_takes_vocab_size_from_the_vocab(tiny_data):
+    config = config_for(tiny_data)
+    training.prepare(config)
+    assert config.vocab_size == 130 and config.mask_id == 4 and config.tokenizer_type == "wordpiece"
+
+
+def test_vocab_size_disagreeing_with_vocab_file(tiny_data):
+    with pytest.raises(UserInputError, match=r"vocab_size 40000 disagrees with .*vocab.txt \(130 tokens\)"):
+        training.prepare(config_for(tiny_data, vocab_size=40000))
+
+
+def test_dataset_built_with_another_sequence_length(tiny_data):
+    with pytest.raises(UserInputError, match=r"stats.json: dataset max_seq_length is 64 but .* gives 128"):
+        training.prepare(config_for(tiny_data, max_seq_length=128))
+
+
+def test_dataset_built_with_another_vocab(tmp_path, tiny_data):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    other = tmp_path / "other_vocab"
+    write_vocab(str(other))
+    # Same size, different content: only the hash tells them apart.
+    lines = (other / "vocab.txt").read_text().splitlines()
+    lines[-1] = "different"
+    (other / "vocab.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserInputError, match="dataset vocab_sha256 is"):
+        training.prepare(config_for(data, vocab_file=str(other / "vocab.txt")))
+
+
+def test_missing_vocab_is_one_line(tmp_path, tiny_data):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    os.remove(data / "vocab.txt")
+    with pytest.raises(UserInputError, match="no vocab: set \"vocab_file\""):
+        training.prepare(config_for(data))
+
+
+def test_input_fn_yields_fixed_int32_batches(tiny_data):
+    files = input_pipeline.find_tfrecords(tiny_data)
+    graph = tf.Graph()
+    with graph.as_default():
+        dataset = input_pipeline.input_fn_builder(files, 64, is_training=True)({"batch_size": 8})
+        batch = tf.data.make_one_shot_iterator(dataset).get_next()
+        with tf.Session() as session:
+            values = session.run(batch)
+    assert set(values) == {"input_ids", "input_mask", "segment_ids"}
+    for value in values.values():
+        assert value.shape == (8, 64) and value.dtype.name == "int32"
+    assert (values["input_ids"][:, 0] == 2).all()
+    stats = json.load(open(os.path.join(tiny_data, "stats.json")))
+    assert values["input_ids"].max() < stats["vocab_size"]
+
+
+def test_make_dataset_without_stats_is_accepted(tmp_path):
+    data = make_dataset(str(tmp_path / "plain"), with_stats=False, num_examples=16)
+    _, files = training.prepare(config_for(data))
+    assert len(files) == 2
