@@ -255,3 +255,31 @@ def test_korquad_dev_loads_with_manifest_counts(tokenizer):
             assert ex.answers[0]["text"] in span
             found.add(f["_example_index"])
     assert found == set(range(len(some)))
+
+
+# -- through run_finetune.py ----------------------------------------------------------------------
+
+def test_run_finetune_trains_and_evaluates_korquad(tiny_dir, tmp_path):
+    import yaml
+
+    import run_finetune
+
+    values = {
+        "task": "korquad_tiny", "train_file": "korquad.json", "dev_file": "korquad.json", "test_file": "",
+        "data_dir": FIXTURES, "ckpt_dir": str(tmp_path / "ckpt"), "model_name_or_path": tiny_dir,
+        "max_seq_len": 64, "doc_stride": 32, "max_query_length": 16, "max_answer_length": 10,
+        "n_best_size": 10, "max_steps": 120, "train_batch_size": 8, "eval_batch_size": 16,
+        "logging_steps": 60, "save_steps": 60, "learning_rate": 3e-3, "seed": 3,
+    }
+    path = tmp_path / "korquad.yaml"
+    path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with _tiny_helpers().one_thread():
+        run_finetune.main(["--config_file", str(path)])
+    out = tmp_path / "ckpt" / "korquad_tiny"
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["primary_metric"] == "f1"
+    assert set(results["best"]["metrics"]) == {"exact_match", "f1"}
+    assert results["best"]["metrics"]["f1"] > 70.0
+    lines = (out / "predictions_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    merged = {k: v for line in lines for k, v in json.loads(line).items()}
+    assert len(merged) == 9 and set(merged) == {ex.qid for ex in make_task().read_examples(KORQUAD, "dev")}

@@ -1,5 +1,6 @@
 """NER task: the three layouts, label checks, first-sub-token features, seqeval scores, a tiny run."""
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -300,3 +301,70 @@ def test_klue_dev_loads_and_matches_its_markup():
     # The character tags are the gold; a handful of sentences tag differently from their
     # markup ("<<레이:PS>>" whose characters tag "<레이").
     assert len(disagree) <= 10, disagree
+
+
+# -- through run_finetune.py ----------------------------------------------------------------------
+
+def _write_yaml(path, values):
+    import yaml
+
+    path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def _run_config(tiny_dir, tmp_path, **values):
+    config = {
+        "task": "naver-ner_tiny", "train_file": "naver_ner.tsv", "dev_file": "",
+        "test_file": "naver_ner.tsv", "data_dir": FIXTURES, "ckpt_dir": str(tmp_path / "ckpt"),
+        "model_name_or_path": tiny_dir, "max_seq_len": 64, "max_steps": 90, "train_batch_size": 8,
+        "eval_batch_size": 16, "logging_steps": 45, "save_steps": 45, "learning_rate": 3e-3,
+        "warmup_proportion": 0, "seed": 3,
+    }
+    config.update(values)
+    return config
+
+
+def test_run_finetune_trains_and_evaluates_ner(tiny_dir, tmp_path):
+    import run_finetune
+
+    path = _write_yaml(tmp_path / "ner.yaml", _run_config(tiny_dir, tmp_path))
+    with _tiny_helpers().one_thread():
+        run_finetune.main(["--config_file", path])
+    out = tmp_path / "ckpt" / "naver-ner_tiny"
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["primary_metric"] == "f1"
+    assert [e["step"] for e in results["evaluations"] if e["split"] == "test"][:2] == [45, 90]
+    assert results["best"]["metrics"]["f1"] > 80.0
+    records = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 12 and records[0]["id"] == "test-0"
+    assert len(records[0]["prediction"]) == 6
+    assert os.path.isfile(out / "best_model" / "config.json")
+
+
+def test_run_finetune_reads_klue_with_task_keys(tiny_dir, tmp_path):
+    import run_finetune
+
+    values = _run_config(tiny_dir, tmp_path, task="klue-ner_tiny", train_file="klue_ner.tsv",
+                         test_file="klue_ner.tsv", max_steps=10, logging_steps=10, ner_char_tokens=True)
+    path = _write_yaml(tmp_path / "klue.yaml", values)
+    with _tiny_helpers().one_thread():
+        run_finetune.main(["--config_file", path])
+    results = json.loads((tmp_path / "ckpt" / "klue-ner_tiny" / "results.json").read_text(encoding="utf-8"))
+    assert set(results["best"]["metrics"]) >= {"f1", "precision", "recall"}
+    config = json.loads((tmp_path / "ckpt" / "klue-ner_tiny" / "best_model" / "config.json").read_text())
+    assert set(config["id2label"].values()) == set(KLUE_LABELS)
+
+
+def test_run_finetune_bad_label_exits_1_naming_file_and_line(tiny_dir, tmp_path, capsys):
+    import run_finetune
+    from util.errors import run_cli
+
+    (tmp_path / "train.tsv").write_text("서울 은\tLOC-B O\n부산 은\tCITY-B O\n", encoding="utf-8")
+    values = _run_config(tiny_dir, tmp_path, data_dir=str(tmp_path), train_file="train.tsv",
+                         test_file="train.tsv")
+    path = _write_yaml(tmp_path / "bad.yaml", values)
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: run_finetune.main(["--config_file", path]))
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 1
+    assert err.startswith(f"error: {tmp_path / 'train.tsv'}:2: label 'CITY-B' is not in the label set")
