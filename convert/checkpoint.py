@@ -144,6 +144,8 @@ def describe(variables, pretrain_config, config_path, num_attention_heads=None,
         arch_names["discriminator_output_name"] = "dense_prediction"
     if "bert_config" in pretrain_config:
         arch = _from_config(pretrain_config, config_path, variables)
+        if any(v is not None for v in (num_attention_heads, generator_num_attention_heads, hidden_act)):
+            arch.notes.append(f"size flags ignored: {config_path} gives the sizes")
     else:
         arch = _from_shapes(variables, num_attention_heads, generator_num_attention_heads, hidden_act)
         if config_path:

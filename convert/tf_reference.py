@@ -23,7 +23,10 @@ def _activation(name):
         "linear": lambda x: x,
     }
     if name not in acts:
-        raise ValueError(f"activation {name!r} is not one upstream ELECTRA defines")
+        from util.errors import UserInputError
+
+        raise UserInputError(f"hidden_act {name!r} is not one upstream ELECTRA defines "
+                             f"({', '.join(sorted(acts))})")
     return acts[name]
 
 
