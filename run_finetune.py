@@ -42,8 +42,8 @@ def main(argv=None):
     if args.do_reinit:
         overrides["do_reinit"] = True
     nni_params = nni_glue.next_parameters() if args.do_nni else None
-    extra = {k: v for cls in tasks.TASKS.values() for k, v in getattr(cls, "config_defaults", {}).items()}
-    config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
+    config = load_config(args.config_file, nni_params=nni_params, overrides=overrides,
+                         extra_defaults=tasks.task_config_defaults())
     results = run(config)
     best = results.get("best")
     if best:

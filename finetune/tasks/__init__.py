@@ -9,3 +9,8 @@ from finetune.tasks.base import TASKS, Task, get_task, register, task_family  # 
 for _name in ("ner", "korquad"):
     if importlib.util.find_spec(f"finetune.tasks.{_name}") is not None:
         importlib.import_module(f"finetune.tasks.{_name}")
+
+
+def task_config_defaults():
+    """The YAML keys task families add (``Task.config_defaults``), with their defaults."""
+    return {k: v for cls in TASKS.values() for k, v in getattr(cls, "config_defaults", {}).items()}
