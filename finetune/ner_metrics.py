@@ -39,10 +39,11 @@ def entity_scores(gold, predicted):
         if len(g) != len(p):
             raise ValueError(f"sequence {i}: {len(g)} gold tags but {len(p)} predicted")
     gold, predicted = _bio_sequences(gold), _bio_sequences(predicted)
+    # No predicted (or no gold) entity scores 0 rather than warning at every early evaluation.
     return {
-        "precision": 100.0 * seqeval_metrics.precision_score(gold, predicted),
-        "recall": 100.0 * seqeval_metrics.recall_score(gold, predicted),
-        "f1": 100.0 * seqeval_metrics.f1_score(gold, predicted),
+        "precision": 100.0 * seqeval_metrics.precision_score(gold, predicted, zero_division=0),
+        "recall": 100.0 * seqeval_metrics.recall_score(gold, predicted, zero_division=0),
+        "f1": 100.0 * seqeval_metrics.f1_score(gold, predicted, zero_division=0),
     }
 
 

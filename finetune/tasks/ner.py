@@ -271,12 +271,14 @@ class NerTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self._format = None
+        self._explicit = False
 
     # -- which layout ----------------------------------------------------------------
     def data_format(self):
         """The layout of this run's files: YAML ``ner_format``, the task name, or the data."""
         if self._format is None:
             fmt = str(getattr(self.config, "ner_format", None) or "auto").lower()
+            self._explicit = fmt != "auto"
             if fmt == "auto":
                 task_name = str(getattr(self.config, "task", "") or "").lower()
                 if task_name.startswith("klue"):
@@ -284,8 +286,9 @@ class NerTask(Task):
                 else:
                     fmt = self._sniff_config_files() or "naver"
             if fmt not in FORMATS:
+                where = self.config.where("ner_format") if hasattr(self.config, "where") else "ner_format"
                 raise UserInputError(
-                    f"ner_format: {fmt!r} is not one of auto, {', '.join(FORMATS)}"
+                    f"{where}: ner_format {fmt!r} is not one of auto, {', '.join(FORMATS)}"
                 )
             self._format = fmt
         return self._format
@@ -306,8 +309,10 @@ class NerTask(Task):
 
     # -- data --------------------------------------------------------------------------
     def read_examples(self, path, split):
-        found = sniff_format(path)
         expected = self.data_format()
+        # An explicit ner_format is obeyed; otherwise each file is read in the layout it
+        # looks like, as long as its tag set is this run's.
+        found = expected if self._explicit else sniff_format(path)
         if LABELS_OF_FORMAT[found] is not LABELS_OF_FORMAT[expected]:
             raise UserInputError(
                 f"{path}: looks like {found} NER data but this run reads {expected} data "

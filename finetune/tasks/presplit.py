@@ -43,9 +43,11 @@ class Presplitter:
 
     @classmethod
     def for_run(cls, config, tokenizer):
-        """Mecab when the YAML says ``mecab: true`` or the vocab's ``tokenizer_type`` says so."""
-        kind = getattr(tokenizer, "init_kwargs", {}).get("tokenizer_type", "wordpiece")
-        return cls(bool(getattr(config, "mecab", False)) or kind == "mecab_wordpiece")
+        """Mecab exactly when ``finetune.text`` would split the other tasks' text: the YAML
+        says ``mecab: true`` or the vocab's ``tokenizer_type`` is ``mecab_wordpiece``."""
+        from finetune.text import needs_mecab
+
+        return cls(needs_mecab(config) or needs_mecab(tokenizer))
 
     @property
     def active(self):

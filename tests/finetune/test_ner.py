@@ -113,6 +113,10 @@ def test_format_is_sniffed_from_content_and_the_task_name(tmp_path):
     assert len(NAVER_LABELS) == 29 and NAVER_LABELS[:3] == ["O", "PER-B", "PER-I"]
     with pytest.raises(UserInputError, match="ner_format"):
         make_task("naver-ner", ner_format="conll").labels()
+    # An explicit layout is obeyed, so a file in another layout fails on its first line.
+    with pytest.raises(UserInputError, match=re.escape(f"{NAVER_CHALLENGE}:1: expected 'words<TAB>tags'")):
+        make_task("naver-ner", ner_format="naver").read_examples(NAVER_CHALLENGE, "train")
+    assert len(make_task("ner", ner_format="naver-challenge").read_examples(NAVER_CHALLENGE, "train")) == 3
     # A KLUE file in a run that already reads Naver data: one clear message.
     task = make_task("naver-ner", train_file=NAVER_TSV)
     with pytest.raises(UserInputError, match="klue_ner.tsv: looks like klue"):
