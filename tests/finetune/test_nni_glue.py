@@ -1,0 +1,86 @@
+"""A real two-trial NNI experiment over the tiny model, on a loopback port, read back and stopped."""
+import json
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from finetune import nni_glue
+
+from finetune_helpers import ROOT, tiny_run_config
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port):
+    """Local addresses of sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(name):
+            continue
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+def decoded(value):
+    """NNI hands metrics and parameters back as JSON, sometimes encoded twice."""
+    while isinstance(value, str):
+        value = json.loads(value)
+    return value
+
+
+def test_outside_an_experiment_warns_and_uses_yaml(monkeypatch, caplog):
+    monkeypatch.delenv("NNI_PLATFORM", raising=False)
+    assert nni_glue.next_parameters() == {}
+    assert "outside an NNI experiment" in caplog.text
+    assert not nni_glue.NniReporter(True).enabled
+
+
+@pytest.mark.timeout(420)
+def test_two_trial_experiment(tmp_path, write_yaml, tiny_model_dir):
+    ckpt = tmp_path / "ckpt"
+    config = write_yaml(tiny_run_config(tiny_model_dir, ckpt, max_steps=6, logging_steps=3))
+    port = free_port()
+    command = f"OMP_NUM_THREADS=1 USE_TF=0 {sys.executable} run_finetune.py --config_file {config} --do_nni"
+    experiment = nni_glue.start_experiment(os.path.join(ROOT, "conf", "nni", "experiment.yaml"), port, overrides={
+        "trial_command": command, "trial_code_directory": ROOT, "max_trial_number": 2, "trial_concurrency": 1,
+        "max_experiment_duration": "6m", "experiment_working_directory": str(tmp_path / "nni"),
+        "search_space_file": os.path.join(ROOT, "conf", "nni", "search_space.json")})
+    try:
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses
+        deadline = time.time() + 360
+        while experiment.get_status() not in ("DONE", "ERROR", "STOPPED") and time.time() < deadline:
+            time.sleep(3)
+        assert experiment.get_status() == "DONE"
+        trials = experiment.list_trial_jobs()
+        assert len(trials) == 2 and all(t.status == "SUCCEEDED" for t in trials), trials
+        metrics = experiment.get_job_metrics()
+        for trial in trials:
+            reported = metrics[trial.trialJobId]
+            finals = [float(decoded(m.data)) for m in reported if m.type == "FINAL"]
+            intermediate = [float(decoded(m.data)) for m in reported if m.type == "PERIODICAL"]
+            assert len(finals) == 1 and len(intermediate) == 2  # evaluations at steps 3 and 6
+            final = finals[0]
+            assert final == max(intermediate)
+            # The trial's own results.json, in its own directory, agrees with what NNI received.
+            results_path = ckpt / "nsmc_tiny" / "nni" / experiment.id / trial.trialJobId / "results.json"
+            results = json.loads(results_path.read_text(encoding="utf-8"))
+            assert results["best"]["score"] == pytest.approx(final)
+            params = decoded(trial.hyperParameters[0])
+            params = getattr(params, "parameters", None) or params["parameters"]
+            assert params["learning_rate"] in (3e-5, 4e-5, 5e-5, 6e-5, 7e-5)
+    finally:
+        experiment.stop()
+    assert not listening_addresses(port)
