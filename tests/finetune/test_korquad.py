@@ -283,3 +283,21 @@ def test_run_finetune_trains_and_evaluates_korquad(tiny_dir, tmp_path):
     lines = (out / "predictions_dev.jsonl").read_text(encoding="utf-8").splitlines()
     merged = {k: v for line in lines for k, v in json.loads(line).items()}
     assert len(merged) == 9 and set(merged) == {ex.qid for ex in make_task().read_examples(KORQUAD, "dev")}
+
+
+@pytest.mark.parametrize("size", ["small", "base"])
+def test_shipped_yaml_runs_on_korquad_layout_data(tiny_dir, tmp_path, size):
+    """conf/korquad/electra-<size>.yaml with only the data, model, length and run length changed."""
+    from finetune.config import load_config
+    from finetune.trainer import run
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(FIXTURES)))
+    overrides = {"data_dir": FIXTURES, "train_file": KORQUAD, "dev_file": KORQUAD,
+                 "model_name_or_path": tiny_dir, "ckpt_dir": str(tmp_path), "max_seq_len": 64,
+                 "doc_stride": 32, "max_steps": 4, "logging_steps": 4, "save_steps": 4}
+    config = load_config(os.path.join(root, "conf", "korquad", f"electra-{size}.yaml"),
+                         overrides=overrides, extra_defaults=KorquadTask.config_defaults)
+    with _tiny_helpers().one_thread():
+        results = run(config)
+    assert results["best"]["split"] == "dev"
+    assert set(results["best"]["metrics"]) == {"exact_match", "f1"}

@@ -372,3 +372,21 @@ def test_run_finetune_bad_label_exits_1_naming_file_and_line(tiny_dir, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 1
     assert err.startswith(f"error: {tmp_path / 'train.tsv'}:2: label 'CITY-B' is not in the label set")
+
+
+@pytest.mark.parametrize("size", ["small", "base"])
+def test_shipped_yaml_runs_on_naver_layout_data(tiny_dir, tmp_path, size):
+    """conf/naver-ner/electra-<size>.yaml with only the data, model and run length changed."""
+    from finetune.config import load_config
+    from finetune.trainer import run
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(FIXTURES)))
+    overrides = {"data_dir": FIXTURES, "train_file": NAVER_TSV, "test_file": NAVER_CHALLENGE,
+                 "model_name_or_path": tiny_dir, "ckpt_dir": str(tmp_path), "max_steps": 4,
+                 "logging_steps": 4, "save_steps": 4}
+    config = load_config(os.path.join(root, "conf", "naver-ner", f"electra-{size}.yaml"),
+                         overrides=overrides, extra_defaults=NerTask.config_defaults)
+    with _tiny_helpers().one_thread():
+        results = run(config)
+    assert results["best"]["split"] == "test"
+    assert set(results["best"]["metrics"]) == {"precision", "recall", "f1"}
