@@ -26,7 +26,8 @@ def fixture_texts():
     return texts
 
 
-def make_tiny_electra(directory, tokenizer_type="wordpiece", vocab_size=400):
+def make_tiny_electra(directory, tokenizer_type="wordpiece", vocab_size=400, texts=None):
+    """``texts``: the vocab's training text (default: the fixtures')."""
     import torch
     from tokenizers import BertWordPieceTokenizer
     from transformers import ElectraConfig, ElectraForPreTraining, ElectraTokenizerFast
@@ -34,7 +35,7 @@ def make_tiny_electra(directory, tokenizer_type="wordpiece", vocab_size=400):
     from util.files import write_json
     from util.tokenization import SPECIAL_TOKENS, MecabSplitter, tokenizer_config
 
-    texts = fixture_texts()
+    texts = list(texts) if texts is not None else fixture_texts()
     if tokenizer_type == "mecab_wordpiece":
         texts = [MecabSplitter()(t) for t in texts]
     os.makedirs(directory, exist_ok=True)
