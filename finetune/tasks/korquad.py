@@ -109,7 +109,8 @@ class KorquadTask(Task):
         value = getattr(self.config, key, None)
         value = self.config_defaults[key] if value is None else int(value)
         if value <= 0:
-            raise UserInputError(f"{key} must be positive, got {value}")
+            where = self.config.where(key) if hasattr(self.config, "where") else key
+            raise UserInputError(f"{where}: {key} must be positive, got {value}")
         return value
 
     def read_examples(self, path, split):
