@@ -368,3 +368,31 @@ def test_undecodable_file_names_its_line_and_removes_the_old_dataset(corpus_dir,
 def test_output_inside_corpus_is_refused(corpus_dir, vocab_dir):
     with pytest.raises(dataset_builder.UserInputError, match="inside --corpus_dir"):
         build(corpus_dir, vocab_dir, os.path.join(corpus_dir, "tfrecords"))
+
+
+TRICKY_LINES = ["a\u3000b  c\t\td", "한국어\u2028문장", "中文字符 漢字abc", "x\x00y\ufffdz [SEP] a[MASK]b", " ",
+                "e\u0301 café ÀB", "가" * 150, "x[SEP]y [SEP]", "(괄호)…그리고,  쉼표.", "\U000f0855사용자 영역"]
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_word_cache_gives_the_tokenizers_ids(vocab_dir, lower):
+    tokenizer = KoTokenizer.from_vocab(vocab_dir, do_lower_case=lower)
+    lines = [s for d in wikinews_documents(120) for s in d] + TRICKY_LINES
+    # A tiny cache and tiny inputs, so clearing and grouping both happen.
+    encoder = dataset_builder.WordCachedEncoder(tokenizer, cache_size=700, words_per_input=7)
+    got = []
+    for start in range(0, len(lines), 97):
+        got += encoder.encode_batch(lines[start:start + 97])
+    assert got == tokenizer.encode_batch(lines)
+    assert 0 < len(encoder._cache) <= 700
+
+
+def test_word_cache_gives_the_tokenizers_ids_for_mecab(tmp_path):
+    from util.tokenization import MecabSplitter
+
+    split = MecabSplitter()
+    lines = [s for d in wikinews_documents(60) for s in d]
+    vocab = train_vocab(str(tmp_path / "vocab"), [split(s) for s in lines], tokenizer_type="mecab_wordpiece")
+    tokenizer = KoTokenizer.from_vocab(vocab)
+    encoder = dataset_builder.WordCachedEncoder(tokenizer)
+    assert encoder.encode_batch(lines + TRICKY_LINES) == tokenizer.encode_batch(lines + TRICKY_LINES)
