@@ -163,7 +163,9 @@ def _from_config(config, path, variables):
         gen = _validated_bert_config(config["generator_bert_config"], f"{path}: generator_bert_config")
     untied_generator = config.get("untied_generator", True)
     scope = "generator" if untied_generator else "electra"
-    if not untied_generator:
+    if config.get("uniform_generator"):
+        gen = None  # replacements sampled uniformly: the checkpoint has no generator
+    elif not untied_generator:
         gen = dict(disc)  # upstream builds the tied generator with the discriminator's config
     elif gen is None and "generator_predictions/output_bias" in variables:
         raise UserInputError(f"{path}: the checkpoint has a generator but the config has no "

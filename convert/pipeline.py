@@ -96,7 +96,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
     vocab_path = vocab_dir or model_dir
     if vocab_dir is None and not os.path.isfile(os.path.join(model_dir, "vocab.txt")):
         raise UserInputError(f"{model_dir}: no vocab.txt beside the checkpoint; pass --vocab_dir")
-    vocab_file, tokenizer_type, do_lower_case = to_transformers.tokenizer_settings(
+    vocab_file, tokenizer_type, do_lower_case, pad_id = to_transformers.tokenizer_settings(
         vocab_path, pretrain_config, arch.discriminator["vocab_size"], do_lower_case, tokenizer_type)
     log(f"tokenizer: {vocab_file} ({tokenizer_type}, do_lower_case={do_lower_case})")
 
@@ -108,7 +108,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
                 continue
             tmp = _temp_dir_for(target)
             temps.append(tmp)
-            model = to_transformers.build_model(variables, arch, which)
+            model = to_transformers.build_model(variables, arch, which, pad_id)
             to_transformers.save_model_dir(model, tmp, vocab_file, tokenizer_type, do_lower_case)
             outputs.append((which, tmp, target))
             log(f"{which}: converted {sum(p.numel() for p in model.parameters()):,} parameters")

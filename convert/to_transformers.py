@@ -113,7 +113,7 @@ def electra_config(cfg, architecture, vocab_size, pad_token_id=0):
         layer_norm_eps=1e-12, pad_token_id=pad_token_id, architectures=[architecture])
 
 
-def build_model(variables, arch, which):
+def build_model(variables, arch, which, pad_token_id=0):
     """An ElectraForPreTraining ("discriminator") or ElectraForMaskedLM ("generator") holding the weights."""
     import numpy as np
     import torch
@@ -123,7 +123,7 @@ def build_model(variables, arch, which):
         cfg, entries, cls = arch.discriminator, discriminator_entries(arch), ElectraForPreTraining
     else:
         cfg, entries, cls = arch.generator, generator_entries(arch), ElectraForMaskedLM
-    model = cls(electra_config(cfg, cls.__name__, cfg["vocab_size"]))
+    model = cls(electra_config(cfg, cls.__name__, cfg["vocab_size"], pad_token_id))
     state = {}
     for name, _, key, transpose in entries:
         array = variables.get(name).astype(np.float32)
@@ -135,7 +135,7 @@ def build_model(variables, arch, which):
 
 
 def tokenizer_settings(vocab_path, pretrain_config, vocab_size, do_lower_case=None, tokenizer_type=None):
-    """(vocab_file, tokenizer_type, do_lower_case): flags, then the pretraining config, then the vocab dir."""
+    """(vocab_file, tokenizer_type, do_lower_case, pad id): flags, then the pretraining config, then the vocab dir."""
     vocab_file, directory = resolve_vocab_path(vocab_path)
     recorded = read_tokenizer_config(directory)
     if tokenizer_type is None:
@@ -146,7 +146,7 @@ def tokenizer_settings(vocab_path, pretrain_config, vocab_size, do_lower_case=No
     if len(vocab) != vocab_size:
         raise UserInputError(f"{vocab_file}: {len(vocab)} tokens, but the checkpoint's word embeddings "
                              f"have {vocab_size} rows; pass the vocab the model was trained with (--vocab_dir)")
-    return vocab_file, tokenizer_type, bool(do_lower_case)
+    return vocab_file, tokenizer_type, bool(do_lower_case), vocab["[PAD]"]
 
 
 def write_tokenizer(directory, vocab_file, tokenizer_type, do_lower_case, max_length):

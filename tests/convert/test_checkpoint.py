@@ -109,3 +109,16 @@ def test_vocab_of_the_wrong_size_is_refused(tmp_path):
 def test_generator_requested_from_a_discriminator_only_checkpoint(tmp_path):
     model_dir = make_model_dir(str(tmp_path / "model"), DISC, None, with_config=False)
     _convert_fails(tmp_path, model_dir, "holds no generator")
+
+
+def test_uniform_generator_config_converts_the_discriminator_alone(tmp_path):
+    """uniform_generator=True trains no generator network, whatever generator_bert_config says."""
+    model_dir = make_model_dir(str(tmp_path / "model"), DISC, None)
+    path = os.path.join(model_dir, "pretrain_config.json")
+    config = json.load(open(path))
+    config.update(uniform_generator=True, generator_bert_config=GEN)
+    json.dump(config, open(path, "w"))
+    results = convert_checkpoint(model_dir, str(tmp_path / "disc"), log=lambda _: None)
+    assert [r.name for r in results] == ["discriminator: PyTorch vs TF"] and results[0].ok
+    saved = json.load(open(tmp_path / "disc" / "config.json"))
+    assert saved["pad_token_id"] == 0 and saved["architectures"] == ["ElectraForPreTraining"]

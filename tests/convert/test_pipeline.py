@@ -17,6 +17,9 @@ LAYOUTS = {
     # generator sharing the discriminator's embeddings through its own embeddings_project.
     "small_like": dict(disc=bert_config(32, 2, 2, 16, VOCAB), gen=bert_config(16, 2, 1, 16, VOCAB),
                        disc_output_name="dense_prediction"),
+    # Dialog-KoELECTRA-Small's shape: generator fraction 1 with embedding < hidden, so the
+    # generator has its own generator/embeddings_project over the shared embeddings.
+    "dialog_koelectra_like": dict(disc=bert_config(32, 2, 2, 16, VOCAB), gen=bert_config(32, 2, 2, 16, VOCAB)),
     # Base-like: embedding == hidden, no projections; generator fraction 1 (Dialog-KoELECTRA's).
     "equal_sizes": dict(disc=bert_config(32, 2, 2, 32, VOCAB), gen=bert_config(32, 2, 2, 32, VOCAB)),
     # untied_generator_embeddings: generator/embeddings/* of the generator's own width.
@@ -46,6 +49,7 @@ def test_round_trip_loads_in_transformers_and_matches_tf(tmp_path, layout):
         for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                     "embedding_size", "vocab_size", "max_position_embeddings"):
             assert getattr(model.config, key) == cfg[key], (key, model.config)
+        assert hasattr(model.electra, "embeddings_project") == (cfg["embedding_size"] != cfg["hidden_size"])
     base = AutoModel.from_pretrained(out / "disc", local_files_only=True)
     assert type(base).__name__ == "ElectraModel"
     assert np.array_equal(base.embeddings.word_embeddings.weight.detach().numpy(),
@@ -61,7 +65,7 @@ def test_round_trip_loads_in_transformers_and_matches_tf(tmp_path, layout):
 
 def test_upstream_checkpoint_without_config_sizes_read_from_shapes(tmp_path):
     """A released upstream/Dialog-KoELECTRA TF checkpoint: no pretrain_config.json, dense_1 naming."""
-    disc, gen = bert_config(128, 2, 2, 64, VOCAB), bert_config(64, 1, 1, 64, VOCAB)
+    disc, gen = bert_config(128, 2, 2, 64, VOCAB), bert_config(128, 1, 2, 64, VOCAB)
     model_dir = make_model_dir(str(tmp_path / "model"), disc, gen, with_config=False)
     messages = []
     results = convert_checkpoint(model_dir, str(tmp_path / "disc"), str(tmp_path / "gen"), log=messages.append)
@@ -69,7 +73,7 @@ def test_upstream_checkpoint_without_config_sizes_read_from_shapes(tmp_path):
     assert any("num_attention_heads is not stored" in m and "= 2" in m for m in messages), messages
     config = json.load(open(tmp_path / "gen" / "config.json"))
     assert (config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"],
-            config["num_attention_heads"]) == (64, 1, 256, 1)
+            config["num_attention_heads"], config["embedding_size"]) == (128, 1, 512, 2, 64)
 
 
 def test_heads_flag_for_checkpoints_without_config(tmp_path):
