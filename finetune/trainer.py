@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -167,7 +168,10 @@ class Trainer:
         logger.info("training: %d examples, %d epochs, %d optimizer steps, batch %d x %d accumulation",
                     len(features), epochs, total_steps, config.train_batch_size, accumulation)
 
-        step, running_loss, running_count = 0, 0.0, 0
+        step, running_loss, running_count, examples_seen = 0, 0.0, 0, 0
+        self.outputs.writer  # opened before the clock starts: importing TensorBoard takes seconds
+        started = time.perf_counter()
+        eval_seconds = 0.0
         model.train()
         model.zero_grad(set_to_none=True)
         progress = tqdm(total=total_steps, desc=f"fine-tuning {config.task}", unit="step", dynamic_ncols=True)
@@ -179,6 +183,7 @@ class Trainer:
                     loss = model(**self._inputs(batch)).loss
                 running_loss += loss.item()
                 running_count += 1
+                examples_seen += len(batch["input_ids"])
                 loss = loss / accumulation
                 (scaler.scale(loss) if scaler else loss).backward()
                 if (i + 1) % accumulation and i + 1 != len(loader):
@@ -200,12 +205,19 @@ class Trainer:
                 progress.set_postfix(loss=f"{running_loss / running_count:.4f}")
                 running_loss, running_count = 0.0, 0
                 if self.selection and interval > 0 and step % interval == 0:
+                    eval_started = time.perf_counter()
                     self.evaluate_during_training(step, epoch + (i + 1) / len(loader))
+                    eval_seconds += time.perf_counter() - eval_started
                 if step >= total_steps:
                     break
             if step >= total_steps:
                 break
         progress.close()
+        # Training throughput, without the evaluations in between and the checkpoint saves they trigger.
+        seconds = time.perf_counter() - started - eval_seconds
+        self.outputs.results["train"] = {"steps": step, "examples": examples_seen, "seconds": round(seconds, 3),
+                                         "examples_per_second": round(examples_seen / seconds, 2)}
+        self.outputs.save_results()
         if self.selection and self.last_eval_step != step:
             self.evaluate_during_training(step, float(epochs))
         if self.selection is None:  # nothing to select on: the last model is the one kept

@@ -24,8 +24,12 @@ def fixture_texts():
     return texts
 
 
-def make_tiny_electra(directory, vocab_size=800, tokenizer_type="wordpiece", layers=2):
-    """Write a tiny random-init ELECTRA discriminator directory; returns its path."""
+def make_tiny_electra(directory, vocab_size=800, tokenizer_type="wordpiece", layers=2, texts=None,
+                      max_positions=128):
+    """Write a tiny random-init ELECTRA discriminator directory; returns its path.
+
+    The vocab is learned from ``texts`` (default: the fixture and sample files).
+    """
     import torch
     from tokenizers import BertWordPieceTokenizer
     from transformers import ElectraConfig, ElectraForPreTraining
@@ -36,7 +40,7 @@ def make_tiny_electra(directory, vocab_size=800, tokenizer_type="wordpiece", lay
     os.makedirs(directory, exist_ok=True)
     wordpiece = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
                                        lowercase=False)
-    wordpiece.train_from_iterator(fixture_texts(), vocab_size=vocab_size, min_frequency=1,
+    wordpiece.train_from_iterator(texts or fixture_texts(), vocab_size=vocab_size, min_frequency=1,
                                   special_tokens=SPECIAL_TOKENS, limit_alphabet=1000)
     vocab = [t for t, _ in sorted(wordpiece.get_vocab().items(), key=lambda kv: kv[1])]
     with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
@@ -44,7 +48,7 @@ def make_tiny_electra(directory, vocab_size=800, tokenizer_type="wordpiece", lay
     write_json(os.path.join(directory, "tokenizer_config.json"), tokenizer_config(tokenizer_type, False))
     torch.manual_seed(0)
     config = ElectraConfig(vocab_size=len(vocab), embedding_size=32, hidden_size=32, num_hidden_layers=layers,
-                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=max_positions)
     ElectraForPreTraining(config).save_pretrained(directory)
     return directory
 
