@@ -49,6 +49,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("USE_TF", "0")  # we run TF ourselves; transformers needs only PyTorch
     from convert.pipeline import convert_checkpoint
 
     convert_checkpoint(

@@ -97,7 +97,9 @@ def save_checkpoint(prefix, shapes, seed=0, optimizer_slots=True, step=7, overri
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=[tf.constant(tensors[n]) for n in names])
-    tf.compat.v1.train.update_checkpoint_state(os.path.dirname(prefix), prefix)
+    name = os.path.basename(prefix)  # the `checkpoint` state file, relative like the Saver writes it
+    with open(os.path.join(os.path.dirname(prefix), "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
     return tensors
 
 
