@@ -4,7 +4,7 @@ Each record is a tf.train.Example with int64 ``input_ids``, ``input_mask`` and
 ``segment_ids`` of length ``max_seq_length`` (docs/design.md); ``stats.json`` beside the
 files records the vocab and sequence length the dataset was built with.
 """
-import glob
+import json
 import os
 
 import tensorflow.compat.v1 as tf
@@ -24,7 +24,8 @@ def find_tfrecords(data_dir, patterns=None):
     else:
         groups = [[os.path.join(data_dir, p)] for p in PATTERNS]
     for group in groups:
-        files = sorted({f for p in group for f in glob.glob(p) if not os.path.basename(f).startswith(".")})
+        # tf.io.gfile so a gs:// data dir works on Cloud TPU too.
+        files = sorted({f for p in group for f in tf.io.gfile.glob(p) if not os.path.basename(f).startswith(".")})
         if files:
             return files
     tried = " or ".join(p for group in groups for p in group)
@@ -34,7 +35,15 @@ def find_tfrecords(data_dir, patterns=None):
 def read_stats(tfrecord_files):
     """stats.json beside the TFRecords, or None for a dataset without one."""
     path = os.path.join(os.path.dirname(tfrecord_files[0]), "stats.json")
-    return (path, read_json(path, "dataset stats")) if os.path.isfile(path) else (path, None)
+    if not tf.io.gfile.exists(path):
+        return path, None
+    if "://" not in path:
+        return path, read_json(path, "dataset stats")
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return path, json.load(f)
+        except json.JSONDecodeError as e:
+            raise UserInputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
 
 
 def check_dataset(config, tokenizer, tfrecord_files):

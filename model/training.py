@@ -5,6 +5,7 @@ model directory then gets ``pretrain_config.json`` and a copy of the vocab so it
 another machine. The Estimator resumes from the newest checkpoint in the model dir, so
 rerunning a killed command continues the step count.
 """
+import json
 import os
 import time
 
@@ -14,7 +15,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 from model import input_pipeline, optimization
 from model.electra_model import PretrainingModel
 from util.errors import UserInputError
-from util.files import atomic_write, read_json, write_json
+from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
 
 CONFIG_NAME = "pretrain_config.json"
@@ -40,8 +41,9 @@ def prepare(config):
     config.attach_vocab(tokenizer)
     input_pipeline.check_dataset(config, tokenizer, files)
     existing = os.path.join(config.model_dir, CONFIG_NAME)
-    if os.path.isfile(existing) and tf.train.latest_checkpoint(config.model_dir):
-        old = read_json(existing, "model config")
+    if tf.io.gfile.exists(existing) and tf.train.latest_checkpoint(config.model_dir):
+        with tf.io.gfile.GFile(existing) as f:
+            old = json.load(f)
         new = config.to_dict()
         for key in ("bert_config", "generator_bert_config", "max_seq_length"):
             if old.get(key) != new[key]:
@@ -52,6 +54,15 @@ def prepare(config):
 
 
 def write_model_dir(config, tokenizer):
+    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints."""
+    if "://" in config.model_dir:  # a gs:// bucket on Cloud TPU: gfile writes are whole-object already
+        tf.io.gfile.makedirs(config.model_dir)
+        for name, text in ((CONFIG_NAME, json.dumps(config.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)),
+                           ("vocab.txt", "".join(t + "\n" for t in tokenizer.inv_vocab)),
+                           ("tokenizer_config.json", json.dumps(tokenizer.config, indent=2, sort_keys=True))):
+            with tf.io.gfile.GFile(os.path.join(config.model_dir, name), "w") as f:
+                f.write(text + ("" if text.endswith("\n") else "\n"))
+        return
     os.makedirs(config.model_dir, exist_ok=True)
     write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())
     tokenizer.save(config.model_dir)
@@ -171,9 +182,14 @@ def build_estimator(config, mode="fp32"):
 
 
 def write_results(path, results):
+    text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
+    if "://" in path:
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+        return
     with atomic_write(path) as f:
-        for key in sorted(results):
-            f.write(f"{key} = {results[key]}\n")
+        f.write(text)
 
 
 def train_or_eval(config):
