@@ -189,7 +189,7 @@ def main():
         f"{table}\n"
         f"**Ratio ours / baseline: {figures['ours (dynamic padding + length groups)'] / baseline:.2f}×** "
         "(target ≥ 1.2×). The machine was shared with other jobs while this ran, so absolute figures are noisy; "
-        "the runs alternate in one process to keep conditions comparable.\n"
+        "the runs follow one another in one process, on the same examples and weights.\n"
     )
     write_section("finetune", "Fine-tuning throughput (run_finetune.py)",
                   f"python -m bench.bench_finetune --examples {args.examples} --threads {args.threads}", body)

@@ -174,7 +174,8 @@ class Trainer:
         eval_seconds = 0.0
         model.train()
         model.zero_grad(set_to_none=True)
-        progress = tqdm(total=total_steps, desc=f"fine-tuning {config.task}", unit="step", dynamic_ncols=True)
+        progress = tqdm(total=total_steps, desc=f"fine-tuning {config.task}", unit="step", dynamic_ncols=True,
+                        mininterval=1.0)
         for epoch in range(epochs):
             loader = data.train_loader(features, config.train_batch_size, self.tokenizer.pad_token_id,
                                        config.seed, epoch, config.group_by_length, config.num_workers)

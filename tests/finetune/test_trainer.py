@@ -60,6 +60,11 @@ def test_classification_learns_and_writes_outputs(tmp_path, write_yaml, tiny_mod
     assert glob.glob(str(out / "tensorboard" / "events.out.tfevents.*"))
     assert not [p for p in os.listdir(out) if p.startswith(".")], "no temporary directories left behind"
 
+    # The saved checkpoint evaluates on its own (do_train: false) to the same score.
+    again = run(load_config(write_yaml(tiny_run_config(out / "best_model", tmp_path / "again", do_train=False),
+                                       name="eval.yaml")))
+    assert again["evaluations"][0]["metrics"]["accuracy"] == pytest.approx(best["score"])
+
 
 def write_korsts(path, pairs):
     with open(path, "w", encoding="utf-8") as f:
