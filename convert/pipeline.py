@@ -133,7 +133,12 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
             log(parity.report(results, used_seed))
             failed = [r.name for r in results if not r.ok]
             if failed:
-                raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}; nothing written")
+                hint = ""
+                if any("onnxruntime vs PyTorch" in name for name in failed):
+                    hint = (" (onnxruntime and PyTorch hold the same weights and still disagree: the model is "
+                            "numerically ill-conditioned rather than misconverted)")
+                raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}{hint}; "
+                                     "nothing written")
 
         for _, tmp, target in outputs:
             _put_in_place(tmp, target)

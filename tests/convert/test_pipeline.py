@@ -136,3 +136,13 @@ def test_command_line_prints_parity_and_writes_onnx(tmp_path, capsys):
     stderr = capsys.readouterr().err.strip().splitlines()
     assert len(stderr) == 1 and stderr[0].startswith("error: ") and "nowhere" in stderr[0]
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
+def test_electra_small_sized_checkpoint_converts_with_parity(tmp_path):
+    """Dialog-KoELECTRA-Small's full size (vocab 40000, 12 layers, generator fraction 1), ONNX included."""
+    small = dict(bert_config(256, 12, 4, 128, 40000, max_positions=512), intermediate_size=1024)
+    model_dir = make_model_dir(str(tmp_path / "model"), small, dict(small), with_config=False, scale=0.05)
+    results = convert_checkpoint(model_dir, str(tmp_path / "disc"), str(tmp_path / "gen"),
+                                 str(tmp_path / "disc.onnx"), log=lambda _: None)
+    assert len(results) == 4 and all(r.ok for r in results), results

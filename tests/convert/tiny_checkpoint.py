@@ -75,14 +75,17 @@ def variable_shapes(disc, gen, untied_embeddings=False, untied_generator=True,
     return shapes
 
 
-def save_checkpoint(prefix, shapes, seed=0, optimizer_slots=True, step=7, overrides=None):
-    """Write random values under exactly these names (plus training state) as a TF V2 checkpoint."""
+def save_checkpoint(prefix, shapes, seed=0, optimizer_slots=True, step=7, overrides=None, scale=0.3):
+    """Write random values under exactly these names (plus training state) as a TF V2 checkpoint.
+
+    ``scale`` is the weights' standard deviation: 0.3 makes tiny models' attention sharp, so a
+    misplaced weight shows; deep models need trained-like scales (~0.05) to stay well conditioned.
+    """
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
     tensors = {}
     for name, shape in shapes.items():
-        scale = 1.0 if name.endswith("gamma") else 0.3
         base = 1.0 if name.endswith("gamma") else 0.0
         tensors[name] = (base + scale * rng.standard_normal(shape)).astype(np.float32)
     tensors.update(overrides or {})
@@ -120,14 +123,14 @@ def write_vocab_dir(directory, vocab_size, tokenizer_type="wordpiece", do_lower_
 
 def make_model_dir(directory, disc, gen, untied_embeddings=False, untied_generator=True, with_config=True,
                    seed=0, tokenizer_type="wordpiece", do_lower_case=False, disc_output_name="dense_1",
-                   drop=(), add=None, reshape=None):
+                   drop=(), add=None, reshape=None, scale=0.3):
     """A model directory as run_pretraining.py writes it; drop/add/reshape make broken ones."""
     shapes = variable_shapes(disc, gen, untied_embeddings, untied_generator, disc_output_name)
     for name in drop:
         del shapes[name]
     shapes.update(add or {})
     shapes.update(reshape or {})
-    save_checkpoint(os.path.join(directory, "model.ckpt-7"), shapes, seed=seed)
+    save_checkpoint(os.path.join(directory, "model.ckpt-7"), shapes, seed=seed, scale=scale)
     write_vocab_dir(directory, disc["vocab_size"], tokenizer_type, do_lower_case)
     if with_config:
         config = {"model_name": "tiny", "vocab_size": disc["vocab_size"], "do_lower_case": do_lower_case,
