@@ -9,7 +9,7 @@ from model.electra_model import PretrainingModel, generator_config
 from .conftest import make_examples, tiny_hparams
 
 
-def build(**overrides):
+def build(compute_dtype=tf.float32, **overrides):
     config = PretrainingConfig("m", "d", **tiny_hparams(vocab_size=130, **overrides))
     config.validate()
     config.mask_id, config.special_ids = 4, (2, 3, 4, 0)
@@ -19,8 +19,8 @@ def build(**overrides):
         tf.set_random_seed(0)
         features = {name: tf.constant(np.array([r[i] for r in rows], np.int32))
                     for i, name in enumerate(("input_ids", "input_mask", "segment_ids"))}
-        model = PretrainingModel(config, features, is_training=True)
-        names = {v.op.name for v in tf.global_variables()}
+        model = PretrainingModel(config, features, is_training=True, compute_dtype=compute_dtype)
+        names = {v.op.name: v.dtype.base_dtype for v in tf.global_variables()}
         fetches = {"loss": model.total_loss, "weights": model.masked_inputs.masked_lm_weights}
         if model.disc_output is not None:
             fetches["labels"] = model.disc_output.labels
@@ -68,3 +68,10 @@ def test_disallow_correct_makes_every_masked_token_fake(disallow):
     assert replaced <= masked
     if disallow:
         assert replaced == masked
+
+
+def test_bfloat16_compute_keeps_float32_variables():
+    """The TPU path: matmuls in bfloat16, variables (and so checkpoints) in float32."""
+    _, variables, _ = build(compute_dtype=tf.bfloat16)
+    assert "electra/encoder/layer_0/attention/self/query/kernel" in variables
+    assert set(variables.values()) == {tf.float32}
