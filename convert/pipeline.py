@@ -125,7 +125,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         if verify:
             from convert.tf_reference import ReferenceElectra
 
-            saved = dict((which, tmp) for which, tmp, _ in outputs)
+            saved = {which: tmp for which, tmp, _ in outputs}
             generator = _load(saved["generator"], "generator") if "generator" in saved else None
             results, used_seed = parity.check(
                 ReferenceElectra(variables, arch), _load(saved["discriminator"], "discriminator"),
