@@ -54,7 +54,7 @@ def load_tokenizer(config, model_dir):
 def encoder_layers(model):
     """The list of transformer blocks of the encoder, for the families we know."""
     base = model.base_model
-    encoder = getattr(base, "encoder", None)
+    encoder = getattr(base, "encoder", None) or getattr(base, "transformer", None)  # DistilBERT: transformer
     for attribute in ("layer", "albert_layer_groups", "blocks", "layers"):
         layers = getattr(encoder, attribute, None)
         if layers is not None and len(layers) > 0:
