@@ -29,6 +29,7 @@ def tiny_config(kind, vocab_size):
                             max_position_embeddings=128)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Funnel's own indexing deprecation warnings
 @pytest.mark.parametrize("kind", ["bert", "albert", "funnel", "distilbert"])
 def test_other_encoders_fine_tune(kind, tmp_path, write_yaml, tiny_model_dir):
     import transformers
