@@ -14,6 +14,7 @@ depends on the inputs, the seed and ``chunk_bytes`` only: the same bytes for any
 import array
 import collections
 import dataclasses
+import itertools
 import os
 import random
 
@@ -61,6 +62,12 @@ class DatasetOptions:
             raise UserInputError(f"--num_processes {self.num_processes}: must be at least 1")
         if self.num_out_files < 1:
             raise UserInputError(f"--num_out_files {self.num_out_files}: must be at least 1")
+        import resource
+
+        open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64  # every shard is open at once
+        if open_files > 0 and self.num_out_files > open_files:
+            raise UserInputError(f"--num_out_files {self.num_out_files}: more than the {open_files} files "
+                                 "a process may open here (raise `ulimit -n`)")
         if self.chunk_bytes < 1:
             raise UserInputError(f"chunk_bytes {self.chunk_bytes}: must be at least 1")
         corpus = os.path.realpath(self.corpus_dir)
@@ -201,10 +208,11 @@ class WordCachedEncoder:
             sentences = [tokenizer.pretokenize(s) for s in sentences]  # mecab needs the whole sentence
         split = [s.split(" ") for s in sentences]
         cache = self._cache
-        missing = {w for words in split for w in words if w not in cache}
+        batch_words = set(itertools.chain.from_iterable(split))
+        missing = batch_words.difference(cache)
         if len(cache) + len(missing) > self.cache_size:
             cache.clear()
-            missing = {w for words in split for w in words}
+            missing = batch_words
         if missing:
             cache.update(self._encode_words(sorted(missing)))
         lookup, join = cache.__getitem__, b"".join
@@ -340,7 +348,10 @@ def build_dataset(options):
     import tensorflow as tf  # noqa: F401  (imported before forking, see _ordered_results)
     from tqdm import tqdm
 
-    dataset_writer.clear_output_dir(options.output_dir)
+    try:
+        dataset_writer.clear_output_dir(options.output_dir)
+    except OSError as e:
+        raise UserInputError(f"--output_dir {options.output_dir}: cannot write ({e.strerror})") from None
     chunks = plan_chunks(files, options.corpus_dir, options.chunk_bytes, options.blanks_separate_docs)
     processor_args = (tokenizer, options.max_seq_length, options.blanks_separate_docs, options.seed)
     totals = collections.Counter()
