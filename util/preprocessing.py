@@ -35,9 +35,37 @@ def _quiet_kss():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+class _StaticTable(dict):
+    """A rule table that answers a miss with a default and, unlike defaultdict, records nothing."""
+
+    def __init__(self, entries, default):
+        super().__init__(entries)
+        self.default = default
+
+    def __missing__(self, key):
+        return self.default
+
+
+def _freeze_kss_rule_tables():
+    """Make kss's fast splitter give the same split for a text whatever it split before.
+
+    kss 6 keeps its rules in defaultdicts; every lookup of an unknown character inserts
+    it, and a later ``in`` test on the table then treats it as a rule. Splits came to
+    depend on the process's history (so on --num_processes), and drifted from the rules
+    themselves: after a few thousand texts "다니다가" was split as "다니다 / 가".
+    Replacing the tables before the first split restores the intended, history-free rules.
+    """
+    from kss._modules.sentences import sentence_splitter_fast as fast
+
+    if not isinstance(fast.Table, _StaticTable):
+        no_rules = _StaticTable({}, 0)
+        fast.Table = _StaticTable({stat: _StaticTable(rules, 0) for stat, rules in fast.Table.items()}, no_rules)
+
+
 def split_sentences(text):
     import kss
 
+    _freeze_kss_rule_tables()
     return kss.split_sentences(text, backend="fast", num_workers=1)
 
 

@@ -90,3 +90,21 @@ def test_script_runs_as_a_command(tmp_path):
     missing = subprocess.run([sys.executable, "preprocess.py", "--corpus_dir", str(tmp_path / "nope"),
                               "--output_file", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.strip().startswith("error: corpus directory not found")
+
+
+def test_sentence_split_does_not_depend_on_what_was_split_before():
+    # kss's fast splitter used to learn from every text it saw (a defaultdict bug), so the
+    # same sentence split differently after a few thousand others; see _freeze_kss_rule_tables.
+    import subprocess as sp
+
+    probe = ("from util.preprocessing import split_sentences as s\n"
+             "t = '효은이 넌 가고 싶은 학교 다니다가 생각 바뀌면 그땐 엄마 아빠랑 상의하면 되고'\n"
+             "fresh = s(t)\n"
+             "for c in '가나다라마바사아자차카타파하뷁쀍ㅋㅎ!?~.,학교생각엄마아빠다니':\n"
+             "    s(c + ' 그리고 ' + c + '다 ' + c + '요 어쩌고')\n"
+             "print(fresh == s(t), fresh)\n")
+    out = sp.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    same, fresh = out.stdout.split(" ", 1)
+    assert same == "True", out.stdout
+    assert "다니다가" in fresh
