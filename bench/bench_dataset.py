@@ -436,8 +436,9 @@ def main():
         f"{ours_1['examples_per_s'] / base_sub['examples_per_s']:.1f}x. Target >= 5x: "
         f"**{'met' if ours_1['examples_per_s'] >= 5 * base_sub['examples_per_s'] else 'not met'}** (see below).",
         f"- (c)/(b) on the full corpus: **{ours_2['examples_per_s'] / ours_1['examples_per_s']:.2f}x**. "
-        "With 1 process the Rust tokenizer already spreads each batch over both cores, and the other "
-        "jobs held the cores, so a second process had little left to gain here.",
+        "With 1 process the Rust tokenizer already spreads each batch over both cores (with 2, each "
+        "worker tokenizes on one thread), and the other jobs held the cores, so a second process had "
+        "little left to gain here.",
         f"- Examples, 1 vs 2 processes: {ours_1['examples']:,} vs {ours_2['examples']:,} (difference "
         f"{abs(ours_1['examples'] - ours_2['examples'])}); shards byte-identical: "
         f"{'yes' if ours_1['sha256'] == ours_2['sha256'] else 'NO'}. Chunks and their random seeds do not "
@@ -452,8 +453,10 @@ def main():
     body += ["", "Seconds per 1x of text: " + ", ".join(
         f"{t}x {r['seconds'] / (r['mb'] / one['mb']) / one['seconds']:.2f}" for t, r in scaling)
         + " (relative to the 1x run; 1.00 = linear, below 1 = the word cache hitting more often). "
-        "Peak memory stays flat as the corpus grows 16-fold: a process holds one 4 MiB chunk, at most two "
-        "chunks per process are in flight, and the word cache is capped at 500k words."]
+        "Peak memory: " + ", ".join(f"{t}x {r['pss_mb']:.0f} MB" for t, r in scaling) + " (about 330 MB of "
+        "it is Python + TensorFlow + the tokenizer); what grows is the word cache filling up to its "
+        "200k-word cap, after which memory is flat: a process holds one 4 MiB chunk and at most two "
+        "chunks per process are in flight."]
     body += ["", "Tokenizer alone, MB of text per CPU-second (CPU time counts every thread):", "",
              "| text | MB | " + " | ".join(speeds[0][2]) + " |", "|---|---|" + "---|" * len(speeds[0][2])]
     body += [f"| {name} | {mb:.1f} | " + " | ".join(f"{v:.2f}" for v in values.values()) + " |"
@@ -464,7 +467,7 @@ def main():
              "WordPiece tracks character alignments and allocates a string per token), and example "
              "assembly, serialization and writing cost both builders the same. The word cache pays off on "
              "formal text, where words repeat; NSMC comments are full of one-off spellings (about a quarter "
-             "of their words are new to a 500k-word cache), so there it is a wash. The rest of the speed-up "
+             "of their words are new to the cache), so there it gains little. The rest of the speed-up "
              "has to come from cores, which this shared machine did not have free."]
     write_section("dataset", "Pretraining dataset builder (build_pretraining_dataset.py)",
                   ".venv/bin/python -m bench.bench_dataset", "\n".join(body))

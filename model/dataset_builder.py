@@ -35,8 +35,8 @@ SHORT_TARGET_PROB = 0.05
 BOUNDARY_SCAN_BYTES = 1 << 20
 # Sentences tokenized per call into the Rust tokenizer.
 TOKENIZE_BATCH = 8192
-# Distinct words remembered per process before the word cache starts over (~100 MB).
-WORD_CACHE_SIZE = 500_000
+# Distinct words remembered per process (~50 MB) before the cache keeps only the current batch's.
+WORD_CACHE_SIZE = 200_000
 
 
 @dataclasses.dataclass
@@ -211,8 +211,8 @@ class WordCachedEncoder:
         batch_words = set(itertools.chain.from_iterable(split))
         missing = batch_words.difference(cache)
         if len(cache) + len(missing) > self.cache_size:
-            cache.clear()
-            missing = batch_words
+            # Keep only the words this batch uses: the frequent ones survive, the memory stays bounded.
+            cache = self._cache = {w: cache[w] for w in batch_words.difference(missing)}
         if missing:
             cache.update(self._encode_words(sorted(missing)))
         lookup, join = cache.__getitem__, b"".join
@@ -296,6 +296,8 @@ _worker_processor = None
 
 def _init_worker(processor_args):
     global _worker_processor
+    # The processes are the parallelism; Rust threads in each would only contend for the cores.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _worker_processor = ChunkProcessor(*processor_args)
 
 
@@ -382,7 +384,9 @@ def build_dataset(options):
         "do_lower_case": tokenizer.do_lower_case,
         "max_seq_length": options.max_seq_length,
         "num_out_files": options.num_out_files,
+        # Absolute paths: run_pretraining.py may look for the vocab from another directory.
         "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+                 **{k: os.path.abspath(getattr(options, k)) for k in ("corpus_dir", "vocab_file", "output_dir")},
                  "tokenizer_type": tokenizer.tokenizer_type, "do_lower_case": tokenizer.do_lower_case},
     }
     write_json(os.path.join(options.output_dir, dataset_writer.STATS_NAME), stats)

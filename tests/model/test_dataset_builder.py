@@ -384,7 +384,8 @@ def test_word_cache_gives_the_tokenizers_ids(vocab_dir, lower):
     for start in range(0, len(lines), 97):
         got += encoder.encode_batch(lines[start:start + 97])
     assert got == tokenizer.encode_batch(lines)
-    assert 0 < len(encoder._cache) <= 700
+    last_batch_words = {w for line in lines[start:] for w in line.split(" ")}
+    assert 0 < len(encoder._cache) <= 700 + len(last_batch_words)  # the cap, or one batch past it
 
 
 def test_word_cache_gives_the_tokenizers_ids_for_mecab(tmp_path):
