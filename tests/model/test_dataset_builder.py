@@ -363,6 +363,10 @@ def test_undecodable_file_names_its_line_and_removes_the_old_dataset(corpus_dir,
     result = run_script("--corpus_dir", str(corpus), "--vocab_file", vocab_dir, "--output_dir", out)
     assert_fails(result, f"{corpus / 'b.txt'}:3:", "UTF-8", output_dir=out)
     assert os.listdir(out) == []
+    # The same from a worker process.
+    with pytest.raises(dataset_builder.UserInputError, match=re.escape(f"{corpus / 'b.txt'}:3: not UTF-8")):
+        build(str(corpus), vocab_dir, out, num_processes=2)
+    assert os.listdir(out) == []
 
 
 def test_output_inside_corpus_is_refused(corpus_dir, vocab_dir):
