@@ -21,23 +21,28 @@ from util.tokenization import KoTokenizer
 CONFIG_NAME = "pretrain_config.json"
 
 
-def resolve_vocab(config):
-    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json names."""
-    candidates = [config.vocab_file] if config.vocab_file else [
-        os.path.join(config.data_dir, "vocab.txt"), os.path.join(config.data_dir, "vocab")]
+def resolve_vocab(config, stats=None):
+    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json says the dataset used."""
+    if config.vocab_file:
+        candidates = [config.vocab_file]
+    else:
+        candidates = [os.path.join(config.data_dir, "vocab.txt"), os.path.join(config.data_dir, "vocab")]
+        recorded = ((stats or {}).get("args") or {}).get("vocab_file")
+        if recorded:
+            candidates.append(recorded)
     for path in candidates:
         if os.path.exists(path):
             return KoTokenizer.from_vocab(path, config.tokenizer_type, config.do_lower_case)
     if config.vocab_file:
         raise UserInputError(f"vocab_file not found: {config.vocab_file}")
-    raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {candidates[0]})")
+    raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")
 
 
 def prepare(config):
     """Validate config, vocab and dataset; return (tokenizer, tfrecord files). Builds no graph."""
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
-    tokenizer = resolve_vocab(config)
+    tokenizer = resolve_vocab(config, input_pipeline.read_stats(files)[1])
     config.attach_vocab(tokenizer)
     input_pipeline.check_dataset(config, tokenizer, files)
     existing = os.path.join(config.model_dir, CONFIG_NAME)
