@@ -88,7 +88,9 @@ def main():
                         help="write the section of docs/benchmarks.md (default on)")
     args = parser.parse_args()
     thread_counts = sorted({1, args.threads})
+    load_before = os.getloadavg()[0]
     rows = run(args.repeats, thread_counts)
+    load_after = os.getloadavg()[0]
     body = [
         "ELECTRA-Small discriminator (random weights; hidden 256, 12 layers, embedding 128, 4 heads, "
         "intermediate 1024, vocab 40000), `ElectraForPreTraining` logits. PyTorch eager "
@@ -97,7 +99,8 @@ def main():
         "cores: single-threaded figures suffer least from other jobs on the machine), calls alternating "
         "between the runtimes so both see the same load, median of the timed calls after 3 warm-up calls. "
         "The machine was shared with other engineers' jobs while this "
-        "ran, so absolute times are noisy; the ratio is what the run compares.",
+        f"ran (1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end, on "
+        f"{os.cpu_count()} cores), so absolute times are noisy; the ratio is what the run compares.",
         "",
         "| threads | batch x tokens | PyTorch (ms) | onnxruntime (ms) | PyTorch / onnxruntime | max rel. error "
         "| calls |",
@@ -106,10 +109,12 @@ def main():
     for threads, batch, length, torch_ms, ort_ms, ratio, error, n in rows:
         body.append(f"| {threads} | {batch} x {length} | {torch_ms:.1f} | {ort_ms:.1f} | **{ratio:.2f}x** "
                     f"| {error:.1e} | {n} |")
-    batch_one = [row[5] for row in rows if row[1] == 1]
-    met = all(ratio >= 2.0 for ratio in batch_one)
-    body += ["", f"Target onnxruntime >= 2x PyTorch at batch 1: {'met' if met else 'NOT met'} "
-                 f"({', '.join(f'{r:.2f}x' for r in batch_one)})."]
+    verdicts = [f"{'met' if row[5] >= 2.0 else 'not met'} with {row[0]} thread(s) ({row[5]:.2f}x)"
+                for row in rows if row[1] == 1]
+    body += ["", "Target onnxruntime >= 2x PyTorch at batch 1: " + "; ".join(verdicts) + ".",
+             "With every core busy with other jobs, PyTorch's multi-threaded (OpenMP) kernels wait on "
+             "descheduled threads far more than onnxruntime's, which inflates the multi-thread ratio; the "
+             "single-thread row is the fairer comparison on a loaded machine."]
     if args.write:
         from bench.report import write_section
 
