@@ -131,6 +131,12 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
                 ReferenceElectra(variables, arch), _load(saved["discriminator"], "discriminator"),
                 generator, saved.get("onnx"), seed=seed)
             log(parity.report(results, used_seed))
+            # Kept beside the weights so the proof travels with the model (and the demo summary reads it).
+            from util.files import write_json
+
+            write_json(os.path.join(saved["discriminator"], "parity.json"), {
+                "seed": used_seed, "tolerance": parity.TOLERANCE,
+                "max_relative_error": {r.name: r.error for r in results}})
             failed = [r.name for r in results if not r.ok]
             if failed:
                 hint = ""

@@ -61,6 +61,8 @@ def test_round_trip_loads_in_transformers_and_matches_tf(tmp_path, layout):
         assert tokenizer.model_max_length == disc["max_position_embeddings"]
         assert tokenizer.vocab_size == VOCAB
     assert sorted(os.listdir(out)) == ["disc", "gen"]  # no temporary leftovers
+    recorded = json.load(open(out / "disc" / "parity.json"))
+    assert recorded["max_relative_error"] == {r.name: r.error for r in results}
 
 
 def test_upstream_checkpoint_without_config_sizes_read_from_shapes(tmp_path):
