@@ -4,6 +4,10 @@
 
 The YAML uses Dialog-KoELECTRA's keys (see docs/finetuning.md). Outputs go to
 ``ckpt_dir/<task>/``: best_model/, results.json, predictions_<split>.jsonl, tensorboard/.
+
+Data-parallel on several GPUs or machines, unchanged (see docs/scaling.md):
+
+    torchrun --nproc_per_node N run_finetune.py --config_file ...
 """
 import argparse
 import logging
@@ -30,7 +34,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from finetune import distributed
+
+    context = distributed.from_environment()  # torchrun's WORLD_SIZE / RANK / LOCAL_RANK, if any
+    prefix = f"[rank {context.rank}] " if context.distributed else ""
+    logging.basicConfig(level=logging.INFO if context.is_main else logging.WARNING,
+                        format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
 
     from finetune import nni_glue, tasks
     from finetune.config import load_config, parse_overrides
@@ -41,10 +51,31 @@ def main(argv=None):
         overrides["do_nni"] = True
     if args.do_reinit:
         overrides["do_reinit"] = True
-    nni_params = nni_glue.next_parameters() if args.do_nni else None
-    config = load_config(args.config_file, nni_params=nni_params, overrides=overrides,
-                         extra_defaults=tasks.task_config_defaults())
-    results = run(config)
+    extra = tasks.task_config_defaults()
+    if not context.distributed:
+        nni_params = nni_glue.next_parameters() if args.do_nni else None
+        config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
+        return report(run(config))
+
+    import torch
+
+    # The YAML's no_cuda picks the backend; NNI parameters come after the group exists.
+    config = load_config(args.config_file, overrides=overrides, extra_defaults=extra)
+    context = distributed.init(context, torch.cuda.is_available() and not config.no_cuda)
+    try:
+        if args.do_nni:
+            # Only rank 0 is NNI's trial; the others train with the parameters it received.
+            nni_params = distributed.broadcast_object(nni_glue.next_parameters() if context.is_main else None,
+                                                      context)
+            config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
+        results = run(config, context)
+        if context.is_main:
+            report(results)
+    finally:
+        distributed.shutdown()
+
+
+def report(results):
     best = results.get("best")
     if best:
         print(f"best {best['split']} {results['primary_metric']} = {best['score']:.2f} at step {best['step']}")

@@ -5,7 +5,8 @@ usual ``max_seq_len`` of 128, so padding each batch only to its own longest exam
 putting examples of similar length in the same batch, removes most of the wasted compute.
 Training batches come from transformers' ``LengthGroupedSampler`` (random mega-batches,
 sorted inside) seeded per epoch; evaluation batches are sorted by length and the trainer
-puts the outputs back in feature order.
+puts the outputs back in feature order. Under torchrun, ``finetune.distributed`` shards both
+(same order for the same seed on every rank, disjoint examples).
 """
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
@@ -61,13 +62,23 @@ class Collator:
         return batch
 
 
-def train_loader(features, batch_size, pad_token_id, seed, epoch, group_by_length=True, num_workers=0):
-    """Shuffled training batches for one epoch, the same for the same seed and epoch."""
+def train_loader(features, batch_size, pad_token_id, seed, epoch, group_by_length=True, num_workers=0,
+                 world_size=1, rank=0):
+    """Shuffled training batches for one epoch, the same for the same seed and epoch.
+
+    With ``world_size`` > 1, this rank's share of each global batch of ``batch_size * world_size``
+    (``finetune.distributed.train_batches``); every rank gets the same number of batches.
+    """
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     generator = torch.Generator()
     generator.manual_seed(seed * 1000 + epoch)
     dataset = FeatureDataset(features)
+    if world_size > 1:
+        from finetune.distributed import train_batches
+
+        batches = train_batches(feature_lengths(features), batch_size, world_size, rank, generator, group_by_length)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=Collator(pad_token_id), num_workers=num_workers)
     if group_by_length:
         sampler = LengthGroupedSampler(batch_size, lengths=feature_lengths(features), generator=generator)
     else:
@@ -76,15 +87,20 @@ def train_loader(features, batch_size, pad_token_id, seed, epoch, group_by_lengt
                       num_workers=num_workers)
 
 
-def eval_batches(features, batch_size):
-    """Index lists, longest examples first, so each batch pads little; covers every feature once."""
+def eval_batches(features, batch_size, world_size=1, rank=0):
+    """Index lists, longest examples first, so each batch pads little; covers every feature once
+    (with ``world_size`` > 1: this rank's strided share, the shares covering every feature once)."""
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
+    if world_size > 1:
+        from finetune.distributed import eval_share
+
+        order = eval_share(order, world_size, rank)
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def eval_loader(features, batch_size, pad_token_id, num_workers=0):
+def eval_loader(features, batch_size, pad_token_id, num_workers=0, world_size=1, rank=0):
     """(DataLoader over length-sorted batches, the index list of each batch)."""
-    batches = eval_batches(features, batch_size)
+    batches = eval_batches(features, batch_size, world_size, rank)
     loader = DataLoader(FeatureDataset(features), batch_sampler=batches, collate_fn=Collator(pad_token_id),
                         num_workers=num_workers)
     return loader, batches

@@ -7,6 +7,9 @@
   after each one.
 - ``predictions_<split>.jsonl``: one JSON object per example from the best model.
 - ``tensorboard/``: training loss, learning rate and every metric by step.
+
+Under torchrun only rank 0 writes: the other ranks build a ``RunOutputs(..., write=False)``,
+which keeps the same ``results`` in memory and touches no file.
 """
 import json
 import os
@@ -19,9 +22,11 @@ BEST_MODEL = "best_model"
 
 
 class RunOutputs:
-    def __init__(self, output_dir, task_name, primary_metric):
+    def __init__(self, output_dir, task_name, primary_metric, write=True):
         self.dir = output_dir
-        os.makedirs(output_dir, exist_ok=True)
+        self.write = write
+        if write:
+            os.makedirs(output_dir, exist_ok=True)
         self.results = {"task": task_name, "primary_metric": primary_metric, "best": None, "evaluations": []}
         self._writer = None
 
@@ -31,7 +36,7 @@ class RunOutputs:
 
     @property
     def writer(self):
-        if self._writer is None:
+        if self._writer is None and self.write:
             import sys
             import types
 
@@ -44,6 +49,8 @@ class RunOutputs:
         return self._writer
 
     def log_scalars(self, prefix, values, step):
+        if not self.write:
+            return
         for key, value in values.items():
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"{prefix}/{key}", value, step)
@@ -62,10 +69,13 @@ class RunOutputs:
         self.save_results()
 
     def save_results(self):
-        write_json(os.path.join(self.dir, "results.json"), self.results)
+        if self.write:
+            write_json(os.path.join(self.dir, "results.json"), self.results)
 
     def save_best_model(self, model, tokenizer, config_dict, result, optimizer=None, scheduler=None):
         """Replace ``best_model/`` with this model, atomically (temp dir, then rename)."""
+        if not self.write:
+            return
         tmp = tempfile.mkdtemp(prefix=f".{BEST_MODEL}.", suffix=".tmp", dir=self.dir)
         try:
             model.save_pretrained(tmp)
@@ -90,6 +100,8 @@ class RunOutputs:
             raise
 
     def write_predictions(self, split, records):
+        if not self.write:
+            return None
         path = os.path.join(self.dir, f"predictions_{split}.jsonl")
         with atomic_write(path) as f:
             for record in records:

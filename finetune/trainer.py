@@ -7,6 +7,9 @@ clipping, an evaluation every ``logging_steps`` optimizer steps (``save_steps`` 
 (dev, or test when there is no dev file) is reported to NNI and, when it improves the task's
 ``primary_metric``, becomes the best checkpoint. Batches are padded per batch and grouped
 by length (finetune/data.py); ``bf16: true`` trains under bfloat16 autocast, on CPU too.
+Under torchrun the same loop trains a DistributedDataParallel replica per process on its
+share of each global batch, evaluates a share of each split and gathers the outputs to
+rank 0 (finetune/distributed.py); only rank 0 writes files, logs progress and talks to NNI.
 """
 import contextlib
 import dataclasses
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from finetune import data
+from finetune import data, distributed
 from finetune.models import load_tokenizer, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
@@ -77,9 +80,13 @@ def autocast(config, device):
 
 
 class Trainer:
-    def __init__(self, config, task, model, tokenizer, splits, outputs, reporter, device):
+    def __init__(self, config, task, model, tokenizer, splits, outputs, reporter, device, context=None):
         self.config, self.task, self.model, self.tokenizer = config, task, model, tokenizer
         self.splits, self.outputs, self.reporter, self.device = splits, outputs, reporter, device
+        self.context = context or distributed.Context()
+        # ``model`` is what is evaluated and saved; ``train_model`` (DDP's wrapper of the same
+        # modules under torchrun) is what trains, so gradients are averaged over the ranks.
+        self.train_model = distributed.wrap_model(model, self.context, device)
         accepted = inspect.signature(model.forward).parameters
         self.model_inputs = {k for k in accepted if k != "kwargs"}
         self.selection = "dev" if "dev" in splits else ("test" if "test" in splits else None)
@@ -96,9 +103,10 @@ class Trainer:
     def evaluate(self, split):
         """Metrics, predictions and mean loss of the current model on one split."""
         model, config = self.model, self.config
+        context = self.context
         model.eval()
-        loader, batches = data.eval_loader(split.features, config.eval_batch_size,
-                                           self.tokenizer.pad_token_id, config.num_workers)
+        loader, batches = data.eval_loader(split.features, config.eval_batch_size, self.tokenizer.pad_token_id,
+                                           config.num_workers, context.world_size, context.rank)
         chunks, loss_sum, has_loss = {}, 0.0, False
         with torch.no_grad(), autocast(config, self.device):
             for batch, indices in zip(loader, batches):
@@ -109,11 +117,17 @@ class Trainer:
                 for key, value in result.items():
                     if key != "loss" and torch.is_tensor(value):
                         chunks.setdefault(key, []).append((indices, value.float().cpu().numpy()))
-        outputs = {k: _assemble(v, len(split.features), self.task.kind in SEQUENCE_KINDS)
-                   for k, v in chunks.items()}
-        predictions = self.task.postprocess(outputs, split.features, split.examples)
-        metrics = self.task.compute_metrics(predictions, split.examples)
-        loss = loss_sum / len(split.features) if has_loss else None
+        if context.distributed:
+            chunks, loss_sum, has_loss = _gather_outputs((chunks, loss_sum, has_loss), len(split.features), context)
+        metrics = predictions = loss = None
+        if context.is_main:
+            outputs = {k: _assemble(v, len(split.features), self.task.kind in SEQUENCE_KINDS)
+                       for k, v in chunks.items()}
+            predictions = self.task.postprocess(outputs, split.features, split.examples)
+            metrics = self.task.compute_metrics(predictions, split.examples)
+            loss = loss_sum / len(split.features) if has_loss else None
+        # Every rank takes the same best-checkpoint decision from rank 0's metrics.
+        metrics, loss = distributed.broadcast_object((metrics, loss), context)
         return metrics, predictions, loss
 
     def evaluate_during_training(self, step, epoch):
@@ -137,7 +151,8 @@ class Trainer:
             test_metrics, _, test_loss = self.evaluate(self.splits["test"])
             outputs.add_evaluation(step, epoch, "test", test_metrics, test_loss)
             message += " | test " + " ".join(f"{k}={v:.2f}" for k, v in test_metrics.items())
-        tqdm.write(message)
+        if self.context.is_main:
+            tqdm.write(message)
         self.last_eval_step = step
         self.model.train()
 
@@ -149,10 +164,11 @@ class Trainer:
     def train(self):
         from transformers import get_linear_schedule_with_warmup
 
-        config, model = self.config, self.model
+        config, model, context = self.config, self.model, self.context
         features = self.splits["train"].features
         accumulation = config.gradient_accumulation_steps
-        batches_per_epoch = math.ceil(len(features) / config.train_batch_size)
+        # train_batch_size is per process: each rank runs one batch of each global batch.
+        batches_per_epoch = math.ceil(len(features) / (config.train_batch_size * context.world_size))
         steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
         if config.max_steps > 0:
             total_steps = config.max_steps
@@ -167,6 +183,10 @@ class Trainer:
         interval = config.logging_steps if config.logging_steps > 0 else config.save_steps
         logger.info("training: %d examples, %d epochs, %d optimizer steps, batch %d x %d accumulation",
                     len(features), epochs, total_steps, config.train_batch_size, accumulation)
+        if context.distributed:
+            logger.info("%d processes: global batch %d = %d per process x %d processes x %d accumulation",
+                        context.world_size, config.train_batch_size * context.world_size * accumulation,
+                        config.train_batch_size, context.world_size, accumulation)
 
         step, running_loss, running_count, examples_seen = 0, 0.0, 0, 0
         self.outputs.writer  # opened before the clock starts: importing TensorBoard takes seconds
@@ -175,19 +195,24 @@ class Trainer:
         model.train()
         model.zero_grad(set_to_none=True)
         progress = tqdm(total=total_steps, desc=f"fine-tuning {config.task}", unit="step", dynamic_ncols=True,
-                        mininterval=1.0)
+                        mininterval=1.0, disable=not context.is_main)
         for epoch in range(epochs):
             loader = data.train_loader(features, config.train_batch_size, self.tokenizer.pad_token_id,
-                                       config.seed, epoch, config.group_by_length, config.num_workers)
+                                       config.seed, epoch, config.group_by_length, config.num_workers,
+                                       context.world_size, context.rank)
             for i, batch in enumerate(loader):
-                with autocast(config, self.device):
-                    loss = model(**self._inputs(batch)).loss
-                running_loss += loss.item()
-                running_count += 1
-                examples_seen += len(batch["input_ids"])
-                loss = loss / accumulation
-                (scaler.scale(loss) if scaler else loss).backward()
-                if (i + 1) % accumulation and i + 1 != len(loader):
+                at_step = (i + 1) % accumulation == 0 or i + 1 == len(loader)
+                # DDP all-reduces in backward; between optimizer steps there is nothing to average yet.
+                no_sync = context.distributed and not at_step
+                with self.train_model.no_sync() if no_sync else contextlib.nullcontext():
+                    with autocast(config, self.device):
+                        loss = self.train_model(**self._inputs(batch)).loss
+                    running_loss += loss.item()
+                    running_count += 1
+                    examples_seen += len(batch["input_ids"])
+                    loss = loss / accumulation
+                    (scaler.scale(loss) if scaler else loss).backward()
+                if not at_step:
                     continue
                 if scaler:
                     scaler.unscale_(self.optimizer)
@@ -201,6 +226,8 @@ class Trainer:
                 model.zero_grad(set_to_none=True)
                 step += 1
                 progress.update(1)
+                if context.distributed:  # log the global batch's loss, as one process would
+                    running_loss = distributed.sum_over_ranks(running_loss, context, self.device) / context.world_size
                 self.outputs.log_scalars("train", {"loss": running_loss / running_count,
                                                    "learning_rate": self.scheduler.get_last_lr()[0]}, step)
                 progress.set_postfix(loss=f"{running_loss / running_count:.4f}")
@@ -216,8 +243,11 @@ class Trainer:
         progress.close()
         # Training throughput, without the evaluations in between and the checkpoint saves they trigger.
         seconds = time.perf_counter() - started - eval_seconds
+        examples_seen = int(distributed.sum_over_ranks(examples_seen, context, self.device))
         self.outputs.results["train"] = {"steps": step, "examples": examples_seen, "seconds": round(seconds, 3),
                                          "examples_per_second": round(examples_seen / seconds, 2)}
+        if context.distributed:
+            self.outputs.results["train"]["processes"] = context.world_size
         self.outputs.save_results()
         if self.selection and self.last_eval_step != step:
             self.evaluate_during_training(step, float(epochs))
@@ -241,8 +271,31 @@ class Trainer:
             record = self.outputs.add_evaluation(self.best_step or 0, 0.0, name, metrics, loss)
             record["final"] = True
             self.outputs.save_results()
+            if not self.context.is_main:
+                continue
             path = self.outputs.write_predictions(name, self.task.prediction_records(predictions, split.examples))
             tqdm.write(f"final {name}: " + " ".join(f"{k}={v:.2f}" for k, v in metrics.items()) + f" -> {path}")
+
+
+def _gather_outputs(local, count, context):
+    """Every rank's (chunks, loss_sum, has_loss) merged on rank 0; (None, 0.0, False) elsewhere.
+
+    The chunks keep their feature indices, so _assemble puts them in feature order; the
+    shares are disjoint, and this checks that together they cover each feature exactly once.
+    """
+    gathered = distributed.gather_to_main(local, context)
+    if not context.is_main:
+        return None, 0.0, False
+    chunks, loss_sum, has_loss = {}, 0.0, False
+    for rank_chunks, rank_loss, rank_has_loss in gathered:
+        for key, value in rank_chunks.items():
+            chunks.setdefault(key, []).extend(value)
+        loss_sum += rank_loss
+        has_loss = has_loss or rank_has_loss
+    covered = sorted(i for indices, _ in next(iter(chunks.values()), []) for i in indices)
+    if covered != list(range(count)):
+        raise RuntimeError(f"gathered evaluation covers {len(covered)} feature slots for {count} features")
+    return chunks, loss_sum, has_loss
 
 
 def _assemble(chunks, count, has_sequence_axis):
@@ -268,15 +321,21 @@ def output_dir_for(config):
     return base
 
 
-def run(config):
-    """One fine-tuning run as the config says; returns the results dict written to results.json."""
+def run(config, context=None):
+    """One fine-tuning run as the config says; returns the results dict written to results.json.
+
+    ``context``: this process's place in a torchrun job (default: the initialised process group's,
+    or a single process).
+    """
     from finetune.tasks import get_task
+
+    context = context or distributed.current()
 
     set_seed(config.seed)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     task = get_task(config.task, config)
-    device = torch.device("cuda" if torch.cuda.is_available() and not config.no_cuda else "cpu")
+    device = distributed.device_for(context, torch.cuda.is_available() and not config.no_cuda)
     if config.fp16 and device.type != "cuda":
         raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device; use bf16 on CPU")
     model_dir = resolve_model_dir(config)
@@ -294,8 +353,9 @@ def run(config):
         reinit_top_layer(model)
     model.to(device)
 
-    outputs = RunOutputs(output_dir_for(config), config.task, task.primary_metric)
-    trainer = Trainer(config, task, model, tokenizer, splits, outputs, NniReporter(config.do_nni), device)
+    outputs = RunOutputs(output_dir_for(config), config.task, task.primary_metric, write=context.is_main)
+    reporter = NniReporter(config.do_nni and context.is_main)
+    trainer = Trainer(config, task, model, tokenizer, splits, outputs, reporter, device, context)
     try:
         if config.do_train:
             trainer.train()
