@@ -116,9 +116,8 @@ def run_config(config, mode="fp32"):
 class StepLogHook(tf.estimator.SessionRunHook):
     """Prints step, loss and examples/s every ``every`` steps (the first step, which compiles, excluded)."""
 
-    def __init__(self, tensors, batch_size, num_steps, every, prefix="train"):
-        self.tensors, self.batch_size, self.num_steps, self.every, self.prefix = (
-            tensors, batch_size, num_steps, every, prefix)
+    def __init__(self, tensors, batch_size, num_steps, every):
+        self.tensors, self.batch_size, self.num_steps, self.every = tensors, batch_size, num_steps, every
         self.count = 0
         self.start = None
 
@@ -133,12 +132,12 @@ class StepLogHook(tf.estimator.SessionRunHook):
         if self.start is None:
             self.start, self.start_count = time.time(), self.count
             return
-        values = run_values.results
-        if self.count % self.every == 0:
+        values = dict(run_values.results)
+        step = values.pop("step") + 1  # fetched before this step's increment
+        if step % self.every == 0 or step == self.num_steps:
             rate = self.batch_size * (self.count - self.start_count) / max(time.time() - self.start, 1e-9)
-            step = values.pop("step") + (1 if self.prefix == "train" else 0)
             shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items()))
-            print(f"{self.prefix} step {step}/{self.num_steps}: {shown}, {rate:.1f} examples/s", flush=True)
+            print(f"train step {step}/{self.num_steps}: {shown}, {rate:.1f} examples/s", flush=True)
 
 
 def model_fn_builder(config, mode_name="fp32"):
