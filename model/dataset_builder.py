@@ -178,8 +178,10 @@ def _read_lines(chunk):
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        with open(chunk.path, "rb") as f:
-            line = f.read(chunk.start).count(b"\n") + data[:e.start].count(b"\n") + 1
+        line = data[:e.start].count(b"\n") + 1
+        with open(chunk.path, "rb") as f:  # count the lines before the chunk a block at a time
+            for offset in range(0, chunk.start, 1 << 20):
+                line += f.read(min(1 << 20, chunk.start - offset)).count(b"\n")
         raise UserInputError(f"{chunk.path}:{line}: not UTF-8 ({e.reason})") from None
     return text.split("\n")
 
@@ -189,10 +191,11 @@ class WordCachedEncoder:
 
     BERT's normaliser works character by character and its pre-tokenizer splits at every
     space, so WordPiece never looks across a space: a sentence's ids are its words' ids in
-    order. Natural text repeats words so much that most are found in the cache; the new
-    ones go to the Rust tokenizer in long pre-tokenized inputs (cheaper than many short
-    ones). The cache holds each word's ids packed as
-    int32 bytes, so a sentence is one bytes join instead of a Python int per token.
+    order. Text repeats words, so many are found in the cache; the new ones go to the Rust
+    tokenizer in long pre-tokenized inputs (cheaper than many short ones). The cache holds
+    each word's ids packed as int32 bytes, so a sentence is one bytes join instead of a
+    Python int per token. It pays off on formal text; on comments full of one-off
+    spellings it gains little (docs/benchmarks.md).
     tests/model/test_dataset_builder.py checks the ids equal KoTokenizer.encode_batch's.
     """
 

@@ -363,9 +363,9 @@ def test_undecodable_file_names_its_line_and_removes_the_old_dataset(corpus_dir,
     result = run_script("--corpus_dir", str(corpus), "--vocab_file", vocab_dir, "--output_dir", out)
     assert_fails(result, f"{corpus / 'b.txt'}:3:", "UTF-8", output_dir=out)
     assert os.listdir(out) == []
-    # The same from a worker process.
+    # The same from a worker process, with the bad line in a chunk that starts mid-file.
     with pytest.raises(dataset_builder.UserInputError, match=re.escape(f"{corpus / 'b.txt'}:3: not UTF-8")):
-        build(str(corpus), vocab_dir, out, num_processes=2)
+        build(str(corpus), vocab_dir, out, num_processes=2, chunk_bytes=8, blanks_separate_docs=False)
     assert os.listdir(out) == []
 
 
