@@ -273,10 +273,13 @@ def main():
         f"- Where the time goes (one traced step): fp32 spends {info['fp32']['matmul_share']:.0%} of op time in "
         f"matmuls; with bf16 the matmuls take {info['bf16_cpu']['matmul_share']:.0%} and the casts grappler "
         f"inserts {info['bf16_cpu']['cast_share']:.0%}. With the measured bf16/fp32 matmul ratio "
-        f"r = {peak16 / peak32:.2f}, Amdahl's law caps the mixed-precision gain at "
+        f"r = {peak16 / peak32:.2f}, Amdahl's law puts the mixed-precision gain near "
         f"1 / ((1 - f) + f / r) = {1 / ((1 - info['fp32']['matmul_share']) + info['fp32']['matmul_share'] / (peak16 / peak32)):.2f}x "
-        "before cast overhead: the 1.8x target needs a CPU with AMX (Sapphire Rapids: bf16 matmuls several times "
-        "fp32) or fusing the element-wise work (layer norm, GELU, dropout, AdamW) that bf16 does not speed up.",
+        "(an estimate: op times from a trace overlap across threads, and the shared machine's load varies). "
+        "Even if every matmul ran at the bf16 peak, the rest of the step (layer norm, GELU, dropout's random "
+        "numbers, softmaxes, AdamW) is not sped up by bf16, so 1.8x is out of reach on this AVX-512 BF16 CPU; "
+        "it needs AMX (Sapphire Rapids and later: bf16 matmuls several times fp32) or fusing that element-wise "
+        "work (XLA), which would speed up fp32 as well.",
         f"- Matmul peak measured in this run, once per round between the timed steps (TensorFlow, 2048^3): fp32 {peak32 / 1e9:.0f} GFLOP/s, "
         f"bf16 {peak16 / 1e9:.0f} GFLOP/s ({peak16 / peak32:.2f}x) - the ceiling for the mixed-precision gain.",
         "- The machine was shared with other engineers' jobs during the run; the interleaved rounds spread "
