@@ -69,7 +69,7 @@ def calibrate_steps(work, tfrecords, vocab_dir, budget_minutes):
     """Measure examples/s with a short run, then size num_train_steps to the budget."""
     scratch = os.path.join(work, "calibration")
     shutil.rmtree(scratch, ignore_errors=True)
-    hparams = dict(PRETRAIN_HPARAMS, vocab_file=vocab_dir, num_train_steps=60, num_warmup_steps=10,
+    hparams = dict(PRETRAIN_HPARAMS, vocab_file=vocab_dir, num_train_steps=40, num_warmup_steps=10,
                    iterations_per_loop=20, save_checkpoints_steps=1000, do_eval=False)
     log = run("calibration", [sys.executable, "run_pretraining.py", "--data_dir", tfrecords, "--model_name", scratch,
                               "--hparams", json.dumps(hparams)], work)
@@ -79,7 +79,7 @@ def calibrate_steps(work, tfrecords, vocab_dir, budget_minutes):
         sys.exit(f"could not read examples/s from {log}")
     rate = sum(rates[1:]) / len(rates[1:])  # the first loop includes graph building
     steps = int(budget_minutes * 60 * rate / PRETRAIN_HPARAMS["train_batch_size"])
-    return max(steps, 200), rate
+    return max(steps, 20), rate
 
 
 def random_init_copy(pretrained_dir, target_dir, seed):
