@@ -54,14 +54,16 @@ def torchrun(config_path, timeout=240):
     try:
         out, err = launcher.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        # torchrun starts each worker in its own session: stop the workers by id, then torchrun.
-        for pid in children(launcher.pid) + [launcher.pid]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        launcher.communicate()
         pytest.fail(f"torchrun did not finish in {timeout} s")
+    finally:
+        if launcher.poll() is None:  # timed out or interrupted
+            # torchrun starts each worker in its own session: stop the workers by id, then torchrun.
+            for pid in children(launcher.pid) + [launcher.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            launcher.communicate()
     return launcher.returncode, out, err
 
 
@@ -99,6 +101,7 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.timeout(400)
 def test_two_processes_train_what_one_does_on_the_global_batch(tmp_path, write_yaml, no_dropout_model):
     rows = write_data(tmp_path)
     common = dict(data_dir=str(tmp_path), logging_steps=5, save_steps=5, num_threads=1)
