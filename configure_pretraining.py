@@ -106,6 +106,25 @@ def load_hparams(value):
     return hparams, source
 
 
+def merge_hparams(values):
+    """Several --hparams in order, later keys winning; model_hparam_overrides merge key by key.
+
+    Returns the merged dict and the source an error should name: the last one that set
+    anything, or the single file when there is only one.
+    """
+    merged, sources = {}, []
+    for value in values or ["{}"]:
+        hparams, source = load_hparams(value)
+        overrides = dict(merged.get("model_hparam_overrides", {}))
+        overrides.update(hparams.get("model_hparam_overrides", {}))
+        merged.update(hparams)
+        if overrides:
+            merged["model_hparam_overrides"] = overrides
+        if hparams:
+            sources.append(source)
+    return merged, " + ".join(sources) or "--hparams"
+
+
 class PretrainingConfig:
     """Every pre-training hyperparameter as an attribute; see HPARAMS for meanings."""
 

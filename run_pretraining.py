@@ -17,7 +17,9 @@ def main(argv=None):
                         help="directory with pretrain_data.tfrecord* (or pretrain_tfrecords/pretrain_data.tfrecord*)")
     parser.add_argument("--model_name", required=True,
                         help="model name; the model dir is DATA_DIR/models/NAME, or NAME itself if it is a path")
-    parser.add_argument("--hparams", default="{}", help="JSON dict of hyperparameters, or the path of a .json file")
+    parser.add_argument("--hparams", action="append", default=[],
+                        help="JSON dict of hyperparameters, or the path of a .json file; repeat it to layer "
+                             "overrides on a file (later values win)")
     parser.add_argument("--use_tpu", action="store_true", help="train on Cloud TPU (tpu_name etc. in --hparams)")
     parser.add_argument("--mixed_precision", action="store_true",
                         help="float16 on GPU (with loss scaling), bfloat16 on TPU and AVX-512 BF16 CPUs")
@@ -31,7 +33,7 @@ def main(argv=None):
     # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
     tf.logging.set_verbosity(tf.logging.ERROR)
 
-    hparams, source = configure_pretraining.load_hparams(args.hparams)
+    hparams, source = configure_pretraining.merge_hparams(args.hparams)
     if args.use_tpu:
         hparams["use_tpu"] = True
     if args.mixed_precision:

@@ -63,7 +63,11 @@ def collect(work, finetune_dir):
         rows.append(("pretraining loss", f"{v0:.3f} (step {s0}) → {v1:.3f} (step {s1})"))
     unsup = _unsup_results(model_dir)
     if unsup:
+        # Accuracy alone flatters a discriminator that always answers "original" (most tokens
+        # are); precision and recall on the replaced tokens show whether it learned anything.
         rows.append(("discriminator (eval)", f"accuracy {float(unsup['disc_accuracy']):.3f}, "
+                                             f"precision {float(unsup.get('disc_precision', 'nan')):.3f}, "
+                                             f"recall {float(unsup.get('disc_recall', 'nan')):.3f}, "
                                              f"AUC {float(unsup.get('disc_auc', 'nan')):.3f}; "
                                              f"MLM accuracy {float(unsup['masked_lm_accuracy']):.3f}"))
     parity = _read_json(os.path.join(work, "pytorch", "discriminator", "parity.json"))

@@ -105,3 +105,17 @@ def test_cli_prints_one_line_and_exits_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --hparams: unknown hparam 'num_train_step' (did you mean 'num_train_steps'?)")
+
+
+def test_repeated_hparams_layer_overrides_on_a_file(tmp_path):
+    from configure_pretraining import merge_hparams
+
+    base = tmp_path / "base.json"
+    base.write_text('{"learning_rate": 1e-4, "num_train_steps": 700000, '
+                    '"model_hparam_overrides": {"max_position_embeddings": 128, "hidden_dropout_prob": 0.1}}')
+    merged, source = merge_hparams([str(base), '{"num_train_steps": 300, '
+                                                '"model_hparam_overrides": {"hidden_dropout_prob": 0.0}}'])
+    assert merged["learning_rate"] == 1e-4 and merged["num_train_steps"] == 300
+    assert merged["model_hparam_overrides"] == {"max_position_embeddings": 128, "hidden_dropout_prob": 0.0}
+    assert source == f"{base} + --hparams"
+    assert merge_hparams([]) == ({}, "--hparams")
