@@ -104,7 +104,7 @@ class Architecture:
     # shares every weight with the discriminator (untied_generator=False).
     generator_scope: str = "generator"
     generator_embeddings_scope: str = "electra"  # "generator" with untied_generator_embeddings
-    discriminator_output_name: str = "dense_1"  # upstream's name; our pretraining may say dense_prediction
+    discriminator_output_name: str = "dense_1"  # upstream's and ours; transformers' name dense_prediction is accepted too
     source: str = ""
     notes: list = dataclasses.field(default_factory=list)
     pretrain_config: dict = dataclasses.field(default_factory=dict)

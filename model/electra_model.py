@@ -111,7 +111,7 @@ class PretrainingModel:
             hidden = modeling.dense(discriminator.get_sequence_output(), bert_config.hidden_size, "dense",
                                     modeling.get_activation(bert_config.hidden_act),
                                     bert_config.initializer_range)
-            logits = tf.squeeze(modeling.dense(hidden, 1, "dense_prediction",
+            logits = tf.squeeze(modeling.dense(hidden, 1, "dense_1",
                                                initializer_range=bert_config.initializer_range), -1)
             logits = tf.cast(logits, tf.float32)
         weights = tf.cast(inputs.input_mask, tf.float32)

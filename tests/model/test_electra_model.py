@@ -34,7 +34,7 @@ def build(compute_dtype=tf.float32, **overrides):
 def test_electra_default_has_generator_and_discriminator():
     config, names, _ = build()
     assert "generator/encoder/layer_1/output/dense/kernel" in names
-    assert "discriminator_predictions/dense_prediction/kernel" in names
+    assert "discriminator_predictions/dense_1/kernel" in names
     assert not any(n.startswith("generator/embeddings/") for n in names), "token embeddings are shared"
 
 

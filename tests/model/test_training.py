@@ -30,8 +30,8 @@ def expected_variables(config):
              "generator_predictions/output_bias": [v],
              "discriminator_predictions/dense/kernel": [bert["hidden_size"]] * 2,
              "discriminator_predictions/dense/bias": [bert["hidden_size"]],
-             "discriminator_predictions/dense_prediction/kernel": [bert["hidden_size"], 1],
-             "discriminator_predictions/dense_prediction/bias": [1],
+             "discriminator_predictions/dense_1/kernel": [bert["hidden_size"], 1],
+             "discriminator_predictions/dense_1/bias": [1],
              "global_step": []}
     for scope, cfg in (("electra", bert), ("generator", gen)):
         h, i = cfg["hidden_size"], cfg["intermediate_size"]
