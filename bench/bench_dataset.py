@@ -4,7 +4,7 @@
 
 Corpus: the NSMC raw reviews (every review a line, every movie a document, in one 60 MB
 file, so byte-range chunking is what parallelises it) plus the plain-text files of
-/work/shared/data/pretrain-text (3i4k with its label column dropped; the tarred
+../shared/data/pretrain-text (3i4k with its label column dropped; the tarred
 korean-english-park files are left out). A 32k WordPiece vocab is trained on the same text.
 
 (a) baseline: BERT's BasicTokenizer + WordpieceTokenizer logic in pure Python, one sentence
@@ -27,8 +27,9 @@ import tempfile
 import time
 import unicodedata
 
-NSMC_RAW = "/work/shared/data/nsmc/raw_reviews.tar.gz"
-PRETRAIN_TEXT = "/work/shared/data/pretrain-text"
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data")
+NSMC_RAW = os.path.join(SHARED, "nsmc", "raw_reviews.tar.gz")
+PRETRAIN_TEXT = os.path.join(SHARED, "pretrain-text")
 MAX_SEQ_LENGTH = 128
 NUM_OUT_FILES = 20
 

@@ -17,7 +17,8 @@ from util.files import read_json, sha256_of_file, write_json
 from util.tokenization import SPECIAL_TOKENS, KoTokenizer, tokenizer_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WIKINEWS = "/work/shared/data/pretrain-text/boddari/boddari/txt/wikinews.txt"
+WIKINEWS = os.path.join(os.path.dirname(ROOT), "shared", "data", "pretrain-text", "boddari", "boddari", "txt",
+                        "wikinews.txt")
 NUM_DOCS = 40
 # Whole-word vocab entries, one per document, put at the start of each of its sentences,
 # so the document an example came from can be read off its ids.
