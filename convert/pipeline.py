@@ -7,51 +7,15 @@ interrupted conversion leaves no output a later stage could take as complete.
 import contextlib
 import os
 import shutil
-import tempfile
 
 from util.errors import UserInputError
+from util.files import put_in_place, temp_dir_beside
 
 
 def _check_target(path, overwrite, what):
     if path and os.path.exists(path) and not overwrite:
         if os.path.isfile(path) or os.listdir(path):
             raise UserInputError(f"{path}: {what} already exists; pass --overwrite to replace it")
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _make_readable(path):
-    """mkdtemp/mkstemp create owner-only entries; give outputs the modes a plain mkdir/open would."""
-    mask = _umask()
-    if os.path.isdir(path):
-        os.chmod(path, 0o777 & ~mask)
-        for name in os.listdir(path):
-            os.chmod(os.path.join(path, name), 0o666 & ~mask)
-    else:
-        os.chmod(path, 0o666 & ~mask)
-
-
-def _put_in_place(tmp, target):
-    """Rename ``tmp`` to ``target``; an existing target is replaced only after the rename worked."""
-    _make_readable(tmp)
-    old = None
-    if os.path.exists(target):
-        old = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".old.",
-                               dir=os.path.dirname(os.path.abspath(target)))
-        os.replace(target, os.path.join(old, "previous"))
-    os.replace(tmp, target)
-    if old:
-        shutil.rmtree(old)
-
-
-def _temp_dir_for(target):
-    parent = os.path.dirname(os.path.abspath(target))
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".", suffix=".tmp", dir=parent)
 
 
 def _size_line(name, cfg):
@@ -106,7 +70,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         for which, target in (("discriminator", pt_discriminator_path), ("generator", pt_generator_path)):
             if not target:
                 continue
-            tmp = _temp_dir_for(target)
+            tmp = temp_dir_beside(target)
             temps.append(tmp)
             model = to_transformers.build_model(variables, arch, which, pad_id)
             to_transformers.save_model_dir(model, tmp, vocab_file, tokenizer_type, do_lower_case)
@@ -115,7 +79,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         if onnx_path:
             from convert.onnx_export import export_onnx
 
-            onnx_tmp = os.path.join(_temp_dir_for(onnx_path), "model.onnx")
+            onnx_tmp = os.path.join(temp_dir_beside(onnx_path), "model.onnx")
             temps.append(os.path.dirname(onnx_tmp))
             export_onnx(_load(outputs[0][1], "discriminator"), onnx_tmp)
             outputs.append(("onnx", onnx_tmp, onnx_path))
@@ -147,7 +111,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
                                      "nothing written")
 
         for _, tmp, target in outputs:
-            _put_in_place(tmp, target)
+            put_in_place(tmp, target)
             log(f"wrote {target}")
     finally:
         for tmp in temps:

@@ -14,9 +14,8 @@ which keeps the same ``results`` in memory and touches no file.
 import json
 import os
 import shutil
-import tempfile
 
-from util.files import atomic_write, write_json
+from util.files import atomic_write, put_in_place, temp_dir_beside, write_json
 
 BEST_MODEL = "best_model"
 
@@ -76,7 +75,7 @@ class RunOutputs:
         """Replace ``best_model/`` with this model, atomically (temp dir, then rename)."""
         if not self.write:
             return
-        tmp = tempfile.mkdtemp(prefix=f".{BEST_MODEL}.", suffix=".tmp", dir=self.dir)
+        tmp = temp_dir_beside(self.best_model_dir)
         try:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
@@ -88,13 +87,7 @@ class RunOutputs:
 
                 torch.save(optimizer.state_dict(), os.path.join(tmp, "optimizer.pt"))
                 torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
-            old = None
-            if os.path.exists(self.best_model_dir):
-                old = tmp + ".old"
-                os.replace(self.best_model_dir, old)
-            os.replace(tmp, self.best_model_dir)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
+            put_in_place(tmp, self.best_model_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

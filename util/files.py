@@ -7,6 +7,7 @@ into place only once complete (rename is atomic on POSIX filesystems).
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 from util.errors import UserInputError
@@ -86,3 +87,37 @@ def sha256_of_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def temp_dir_beside(target):
+    """A new, empty temporary directory next to ``target``, to build ``target`` in."""
+    parent = os.path.dirname(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".", suffix=".tmp", dir=parent)
+
+
+def put_in_place(tmp, target):
+    """Rename a finished ``tmp`` (file or directory) to ``target``, replacing what was there.
+
+    mkdtemp/mkstemp entries are private (0700/0600); the result gets the modes a plain
+    mkdir/open would. An existing target is moved aside first and removed only after the
+    rename succeeded, so a failure never leaves neither.
+    """
+    mask = _umask()
+    if os.path.isdir(tmp):
+        os.chmod(tmp, 0o777 & ~mask)
+        for root, dirs, files in os.walk(tmp):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o777 & ~mask)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o666 & ~mask)
+    else:
+        os.chmod(tmp, 0o666 & ~mask)
+    old = None
+    if os.path.lexists(target):
+        old = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".old.",
+                               dir=os.path.dirname(os.path.abspath(target)))
+        os.replace(target, os.path.join(old, "previous"))
+    os.replace(tmp, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)

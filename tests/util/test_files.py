@@ -45,3 +45,24 @@ def test_list_files_sorted_and_skips_hidden(tmp_path):
     for name in ("b/2.txt", "a.txt", ".hidden", "b/1.txt"):
         (tmp_path / name).write_text("x")
     assert [os.path.relpath(p, tmp_path) for p in list_files(tmp_path)] == ["a.txt", "b/1.txt", "b/2.txt"]
+
+
+def test_directory_built_beside_target_replaces_it_with_ordinary_modes(tmp_path):
+    from util.files import put_in_place, temp_dir_beside
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    old = os.umask(0o022)
+    try:
+        tmp = temp_dir_beside(target)
+        os.makedirs(os.path.join(tmp, "sub"))
+        with open(os.path.join(tmp, "sub", "w.bin"), "w") as f:
+            f.write("new")
+        put_in_place(tmp, str(target))
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["model"]  # neither the temporary nor the old copy is left
+    assert os.listdir(target) == ["sub"]
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(target / "sub" / "w.bin").st_mode) == 0o644
