@@ -1,5 +1,4 @@
 """KorQuAD task: the JSON reader, KorQuAD's official EM/F1, doc-stride windows, answer spans, a tiny run."""
-import importlib.util
 import json
 import os
 import re
@@ -15,6 +14,7 @@ from finetune import korquad_metrics as km  # noqa: E402
 from finetune.tasks.base import get_task  # noqa: E402
 from finetune.tasks.korquad import KorquadTask  # noqa: E402
 from util.errors import UserInputError  # noqa: E402
+from fixtures_ner_qa import tiny_model  # noqa: E402  (tests/finetune is on sys.path via conftest)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_ner_qa")
 KORQUAD = os.path.join(FIXTURES, "korquad.json")
@@ -22,24 +22,14 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(FIXTURES))
 KORQUAD_DEV = os.path.normpath(os.path.join(SHARED, "korquad-v1", "KorQuAD_v1.0_dev.json"))
 
 
-def _tiny_helpers():
-    name = "ner_qa_tiny_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(FIXTURES, "tiny_model.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return _tiny_helpers().make_tiny_electra(str(tmp_path_factory.mktemp("tiny-qa")))
+    return tiny_model.make_tiny_electra(str(tmp_path_factory.mktemp("tiny-qa")))
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_dir):
-    return _tiny_helpers().load_tokenizer(tiny_dir)
+    return tiny_model.load_tokenizer(tiny_dir)
 
 
 def make_task(**values):
@@ -191,7 +181,7 @@ def test_postprocess_picks_the_best_window_and_respects_max_answer_length(tokeni
 
 
 def test_mecab_offsets_point_into_the_original_context(tmp_path):
-    helpers = _tiny_helpers()
+    helpers = tiny_model
     mecab_dir = helpers.make_tiny_electra(str(tmp_path / "mecab"), tokenizer_type="mecab_wordpiece")
     tokenizer = helpers.load_tokenizer(mecab_dir)
     task = make_task(doc_stride=16, max_query_length=8)
@@ -216,7 +206,7 @@ def test_question_too_long_for_max_seq_len_is_a_user_error(tokenizer):
 # -- a tiny model, trained -----------------------------------------------------------------------
 
 def test_tiny_model_learns_the_fixture(tiny_dir, tokenizer):
-    helpers = _tiny_helpers()
+    helpers = tiny_model
     task = make_task(doc_stride=32, max_query_length=16, max_answer_length=10, n_best_size=10)
     examples = task.read_examples(KORQUAD, "train")
     features = task.build_features(examples, tokenizer, 64, "train")
@@ -273,7 +263,7 @@ def test_run_finetune_trains_and_evaluates_korquad(tiny_dir, tmp_path):
     }
     path = tmp_path / "korquad.yaml"
     path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         run_finetune.main(["--config_file", str(path)])
     out = tmp_path / "ckpt" / "korquad_tiny"
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -297,7 +287,7 @@ def test_shipped_yaml_runs_on_korquad_layout_data(tiny_dir, tmp_path, size):
                  "doc_stride": 32, "max_steps": 4, "logging_steps": 4, "save_steps": 4}
     config = load_config(os.path.join(root, "conf", "korquad", f"electra-{size}.yaml"),
                          overrides=overrides, extra_defaults=KorquadTask.config_defaults)
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         results = run(config)
     assert results["best"]["split"] == "dev"
     assert set(results["best"]["metrics"]) == {"exact_match", "f1"}

@@ -1,5 +1,4 @@
 """NER task: the three layouts, label checks, first-sub-token features, seqeval scores, a tiny run."""
-import importlib.util
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from finetune.tasks.base import get_task, task_family  # noqa: E402
 from finetune.tasks.ner import KLUE_LABELS, NAVER_LABELS, IGNORE_INDEX, NerTask, sniff_format  # noqa: E402
 from finetune.tasks.presplit import align  # noqa: E402
 from util.errors import UserInputError  # noqa: E402
+from fixtures_ner_qa import tiny_model  # noqa: E402  (tests/finetune is on sys.path via conftest)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_ner_qa")
 NAVER_TSV = os.path.join(FIXTURES, "naver_ner.tsv")
@@ -25,24 +25,14 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(FIXTURES))
 KLUE_DEV = os.path.normpath(os.path.join(SHARED, "klue-dev", "klue-ner-v1.1", "klue-ner-v1.1_dev.tsv"))
 
 
-def _tiny_helpers():
-    name = "ner_qa_tiny_model"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(FIXTURES, "tiny_model.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return _tiny_helpers().make_tiny_electra(str(tmp_path_factory.mktemp("tiny-ner")))
+    return tiny_model.make_tiny_electra(str(tmp_path_factory.mktemp("tiny-ner")))
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_dir):
-    return _tiny_helpers().load_tokenizer(tiny_dir)
+    return tiny_model.load_tokenizer(tiny_dir)
 
 
 def make_task(task="naver-ner", **values):
@@ -242,7 +232,7 @@ def test_align_maps_mecab_split_text_back():
 
 
 def test_mecab_presplit_keeps_word_labels_and_char_offsets(tmp_path):
-    helpers = _tiny_helpers()
+    helpers = tiny_model
     mecab_dir = helpers.make_tiny_electra(str(tmp_path / "mecab"), tokenizer_type="mecab_wordpiece")
     tokenizer = helpers.load_tokenizer(mecab_dir)
     assert tokenizer.init_kwargs["tokenizer_type"] == "mecab_wordpiece"
@@ -265,7 +255,7 @@ def test_mecab_presplit_keeps_word_labels_and_char_offsets(tmp_path):
 
 @pytest.mark.parametrize("task_name,path", [("naver-ner", NAVER_TSV), ("klue-ner", KLUE_TSV)])
 def test_tiny_model_learns_the_fixture(tiny_dir, tokenizer, task_name, path):
-    helpers = _tiny_helpers()
+    helpers = tiny_model
     task = make_task(task_name, train_file=path)
     examples = task.read_examples(path, "train")
     features = task.build_features(examples, tokenizer, 64, "train")
@@ -332,7 +322,7 @@ def test_run_finetune_trains_and_evaluates_ner(tiny_dir, tmp_path):
     import run_finetune
 
     path = _write_yaml(tmp_path / "ner.yaml", _run_config(tiny_dir, tmp_path))
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         run_finetune.main(["--config_file", path])
     out = tmp_path / "ckpt" / "naver-ner_tiny"
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -351,7 +341,7 @@ def test_run_finetune_reads_klue_with_task_keys(tiny_dir, tmp_path):
     values = _run_config(tiny_dir, tmp_path, task="klue-ner_tiny", train_file="klue_ner.tsv",
                          test_file="klue_ner.tsv", max_steps=10, logging_steps=10, ner_char_tokens=True)
     path = _write_yaml(tmp_path / "klue.yaml", values)
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         run_finetune.main(["--config_file", path])
     results = json.loads((tmp_path / "ckpt" / "klue-ner_tiny" / "results.json").read_text(encoding="utf-8"))
     assert set(results["best"]["metrics"]) >= {"f1", "precision", "recall"}
@@ -386,7 +376,7 @@ def test_shipped_yaml_runs_on_naver_layout_data(tiny_dir, tmp_path, size):
                  "logging_steps": 4, "save_steps": 4}
     config = load_config(os.path.join(root, "conf", "naver-ner", f"electra-{size}.yaml"),
                          overrides=overrides, extra_defaults=NerTask.config_defaults)
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         results = run(config)
     assert results["best"]["split"] == "test"
     assert set(results["best"]["metrics"]) == {"precision", "recall", "f1"}
@@ -404,12 +394,12 @@ def test_slow_fine_tunes_on_a_klue_slice(tmp_path):
     (tmp_path / "train.tsv").write_text("\n\n".join(blocks[:1000]) + "\n", encoding="utf-8")
     (tmp_path / "test.tsv").write_text("\n\n".join(blocks[1000:1300]) + "\n", encoding="utf-8")
     texts = [" ".join(ex.words) for ex in make_task("klue-ner").read_examples(str(tmp_path / "train.tsv"), "train")]
-    model_dir = _tiny_helpers().make_tiny_electra(str(tmp_path / "model"), vocab_size=1500, texts=texts)
+    model_dir = tiny_model.make_tiny_electra(str(tmp_path / "model"), vocab_size=1500, texts=texts)
     values = _run_config(model_dir, tmp_path, task="klue-ner_slice", data_dir=str(tmp_path), train_file="train.tsv",
                          test_file="test.tsv", max_seq_len=128, max_steps=600, logging_steps=200,
                          train_batch_size=16, learning_rate=2e-3, ner_char_tokens=True)
     config = load_config(_write_yaml(tmp_path / "klue.yaml", values), extra_defaults=NerTask.config_defaults)
-    with _tiny_helpers().one_thread():
+    with tiny_model.one_thread():
         results = run(config)
     scores = [e["metrics"]["f1"] for e in results["evaluations"]]
     # A 2-layer, 32-wide model trained from scratch on 1,000 sentences gets some of the
