@@ -414,9 +414,8 @@ def main():
         f"Vocab: 32k WordPiece trained with `tokenizers` on the same text. max_seq_length {MAX_SEQ_LENGTH}, "
         f"{NUM_OUT_FILES} shards. Each run is a fresh process with TensorFlow imported before the clock "
         "starts; peak memory is the proportional set size (shared pages counted once) of the run's whole "
-        "process tree, sampled every 0.5 s, TensorFlow's ~450 MB included. **The machine (2 cores) was "
-        "shared with other engineers' test and training jobs (load average 5-7) during the run**, so "
-        "absolute figures are low and noisy; the ratios come from runs made minutes apart.",
+        "process tree, sampled every 0.5 s, TensorFlow's ~450 MB included. The ratios come from runs made "
+        "minutes apart; the load average above says how busy the machine was.",
         "",
         "Baseline (a): BERT's FullTokenizer (BasicTokenizer + WordpieceTokenizer) rewritten in pure Python "
         "with upstream's structure, one line at a time, and a fresh `tf.train.Example` per example, as "
@@ -438,8 +437,8 @@ def main():
         f"**{'met' if ours_1['examples_per_s'] >= 5 * base_sub['examples_per_s'] else 'not met'}** (see below).",
         f"- (c)/(b) on the full corpus: **{ours_2['examples_per_s'] / ours_1['examples_per_s']:.2f}x**. "
         "With 1 process the Rust tokenizer already spreads each batch over both cores (with 2, each "
-        "worker tokenizes on one thread), and the other jobs held the cores, so a second process had "
-        "little left to gain here.",
+        "worker tokenizes on one thread), so a second process gains only what that threading leaves "
+        "on the table, and nothing when other work holds the cores.",
         f"- Examples, 1 vs 2 processes: {ours_1['examples']:,} vs {ours_2['examples']:,} (difference "
         f"{abs(ours_1['examples'] - ours_2['examples'])}); shards byte-identical: "
         f"{'yes' if ours_1['sha256'] == ours_2['sha256'] else 'NO'}. Chunks and their random seeds do not "
@@ -469,7 +468,7 @@ def main():
              "assembly, serialization and writing cost both builders the same. The word cache pays off on "
              "formal text, where words repeat; NSMC comments are full of one-off spellings (about a quarter "
              "of their words are new to the cache), so there it gains little. The rest of the speed-up "
-             "has to come from cores, which this shared machine did not have free."]
+             "has to come from more cores."]
     write_section("dataset", "Pretraining dataset builder (build_pretraining_dataset.py)",
                   ".venv/bin/python -m bench.bench_dataset", "\n".join(body))
 

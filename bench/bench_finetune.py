@@ -188,8 +188,8 @@ def main():
         "length (transformers' `LengthGroupedSampler`).\n\n"
         f"{table}\n"
         f"**Ratio ours / baseline: {figures['ours (dynamic padding + length groups)'] / baseline:.2f}×** "
-        "(target ≥ 1.2×). The machine was shared with other jobs while this ran, so absolute figures are noisy; "
-        "the runs follow one another in one process, on the same examples and weights.\n"
+        "(target ≥ 1.2×). The runs follow one another in one process, on the same examples and weights; "
+        "the load average above says how busy the machine was.\n"
     )
     write_section("finetune", "Fine-tuning throughput (run_finetune.py)",
                   f"python -m bench.bench_finetune --examples {args.examples} --threads {args.threads}", body)

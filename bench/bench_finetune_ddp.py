@@ -104,13 +104,13 @@ def main():
         f"12 layers), fp32, {args.rounds} alternating rounds, each run its own process tree.\n\n"
         f"{table}\n"
         f"**Ratio 2 processes / 1 process (1 thread each): {ddp / baseline:.2f}×.**\n\n"
-        "Read this as correctness and overhead, not speedup: the machine has 2 CPU cores, shared with "
-        "other jobs while this ran, so the two replicas compete for the same cores that one process with "
+        "Read this as correctness and overhead, not speedup: the machine has 2 CPU cores, "
+        "so the two replicas compete for the same cores that one process with "
         "2 threads uses (third row: the single-process way to use both cores, through torch's intra-op "
         "threads, which on small per-op work and contended cores can lose to one thread). Each replica "
         "also pays gloo's all-reduce of every gradient (~12M parameters) per step over loopback. Single "
-        "figures swing by 2-3× between rounds with the other jobs' load; compare the rounds, not only "
-        "the medians. On N GPUs with NCCL the replicas do not share compute, and the all-reduce "
+        "figures swing between rounds when other work shares the machine (see the load average); compare the "
+        "rounds, not only the medians. On N GPUs with NCCL the replicas do not share compute, and the all-reduce "
         "overlaps the backward pass.\n"
     )
     write_section("finetune_ddp", "Fine-tuning data-parallel: 1 vs 2 processes (run_finetune.py under torchrun)",

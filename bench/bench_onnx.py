@@ -98,9 +98,8 @@ def main():
         "from `convert.onnx_export.export_onnx`; same inputs and the same thread count for both (1 and all "
         "cores: single-threaded figures suffer least from other jobs on the machine), calls alternating "
         "between the runtimes so both see the same load, median of the timed calls after 3 warm-up calls. "
-        "The machine was shared with other engineers' jobs while this "
-        f"ran (1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end, on "
-        f"{os.cpu_count()} cores), so absolute times are noisy; the ratio is what the run compares.",
+        f"1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end, on "
+        f"{os.cpu_count()} cores; the ratio is what the run compares.",
         "",
         "| threads | batch x tokens | PyTorch (ms) | onnxruntime (ms) | PyTorch / onnxruntime | max rel. error "
         "| calls |",
@@ -112,9 +111,9 @@ def main():
     verdicts = [f"{'met' if row[5] >= 2.0 else 'not met'} with {row[0]} thread(s) ({row[5]:.2f}x)"
                 for row in rows if row[1] == 1]
     body += ["", "Target onnxruntime >= 2x PyTorch at batch 1: " + "; ".join(verdicts) + ".",
-             "With every core busy with other jobs, PyTorch's multi-threaded (OpenMP) kernels wait on "
-             "descheduled threads far more than onnxruntime's, which inflates the multi-thread ratio; the "
-             "single-thread row is the fairer comparison on a loaded machine."]
+             "When other work keeps the cores busy (see the load average), PyTorch's multi-threaded "
+             "(OpenMP) kernels wait on descheduled threads far more than onnxruntime's, which inflates the "
+             "multi-thread ratio; the single-thread row is the fairer comparison on a loaded machine."]
     if args.write:
         from bench.report import write_section
 

@@ -274,8 +274,8 @@ def main():
         f"vocabulary head runs only at the {max_predictions()} masked positions, as upstream ELECTRA); the "
         f"PyTorch baseline does {torch_flops / 1e9:.1f} GFLOP because ElectraForMaskedLM projects all {SEQ} "
         "positions onto the vocabulary.",
-        f"- Per round, bf16 / fp32 ranged {min(ratios):.2f}x to {max(ratios):.2f}x: the load from other jobs moves "
-        "single rounds a lot, so read the totals above with that spread in mind.",
+        f"- Per round, bf16 / fp32 ranged {min(ratios):.2f}x to {max(ratios):.2f}x; read the totals above with that "
+        "spread in mind.",
         f"- Where the time goes (one traced step): fp32 spends {info['fp32']['matmul_share']:.0%} of op time in "
         f"matmuls; with bf16 the matmuls take {info['bf16_cpu']['matmul_share']:.0%} and the casts grappler "
         f"inserts {info['bf16_cpu']['cast_share']:.0%}. The rewrite also runs element-wise ops between matmuls in "
@@ -285,8 +285,6 @@ def main():
         "(XLA), which would speed up fp32 as well.",
         f"- Matmul peak measured in this run, once per round between the timed steps (TensorFlow, 2048^3): fp32 {peak32 / 1e9:.0f} GFLOP/s, "
         f"bf16 {peak16 / 1e9:.0f} GFLOP/s ({peak16 / peak32:.2f}x) - the ceiling for the mixed-precision gain.",
-        "- The machine was shared with other engineers' jobs during the run; the interleaved rounds spread "
-        "that load over all three variants, but absolute figures are lower than on a quiet machine.",
     ])
     print(body)
     if not args.no_write:

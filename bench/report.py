@@ -44,6 +44,14 @@ def machine_description():
     return f"{os.cpu_count()} cores, {cpu} ({flags}); Python {platform.python_version()}; " + ", ".join(versions)
 
 
+def load_average():
+    """How busy the machine was: benchmarks state it measured rather than assert it."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def git_revision():
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -62,6 +70,7 @@ def write_section(name, title, command, body):
         f"<!-- bench:{name} -->\n## {title}\n\n"
         f"Command: `{command}`  \n"
         f"Machine: {machine_description()}  \n"
+        f"Load average when written (1 / 5 / 15 min): {load_average()}  \n"
         f"Revision: {git_revision()}\n\n{body.rstrip()}\n<!-- /bench:{name} -->\n"
     )
     os.makedirs(os.path.dirname(REPORT), exist_ok=True)
