@@ -47,11 +47,16 @@ HPARAMS = {
     "temperature": (1.0, float, "sampling temperature of the generator"),
     "max_seq_length": (128, int, "tokens per example (must match the dataset)"),
     "max_predictions_per_seq": (None, int, "prediction slots per example; int((mask_prob + 0.005) * max_seq_length)"),
-    "train_batch_size": (128, int, "training batch size (global, over all TPU cores)"),
+    "train_batch_size": (128, int, "training batch size (global: split over TPU cores, GPUs and workers)"),
     "eval_batch_size": (128, int, "evaluation batch size"),
     "use_tpu": (False, bool, "run on Cloud TPU (also --use_tpu)"),
     "mixed_precision": (False, bool, "fp16 on GPU, bfloat16 on TPU/CPU (also --mixed_precision)"),
-    "num_tpu_cores": (8, int, "TPU cores (8 for a v3-8)"),
+    "num_tpu_cores": (8, int, "TPU cores (8 for a v3-8; 32, 128, ... for a pod slice)"),
+    "distribution": ("none", str, "none, mirrored (all local GPUs) or multi_worker (machines in TF_CONFIG); "
+                                  "also --distribution"),
+    "num_gpus": (None, int, "GPUs per machine for mirrored/multi_worker; default every visible GPU"),
+    "cpu_replicas": (1, int, "replicas on logical CPU devices when a machine has no GPU (tests and "
+                             "benchmarks of the distributed path; they share the cores, so no speedup)"),
     "tpu_job_name": (None, str, "TPU worker job name"),
     "tpu_name": (None, str, "Cloud TPU name"),
     "tpu_zone": (None, str, "GCE zone of the TPU"),
@@ -73,6 +78,8 @@ PRESETS = {
                   embedding_size=1024, mask_prob=0.25, max_seq_length=512, learning_rate=2e-4,
                   train_batch_size=2048),
 }
+
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 
 DEBUG = dict(train_batch_size=8, num_train_steps=20, eval_batch_size=4, iterations_per_loop=1, num_eval_steps=2,
              hidden_size=144, num_hidden_layers=3, num_attention_heads=4, intermediate_size=576)
@@ -234,6 +241,14 @@ class PretrainingConfig:
             if cfg.hidden_size % cfg.num_attention_heads:
                 raise UserInputError(f"{src}: {label}hidden size {cfg.hidden_size} is not divisible by its "
                                      f"{cfg.num_attention_heads} attention heads")
+        if self.distribution not in DISTRIBUTIONS:
+            raise UserInputError(f"{src}: distribution {self.distribution!r} is not one of "
+                                 f"{', '.join(DISTRIBUTIONS)}{closest(self.distribution, DISTRIBUTIONS)}")
+        if self.use_tpu and self.distribution != "none":
+            raise UserInputError(f"{src}: distribution {self.distribution!r} is for GPUs/CPUs; a TPU (use_tpu) "
+                                 "spreads over its num_tpu_cores by itself")
+        if self.num_gpus is not None and self.num_gpus < 0 or self.cpu_replicas <= 0:
+            raise UserInputError(f"{src}: num_gpus must be >= 0 and cpu_replicas > 0")
         if self.use_tpu and self.train_batch_size % self.num_tpu_cores:
             raise UserInputError(f"{src}: train_batch_size {self.train_batch_size} is not divisible by "
                                  f"num_tpu_cores {self.num_tpu_cores}")

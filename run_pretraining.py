@@ -2,6 +2,7 @@
 
     python run_pretraining.py --data_dir DIR --model_name NAME [--hparams JSON_OR_FILE]
                               [--use_tpu] [--mixed_precision]
+                              [--distribution none|mirrored|multi_worker] [--num_gpus N]
 
 See docs/pretraining.md for every argument and hyperparameter.
 """
@@ -23,6 +24,9 @@ def main(argv=None):
     parser.add_argument("--use_tpu", action="store_true", help="train on Cloud TPU (tpu_name etc. in --hparams)")
     parser.add_argument("--mixed_precision", action="store_true",
                         help="float16 on GPU (with loss scaling), bfloat16 on TPU and AVX-512 BF16 CPUs")
+    parser.add_argument("--distribution", choices=["none", "mirrored", "multi_worker"],
+                        help="mirrored: every local GPU; multi_worker: the machines in TF_CONFIG (docs/scaling.md)")
+    parser.add_argument("--num_gpus", type=int, help="GPUs per machine (default: every visible GPU)")
     args = parser.parse_args(argv)
 
     import tensorflow.compat.v1 as tf
@@ -38,6 +42,10 @@ def main(argv=None):
         hparams["use_tpu"] = True
     if args.mixed_precision:
         hparams["mixed_precision"] = True
+    if args.distribution:
+        hparams["distribution"] = args.distribution
+    if args.num_gpus is not None:
+        hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
     training.train_or_eval(config)
 

@@ -100,7 +100,8 @@ class PretrainingModel:
         inputs = masking.unmask(masked)
         disallow = (tf.one_hot(masked.masked_lm_ids, depth=self.config.vocab_size)
                     if self.config.disallow_correct else None)
-        sampled = tf.stop_gradient(masking.sample_from_softmax(mlm_logits / self.config.temperature, disallow))
+        keys = masking.example_keys(inputs.input_ids) + 2
+        sampled = tf.stop_gradient(masking.sample_from_softmax(mlm_logits / self.config.temperature, disallow, keys))
         fake_ids, written = masking.scatter_update(inputs.input_ids, sampled, masked.masked_lm_positions)
         # A sample equal to the original token is not "replaced".
         labels = written * (1 - tf.cast(tf.equal(fake_ids, inputs.input_ids), tf.int32))

@@ -71,16 +71,39 @@ def decode_record(record, max_seq_length):
     return {name: tf.cast(value, tf.int32) for name, value in example.items()}
 
 
-def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
-    """An ``input_fn(params)`` for TPUEstimator: repeated, shuffled, fixed-size batches."""
+def shard_plan(files, num_shards, shard_id):
+    """Which part of the data one of ``num_shards`` input pipelines reads, so none reads an
+    example twice: whole files when there are at least as many files as pipelines, else every
+    ``num_shards``-th record of every file. Returns (files, record_shard or None)."""
+    if num_shards <= 1:
+        return list(files), None
+    if len(files) >= num_shards:
+        return list(files[shard_id::num_shards]), None
+    return list(files), (num_shards, shard_id)
 
-    def input_fn(params):
+
+def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
+    """An ``input_fn(params)`` for TPUEstimator: repeated, shuffled, fixed-size batches.
+
+    Under a tf.distribute strategy the Estimator passes an ``input_context``: each worker
+    then reads its own shard (``shard_plan``) and ``params["batch_size"]`` is per replica.
+    """
+
+    def input_fn(params, input_context=None):
         batch_size = params["batch_size"]
-        d = tf.data.Dataset.from_tensor_slices(tf.constant(files))
+        shard_files, record_shard = list(files), None
+        if input_context is not None:
+            shard_files, record_shard = shard_plan(files, input_context.num_input_pipelines,
+                                                   input_context.input_pipeline_id)
+            print(f"input pipeline {input_context.input_pipeline_id}/{input_context.num_input_pipelines}: "
+                  f"{len(shard_files)} file(s)" + (f", every {record_shard[0]}th record from "
+                                                   f"{record_shard[1]}" if record_shard else "")
+                  + f": {','.join(os.path.basename(f) for f in shard_files)}", flush=True)
+        d = tf.data.Dataset.from_tensor_slices(tf.constant(shard_files))
         d = d.repeat()
         if is_training:
-            d = d.shuffle(buffer_size=len(files))
-        d = d.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
+            d = d.shuffle(buffer_size=len(shard_files))
+        d = d.interleave(_record_reader(record_shard), cycle_length=min(num_cpu_threads, len(shard_files)),
                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
         if is_training:
             d = d.shuffle(buffer_size=1000)
@@ -90,3 +113,10 @@ def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
         return d.prefetch(tf.data.AUTOTUNE)
 
     return input_fn
+
+
+def _record_reader(record_shard):
+    if record_shard is None:
+        return tf.data.TFRecordDataset
+    num_shards, shard_id = record_shard
+    return lambda path: tf.data.TFRecordDataset(path).shard(num_shards, shard_id)

@@ -20,6 +20,23 @@ Inputs = collections.namedtuple(
                "masked_lm_weights"])
 
 
+def uniform_noise(shape, row_keys, seed=None):
+    """Uniform [0, 1) noise for masking and sampling: upstream's stateful random ops.
+
+    ``row_keys`` ([B] ints identifying each example by content) is unused here; it lets a
+    test swap in noise that depends only on the example, so a batch split over replicas
+    draws exactly what one device draws (tests/model/test_distribution.py).
+    """
+    del row_keys
+    return tf.random.uniform(shape, seed=seed)
+
+
+def example_keys(input_ids):
+    """A per-example int key from its token ids (see ``uniform_noise``)."""
+    seq_length = get_shape_list(input_ids)[1]
+    return tf.reduce_sum(input_ids * tf.range(1, seq_length + 1)[None, :], -1)
+
+
 def features_to_inputs(features):
     return Inputs(features["input_ids"], features["input_mask"], features["segment_ids"], None, None, None)
 
@@ -71,13 +88,14 @@ def mask(inputs, mask_prob, max_predictions_per_seq, mask_id, special_ids, seed=
 
     # Gumbel top-k: the k largest of (uniform noise on candidates) is a uniform sample of k
     # distinct candidates; non-candidates sit at -inf and are only picked in unused slots.
-    noise = tf.random.uniform([batch_size, seq_length], seed=seed)
+    keys = example_keys(inputs.input_ids)
+    noise = uniform_noise([batch_size, seq_length], keys, seed=seed)
     scores = tf.where(candidates, noise, tf.fill([batch_size, seq_length], -1.0))
     _, positions = tf.math.top_k(scores, k=n)
     positions = positions * tf.cast(weights, tf.int32)
     masked_lm_ids = gather_positions(inputs.input_ids, positions) * tf.cast(weights, tf.int32)
 
-    replace = tf.less(tf.random.uniform([batch_size, n], seed=None if seed is None else seed + 1),
+    replace = tf.less(uniform_noise([batch_size, n], keys + 1, seed=None if seed is None else seed + 1),
                       MASK_REPLACE_PROB)
     replace_positions = positions * tf.cast(replace, tf.int32)
     input_ids, _ = scatter_update(inputs.input_ids, tf.fill([batch_size, n], mask_id), replace_positions)
@@ -91,11 +109,11 @@ def unmask(inputs):
     return inputs._replace(input_ids=input_ids)
 
 
-def sample_from_softmax(logits, disallow=None):
+def sample_from_softmax(logits, disallow=None, row_keys=None):
     """One Gumbel-max sample per row, as token ids; ``disallow`` (one-hot) rows are pushed down."""
     logits = tf.cast(logits, tf.float32)
     if disallow is not None:
         logits -= 1000.0 * disallow
-    uniform = tf.random.uniform(get_shape_list(logits), minval=0, maxval=1)
+    uniform = uniform_noise(get_shape_list(logits), row_keys)
     gumbel = -tf.log(-tf.log(uniform + 1e-9) + 1e-9)
     return tf.argmax(logits + gumbel, -1, output_type=tf.int32)

@@ -12,7 +12,7 @@ import time
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from model import input_pipeline, optimization
+from model import distribution, input_pipeline, optimization
 from model.electra_model import PretrainingModel
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
@@ -140,6 +140,13 @@ class StepLogHook(tf.estimator.SessionRunHook):
             print(f"train step {step}/{self.num_steps}: {shown}, {rate:.1f} examples/s", flush=True)
 
 
+def first_replica():
+    """Whether this code builds the first replica (always true without a strategy)."""
+    if not optimization.in_replica_context():
+        return True
+    return tf.get_static_value(tf.distribute.get_replica_context().replica_id_in_sync_group) == 0
+
+
 def model_fn_builder(config, mode_name="fp32"):
     compute_dtype = tf.bfloat16 if mode_name == "bf16_tpu" else tf.float32
 
@@ -147,23 +154,30 @@ def model_fn_builder(config, mode_name="fp32"):
         model = PretrainingModel(config, features, mode == tf.estimator.ModeKeys.TRAIN, compute_dtype)
         loss = model.total_loss
         if mode == tf.estimator.ModeKeys.TRAIN:
-            train_op, lr, loss_scale = optimization.create_train_op(
+            report = {}
+            if not config.use_tpu:  # summaries from model_fn are host-side only
+                report = {"loss/total": loss, "loss/mlm": model.mlm_loss,
+                          **{f"accuracy/{k}": v for k, v in model.accuracies().items()}}
+                if model.disc_output is not None:
+                    report["loss/disc"] = model.disc_output.loss
+            train_op, lr, loss_scale, report = optimization.create_train_op(
                 loss, config.learning_rate, config.num_train_steps, config.weight_decay_rate,
                 config.num_warmup_steps, config.lr_decay_power,
                 num_shards=config.num_tpu_cores if config.use_tpu else 1,
-                loss_scaling=mode_name == "fp16_gpu")
+                loss_scaling=mode_name == "fp16_gpu", report=report)
             logged = {"loss": loss}
-            if not config.use_tpu:  # summaries from model_fn are host-side only
-                scalars = {"loss/total": loss, "loss/mlm": model.mlm_loss, "learning_rate": lr,
-                           **{f"accuracy/{k}": v for k, v in model.accuracies().items()}}
-                if model.disc_output is not None:
-                    scalars["loss/disc"] = model.disc_output.loss
-                    logged["disc_loss"] = model.disc_output.loss
+            if not config.use_tpu:
+                # Under a strategy the report is the global batch's (averaged over replicas);
+                # the first replica alone writes it.
+                scalars = dict(report, learning_rate=lr)
                 if loss_scale is not None:
                     scalars["loss_scale"] = loss_scale
-                for name, value in scalars.items():
-                    tf.summary.scalar(name, value)
-                logged.update(mlm_loss=model.mlm_loss, lr=lr)
+                if first_replica():
+                    for name, value in scalars.items():
+                        tf.summary.scalar(name, value)
+                logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr)
+                if "loss/disc" in report:
+                    logged["disc_loss"] = report["loss/disc"]
             hooks = [StepLogHook(logged, config.train_batch_size, config.num_train_steps,
                                  config.iterations_per_loop)]
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
@@ -196,17 +210,37 @@ def write_results(path, results):
         f.write(text)
 
 
+def train_distributed(config, files, mode):
+    """Training under distribution mirrored or multi_worker (model/distribution.py)."""
+    strategy, num_replicas = distribution.make_strategy(config)
+    batch_size = distribution.per_replica_batch_size(config, num_replicas)
+    print(f"distribution {config.distribution}: {num_replicas} replica(s) in sync, {batch_size} examples "
+          f"each per step (global batch {config.train_batch_size})", flush=True)
+    proto = session_config(mode)
+    devices, kind = distribution.local_replicas(config)
+    if kind == "CPU":  # graph-mode sessions count their own devices
+        proto.device_count["CPU"] = len(devices)
+    estimator = distribution.build_estimator(config, model_fn_builder(config, mode), proto, strategy, batch_size)
+    distribution.train(config, estimator, input_pipeline.input_fn_builder(files, config.max_seq_length, True))
+
+
 def train_or_eval(config):
     """Train and/or evaluate as the config says; returns the eval results (or None)."""
     tokenizer, files = prepare(config)
-    write_model_dir(config, tokenizer)
+    chief = distribution.is_chief(config)
+    if chief:
+        write_model_dir(config, tokenizer)
     mode = precision_mode(config)
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
-    estimator = build_estimator(config, mode)
-    if config.do_train:
-        estimator.train(input_pipeline.input_fn_builder(files, config.max_seq_length, True),
-                        max_steps=config.num_train_steps)
-    if config.do_eval:
+    if config.do_train and config.distribution != "none":
+        train_distributed(config, files, mode)
+    elif config.do_train:
+        build_estimator(config, mode).train(input_pipeline.input_fn_builder(files, config.max_seq_length, True),
+                                            max_steps=config.num_train_steps)
+    if config.do_eval and chief:
+        # Evaluation is cheap next to training: the chief runs it alone, outside the cluster.
+        with distribution.without_tf_config():
+            estimator = build_estimator(config, mode)
         results = estimator.evaluate(input_pipeline.input_fn_builder(files, config.max_seq_length, False),
                                      steps=config.num_eval_steps)
         results = {k: (v.item() if hasattr(v, "item") else v) for k, v in results.items()}

@@ -31,7 +31,7 @@ def test_loss_scaling_skips_a_step_with_non_finite_gradients():
         blowup = tf.placeholder(tf.float32, [])
         # blowup = inf makes every gradient non-finite, as a float16 overflow would.
         loss = tf.reduce_sum(tf.square(weight)) * blowup
-        train_op, _, scale = optimization.create_train_op(loss, 0.1, 100, weight_decay_rate=0.01,
+        train_op, _, scale, _ = optimization.create_train_op(loss, 0.1, 100, weight_decay_rate=0.01,
                                                           num_warmup_steps=0, loss_scaling=True)
         step = tf.train.get_or_create_global_step()
         slots = [v for v in tf.global_variables() if "adam" in v.name]
@@ -55,7 +55,7 @@ def test_adamw_update_matches_the_formula():
     with graph.as_default():
         weight = tf.get_variable("dense/kernel", initializer=tf.constant([0.5, -1.0]))
         loss = tf.reduce_sum(weight * tf.constant([2.0, 4.0]))
-        train_op, _, _ = optimization.create_train_op(loss, 0.1, 1000, weight_decay_rate=0.01,
+        train_op, _, _, _ = optimization.create_train_op(loss, 0.1, 1000, weight_decay_rate=0.01,
                                                       num_warmup_steps=0, lr_decay_power=1.0, clip_norm=1e9)
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
