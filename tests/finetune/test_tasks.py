@@ -46,9 +46,9 @@ def test_nsmc_reads_quotes_verbatim_and_empty_documents():
 def test_question_pair_skips_pairs_with_an_empty_side():
     examples = task("question-pair").read_examples(fixture("question-pair", "train.tsv"), "train")
     assert [(e.text_a, e.text_b, e.label) for e in examples] == [
-        ("1000일 만난 여자친구와 이별", "10년 연예의끝", "1"),
-        ("10년 연애사 되돌아보니 다 부질없네", "10년 연애의 끝은 허무", "0"),
-        ("10년만나다 헤어지네", "10년 연애 끝", "1"),
+        ("주말에 갈 만한 서울 근교 여행지", "서울 근처 주말 나들이 장소 추천", "1"),
+        ("비 오는 날 듣기 좋은 노래", "비 오는 날 운전할 때 조심할 점", "0"),
+        ("퇴근하고 할 만한 운동", "퇴근 후에 하기 좋은 운동", "1"),
     ]
     assert examples[2].line == 5
 
@@ -66,14 +66,14 @@ def test_hate_speech_pairs_title_and_comment():
 def test_kornli_three_classes():
     examples = task("kornli").read_examples(fixture("kornli", "xnli.dev.ko.tsv"), "dev")
     assert [e.label for e in examples] == ["neutral", "contradiction", "entailment"]
-    assert examples[0].text_a == '그리고 그가 말했다, "엄마, 저 왔어요."'
+    assert examples[0].text_a == "그녀는 아침마다 공원을 한 바퀴 걷는다고 했다."
 
 
 def test_korsts_scores_are_floats():
     korsts = task("korsts")
     examples = korsts.read_examples(fixture("korsts", "sts-dev.tsv"), "dev")
     assert [e.label for e in examples] == [5.0, 3.8, 0.5, 2.75]
-    assert examples[1].text_b == "남자가 플루트를 연주하고 있다."
+    assert examples[1].text_b == "여자가 바이올린을 연주하고 있다."
     assert korsts.kind == "regression" and korsts.labels() is None
 
 
