@@ -57,9 +57,9 @@ def tiny_run_config(model_dir, ckpt_dir, **values):
     """Settings for a seconds-long run of the tiny model; ``values`` override them."""
     config = {
         "task": "nsmc_tiny",
-        "train_file": "ratings_train.txt",
+        "train_file": "sample_reviews_train.txt",
         "dev_file": "",
-        "test_file": "ratings_test.txt",
+        "test_file": "sample_reviews_test.txt",
         "data_dir": SAMPLE_DIR,
         "ckpt_dir": str(ckpt_dir),
         "model_name_or_path": str(model_dir),

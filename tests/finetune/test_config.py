@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 
@@ -44,8 +45,13 @@ learning_rate: 5e-5
 
 
 def original_yaml(tmp_path, model):
+    """The original YAML, pointed at our sample reviews laid out under NSMC's file names."""
+    data = tmp_path / "nsmc"
+    data.mkdir()
+    for split in ("train", "test"):
+        shutil.copy(os.path.join(SAMPLE_DIR, f"sample_reviews_{split}.txt"), data / f"ratings_{split}.txt")
     path = tmp_path / "electra-small.yaml"
-    path.write_text(ORIGINAL_NSMC_YAML.format(data=SAMPLE_DIR, conf=tmp_path, ckpt=tmp_path / "model",
+    path.write_text(ORIGINAL_NSMC_YAML.format(data=data, conf=tmp_path, ckpt=tmp_path / "model",
                                               model=model), encoding="utf-8")
     return str(path)
 
@@ -58,7 +64,7 @@ def test_original_yaml_loads_with_types_coerced(tmp_path, tiny_model_dir):
     assert config.learning_rate == 5e-5 and isinstance(config.learning_rate, float)
     assert config.warmup_proportion == 0.0 and isinstance(config.warmup_proportion, float)
     assert config.dev_file is None
-    assert config.train_file == os.path.join(SAMPLE_DIR, "ratings_train.txt")
+    assert config.train_file == str(tmp_path / "nsmc" / "ratings_train.txt")
     assert config.bf16 is False and config.group_by_length is True  # added keys take defaults
 
 
@@ -80,7 +86,7 @@ def test_relative_paths(tmp_path, write_yaml, tiny_model_dir):
 
 def test_unknown_key_names_line_and_suggests(write_yaml, tiny_model_dir):
     path = write_yaml({"task": "nsmc", "model_name_or_path": tiny_model_dir,
-                       "train_file": os.path.join(SAMPLE_DIR, "ratings_train.txt"), "lerning_rate": 1e-4})
+                       "train_file": os.path.join(SAMPLE_DIR, "sample_reviews_train.txt"), "lerning_rate": 1e-4})
     with pytest.raises(UserInputError) as e:
         load_config(path)
     assert str(e.value) == f"{path}:4: unknown key 'lerning_rate' (did you mean 'learning_rate'?)"
@@ -95,7 +101,7 @@ def test_missing_file_names_key_and_line(write_yaml, tiny_model_dir):
 
 def test_bad_value_type(write_yaml, tiny_model_dir):
     path = write_yaml({"task": "nsmc", "model_name_or_path": tiny_model_dir, "do_train": False,
-                       "test_file": os.path.join(SAMPLE_DIR, "ratings_test.txt"), "train_batch_size": "many"})
+                       "test_file": os.path.join(SAMPLE_DIR, "sample_reviews_test.txt"), "train_batch_size": "many"})
     with pytest.raises(UserInputError, match=r"run\.yaml:5: train_batch_size must be an integer"):
         load_config(path)
 
@@ -109,7 +115,7 @@ def test_malformed_yaml_names_line(tmp_path):
 
 def test_do_train_without_train_file(write_yaml, tiny_model_dir):
     path = write_yaml({"task": "nsmc", "model_name_or_path": tiny_model_dir,
-                       "test_file": os.path.join(SAMPLE_DIR, "ratings_test.txt")})
+                       "test_file": os.path.join(SAMPLE_DIR, "sample_reviews_test.txt")})
     with pytest.raises(UserInputError, match="do_train is true but train_file is empty"):
         load_config(path)
 

@@ -82,10 +82,10 @@ def no_dropout_model(tiny_model_dir, tmp_path_factory):
 
 
 def write_data(directory):
-    shutil.copy(os.path.join(SAMPLE_DIR, "ratings_train.txt"), directory)
-    with open(os.path.join(SAMPLE_DIR, "ratings_test.txt"), encoding="utf-8") as f:
+    shutil.copy(os.path.join(SAMPLE_DIR, "sample_reviews_train.txt"), directory)
+    with open(os.path.join(SAMPLE_DIR, "sample_reviews_test.txt"), encoding="utf-8") as f:
         lines = f.readlines()[: 1 + TEST_EXAMPLES]
-    with open(os.path.join(directory, "ratings_test.txt"), "w", encoding="utf-8") as f:
+    with open(os.path.join(directory, "sample_reviews_test.txt"), "w", encoding="utf-8") as f:
         f.writelines(lines)
     return [line.rstrip("\n").split("\t") for line in lines[1:]]
 

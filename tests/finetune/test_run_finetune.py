@@ -43,7 +43,7 @@ def test_unknown_key_exits_1_with_one_line(tmp_path, write_yaml, tiny_model_dir,
 
 
 def test_bad_label_exits_1_naming_file_and_line(tmp_path, write_yaml, tiny_model_dir, capsys):
-    train = tmp_path / "ratings_train.txt"
+    train = tmp_path / "sample_reviews_train.txt"  # the train_file tiny_run_config names
     train.write_text("id\tdocument\tlabel\n1\t재밌다\t1\n2\t별로다\tnegative\n", encoding="utf-8")
     path = write_yaml(tiny_run_config(tiny_model_dir, tmp_path, data_dir=str(tmp_path), test_file="", do_eval=False))
     code, err = run_main(["--config_file", path], capsys)

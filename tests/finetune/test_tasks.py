@@ -33,7 +33,7 @@ def test_unknown_task_family():
 
 
 def test_nsmc_reads_quotes_verbatim_and_empty_documents():
-    examples = task("nsmc").read_examples(fixture("nsmc", "ratings_train.txt"), "train")
+    examples = task("nsmc").read_examples(fixture("nsmc", "reviews_train.txt"), "train")
     assert len(examples) == 10
     assert examples[0].text_a == "아.. 자막이 너무 늦게 나와서 답답하네요 음향도" and examples[0].label == "0"
     assert examples[0].text_b is None and examples[0].line == 2

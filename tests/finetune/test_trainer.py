@@ -45,7 +45,7 @@ def test_classification_learns_and_writes_outputs(tmp_path, write_yaml, tiny_mod
     assert model.config.id2label == {0: "0", 1: "1"}
     predictions = read_jsonl(out / "predictions_test.jsonl")
     assert len(predictions) == 100
-    with open(os.path.join(SAMPLE_DIR, "ratings_test.txt"), encoding="utf-8") as f:
+    with open(os.path.join(SAMPLE_DIR, "sample_reviews_test.txt"), encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f][1:]
     assert [p["text_a"] for p in predictions] == [r[1] for r in rows]
     batch = tokenizer([r[1] for r in rows], padding=True, truncation=True, max_length=64, return_tensors="pt")
@@ -75,7 +75,7 @@ def write_korsts(path, pairs):
 
 def test_regression_run(tmp_path, write_yaml, tiny_model_dir):
     # KorSTS-format pairs from the sample reviews: similar when the sentiment agrees.
-    with open(os.path.join(SAMPLE_DIR, "ratings_train.txt"), encoding="utf-8") as f:
+    with open(os.path.join(SAMPLE_DIR, "sample_reviews_train.txt"), encoding="utf-8") as f:
         reviews = [line.rstrip("\n").split("\t")[1:] for line in f][1:]
     rng = random.Random(3)
     pairs = []
