@@ -52,9 +52,10 @@ def is_chief(config):
     """Whether this process writes the checkpoints: always, except a multi_worker non-chief."""
     if config.distribution != "multi_worker":
         return True
-    task = read_tf_config()["task"]
+    tf_config = read_tf_config()
+    task = tf_config["task"]
     return task["type"] == "chief" or (task["type"] == "worker" and task.get("index", 0) == 0
-                                       and "chief" not in read_tf_config()["cluster"])
+                                       and "chief" not in tf_config["cluster"])
 
 
 def local_replicas(config):
