@@ -22,7 +22,7 @@ def str2bool(value):
 
 
 def parse_args(argv=None):
-    from model.dataset_builder import DatasetOptions
+    from pretrain.dataset_builder import DatasetOptions
 
     defaults = DatasetOptions(corpus_dir="", vocab_file="", output_dir="")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,7 +59,7 @@ def parse_args(argv=None):
 
 def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up banner is noise here
-    from model.dataset_builder import DatasetOptions, build_dataset
+    from pretrain.dataset_builder import DatasetOptions, build_dataset
 
     args = parse_args()
     options = DatasetOptions(

@@ -32,7 +32,7 @@ def main(argv=None):
     import tensorflow.compat.v1 as tf
 
     import configure_pretraining
-    from model import training
+    from pretrain import training
 
     # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
     tf.logging.set_verbosity(tf.logging.ERROR)

@@ -150,8 +150,8 @@ def make_tf_example(input_ids, input_mask, segment_ids):
 
 def run_baseline(corpus_dir, vocab_dir, output_dir):
     """Upstream's loop: one line at a time through the tokenizer and the example builder."""
-    from model.dataset_builder import ExampleBuilder
-    from model.dataset_writer import ShardWriter, clear_output_dir, example_features
+    from pretrain.dataset_builder import ExampleBuilder
+    from pretrain.dataset_writer import ShardWriter, clear_output_dir, example_features
     from util.files import list_files
 
     tokenizer = PythonWordPiece(os.path.join(vocab_dir, "vocab.txt"))
@@ -194,7 +194,7 @@ def child(spec):
     if spec["mode"] == "baseline":
         examples = run_baseline(spec["corpus_dir"], spec["vocab_dir"], spec["output_dir"])
     else:
-        from model.dataset_builder import DatasetOptions, build_dataset
+        from pretrain.dataset_builder import DatasetOptions, build_dataset
 
         examples = build_dataset(DatasetOptions(
             corpus_dir=spec["corpus_dir"], vocab_file=spec["vocab_dir"], output_dir=spec["output_dir"],
@@ -332,7 +332,7 @@ def token_agreement(corpus_dir, vocab_dir, sample=3000):
 
 def tokenizer_speeds(path, vocab_dir, limit_bytes=4_000_000):
     """MB of text per CPU-second for the three ways to get ids, on the first lines of ``path``."""
-    from model.dataset_builder import TOKENIZE_BATCH, WordCachedEncoder
+    from pretrain.dataset_builder import TOKENIZE_BATCH, WordCachedEncoder
     from util.tokenization import KoTokenizer
 
     lines, size = [], 0

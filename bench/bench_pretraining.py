@@ -6,7 +6,7 @@ Model: the published Dialog-KoELECTRA-Small config (hidden 256, 12 layers, 4 hea
 intermediate 1024, embedding 128, generator_hidden_size 1.0 so the generator is as wide as
 the discriminator, vocab 40000), seq 128, a small batch so the run takes minutes.
 
-(a) ours fp32: the graph ``model.training.model_fn_builder`` builds for the Estimator
+(a) ours fp32: the graph ``pretrain.training.model_fn_builder`` builds for the Estimator
     (masking, generator, sampling, discriminator, AdamW + clipping), run in a session;
 (b) ours --mixed_precision: the same graph with the session config that run_pretraining.py
     uses on a CPU with AVX-512 BF16 (grappler's oneDNN bfloat16 rewrite);
@@ -69,7 +69,7 @@ def tf_child(mode, batch_size):
     tf.disable_eager_execution()
     tf.logging.set_verbosity(tf.logging.ERROR)
     import configure_pretraining
-    from model import training
+    from pretrain import training
 
     config = configure_pretraining.PretrainingConfig(
         "bench", "/tmp", vocab_size=VOCAB, generator_hidden_size=1.0, learning_rate=1e-4, num_warmup_steps=10,

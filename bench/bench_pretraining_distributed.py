@@ -144,7 +144,7 @@ def main():
         "batch split and a gradient average on the host; the two worker processes add gRPC collectives over "
         "loopback and each their own thread pools on the shared cores. On GPUs each replica has its own "
         "device and NCCL/collective all-reduce of the gradients (~14M parameters for ELECTRA-Small) is "
-        "small next to the step; the tests (tests/model/test_distribution.py) show the replicas compute the "
+        "small next to the step; the tests (tests/pretrain/test_distribution.py) show the replicas compute the "
         "single-device update.\n"
     )
     write_section("pretraining_distributed",

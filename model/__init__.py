@@ -1,0 +1,2 @@
+"""The TensorFlow ELECTRA network: BERT encoder, generator and discriminator, masking and
+sampling, and the optimizer. The data and the training loop around it live in pretrain/."""

@@ -25,7 +25,7 @@ def uniform_noise(shape, row_keys, seed=None):
 
     ``row_keys`` ([B] ints identifying each example by content) is unused here; it lets a
     test swap in noise that depends only on the example, so a batch split over replicas
-    draws exactly what one device draws (tests/model/test_distribution.py).
+    draws exactly what one device draws (tests/pretrain/test_distribution.py).
     """
     del row_keys
     return tf.random.uniform(shape, seed=seed)

@@ -6,7 +6,7 @@ import tensorflow.compat.v1 as tf
 from configure_pretraining import PretrainingConfig
 from model.electra_model import PretrainingModel, generator_config
 
-from .conftest import make_examples, tiny_hparams
+from tests.pretrain.conftest import make_examples, tiny_hparams
 
 
 def build(compute_dtype=tf.float32, **overrides):

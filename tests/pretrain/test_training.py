@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from configure_pretraining import PretrainingConfig
-from model import training
+from pretrain import training
 
 from .conftest import ROOT, tiny_hparams
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from configure_pretraining import PretrainingConfig
-from model import input_pipeline, training
+from pretrain import input_pipeline, training
 from util.errors import UserInputError
 
 from .conftest import make_dataset, tiny_hparams, write_vocab

@@ -6,7 +6,7 @@ MultiWorkerMirroredStrategy (collective all-reduce, one process per machine). Bo
 the same ``model_fn`` as the TPUEstimator path through ``tf.estimator.Estimator``, so
 variables, checkpoints and ``pytorch_convert.py`` are shared by every path. The global
 ``train_batch_size`` is split over all replicas and each machine reads its own shard of
-the TFRecords (model/input_pipeline.py). Only the chief (task ``chief``, else worker 0)
+the TFRecords (pretrain/input_pipeline.py). Only the chief (task ``chief``, else worker 0)
 writes checkpoints, summaries and the model dir's files; TensorFlow makes the other
 workers run their (collective) save ops into ``MODEL_DIR/tmp_worker_N``, which each
 worker removes when it finishes.

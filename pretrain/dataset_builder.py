@@ -22,7 +22,7 @@ from util.errors import UserInputError
 from util.files import list_files, write_json
 from util.tokenization import KoTokenizer
 
-from model import dataset_writer
+from pretrain import dataset_writer
 
 MIN_SEQ_LENGTH = 8
 MAX_SEQ_LENGTH = 4096
@@ -196,7 +196,7 @@ class WordCachedEncoder:
     each word's ids packed as int32 bytes, so a sentence is one bytes join instead of a
     Python int per token. It pays off on formal text; on comments full of one-off
     spellings it gains little (docs/benchmarks.md).
-    tests/model/test_dataset_builder.py checks the ids equal KoTokenizer.encode_batch's.
+    tests/pretrain/test_dataset_builder.py checks the ids equal KoTokenizer.encode_batch's.
     """
 
     def __init__(self, tokenizer, cache_size=WORD_CACHE_SIZE, words_per_input=512):

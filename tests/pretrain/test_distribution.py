@@ -1,4 +1,4 @@
-"""Distributed pre-training (model/distribution.py) on a 2-core CPU machine.
+"""Distributed pre-training (pretrain/distribution.py) on a 2-core CPU machine.
 
 MirroredStrategy over two logical CPU devices must train exactly what one device trains on
 the same global batch; MultiWorkerMirroredStrategy with two local worker processes on
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import input_pipeline
+from pretrain import input_pipeline
 
 from .conftest import ROOT, tiny_hparams, write_tfrecords, write_vocab
 
@@ -40,7 +40,7 @@ def content_noise(shape, row_keys, seed=None):
 masking.uniform_noise = content_noise
 
 # Batches in file order, so the global batch is the same examples however it is split.
-from model import input_pipeline
+from pretrain import input_pipeline
 shuffled = input_pipeline.input_fn_builder
 input_pipeline.input_fn_builder = lambda files, length, is_training, **kw: shuffled(files, length, False, **kw)
 import run_pretraining
@@ -220,7 +220,7 @@ def test_bad_distribution_settings_are_one_line(overrides, message):
     ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "evaluator"}}', "task.type must be one of worker"),
 ])
 def test_bad_tf_config_is_one_line(monkeypatch, tf_config, message):
-    from model import distribution
+    from pretrain import distribution
     from util.errors import UserInputError
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
@@ -237,7 +237,7 @@ def test_bad_tf_config_is_one_line(monkeypatch, tf_config, message):
     ({"chief": ["c:0"], "worker": ["a:1"]}, {"type": "chief", "index": 0}, True),
 ])
 def test_the_chief_is_task_chief_else_worker_0(monkeypatch, cluster, task, chief):
-    from model import distribution
+    from pretrain import distribution
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     assert distribution.is_chief(config_for(distribution="multi_worker")) is chief
@@ -245,7 +245,7 @@ def test_the_chief_is_task_chief_else_worker_0(monkeypatch, cluster, task, chief
 
 
 def test_global_batch_must_split_evenly_over_replicas():
-    from model import distribution
+    from pretrain import distribution
     from util.errors import UserInputError
 
     assert distribution.per_replica_batch_size(config_for(train_batch_size=16, distribution="mirrored"), 4) == 4
@@ -254,7 +254,7 @@ def test_global_batch_must_split_evenly_over_replicas():
 
 
 def test_more_gpus_than_visible_is_refused():
-    from model import distribution
+    from pretrain import distribution
     from util.errors import UserInputError
 
     with pytest.raises(UserInputError, match="num_gpus 2: only 0 GPU"):
@@ -262,7 +262,7 @@ def test_more_gpus_than_visible_is_refused():
 
 
 def test_tpu_pod_slice_is_configuration_only():
-    from model import training
+    from pretrain import training
 
     config = config_for(use_tpu=True, num_tpu_cores=32, train_batch_size=256)
     config.validate()

@@ -12,8 +12,9 @@ import time
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from model import distribution, input_pipeline, optimization
+from model import optimization
 from model.electra_model import PretrainingModel
+from pretrain import distribution, input_pipeline
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -211,7 +212,7 @@ def write_results(path, results):
 
 
 def train_distributed(config, files, mode):
-    """Training under distribution mirrored or multi_worker (model/distribution.py)."""
+    """Training under distribution mirrored or multi_worker (pretrain/distribution.py)."""
     strategy, num_replicas = distribution.make_strategy(config)
     batch_size = distribution.per_replica_batch_size(config, num_replicas)
     print(f"distribution {config.distribution}: {num_replicas} replica(s) in sync, {batch_size} examples "

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from model import dataset_builder, dataset_writer
-from model.dataset_builder import DatasetOptions, ExampleBuilder, build_dataset
+from pretrain import dataset_builder, dataset_writer
+from pretrain.dataset_builder import DatasetOptions, ExampleBuilder, build_dataset
 from util.files import read_json, sha256_of_file, write_json
 from util.tokenization import SPECIAL_TOKENS, KoTokenizer, tokenizer_config
 
