@@ -3,33 +3,46 @@
 Uses the TorchScript exporter (``dynamo=False``): the dynamo exporter needs onnxscript and
 onnx >= 1.19, which do not import beside TensorFlow 2.15. Batch and sequence axes are
 dynamic; the graph takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64)
-and returns ``logits``.
+and returns ``logits`` — or ``start_logits`` and ``end_logits`` for a question-answering head.
+
+A fine-tuned directory (``best_model/`` or ``checkpoint-N/``) exports from the command line,
+with the same PyTorch-vs-onnxruntime parity check ``pytorch_convert.py`` prints:
+
+    python -m convert.onnx_export --model_dir ckpt/finetune/nsmc_small_v1/best_model [--onnx_path FILE]
 """
+import argparse
 import os
 import tempfile
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17  # LayerNormalization is a single op from opset 17
+QA_OUTPUTS = ("start_logits", "end_logits")
 
 
-def _logits_only(model):
-    """Wrap a transformers model so the traced graph has exactly one output."""
+def output_names(model):
+    """The graph's outputs: both span logits for question answering, else ``logits``."""
+    return list(QA_OUTPUTS) if type(model).__name__.endswith("ForQuestionAnswering") else ["logits"]
+
+
+def _outputs_only(model, names):
+    """Wrap a transformers model so the traced graph returns exactly ``names``."""
     import torch
 
-    class LogitsOnly(torch.nn.Module):
+    class OutputsOnly(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids, return_dict=True).logits
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids, return_dict=True)
+            return tuple(out[name] for name in names) if len(names) > 1 else out[names[0]]
 
-    return LogitsOnly()
+    return OutputsOnly()
 
 
 def _per_token(model):
-    """Whether logits have a sequence axis (pretraining, MLM, token classification)."""
+    """Whether logits have a sequence axis (pretraining, MLM, token classification, QA)."""
     name = type(model).__name__
     return not (name.endswith("ForSequenceClassification") or name.endswith("ForMultipleChoice"))
 
@@ -37,17 +50,19 @@ def _per_token(model):
 def export_onnx(model, path, opset=OPSET, per_token=None):
     """Write ``model`` as ONNX to ``path`` (atomically) and return the path.
 
-    ``model`` is any transformers model whose output has ``.logits`` and that takes
-    input_ids / attention_mask / token_type_ids: ElectraForPreTraining,
-    ElectraForSequenceClassification, ElectraForTokenClassification, ElectraForMaskedLM.
-    ``per_token`` says whether logits have a sequence axis; by default it is decided from
-    the model class (False only for *ForSequenceClassification / *ForMultipleChoice).
+    ``model`` is a transformers model taking input_ids / attention_mask / token_type_ids:
+    ElectraForPreTraining, ElectraForMaskedLM, ElectraForSequenceClassification (also
+    regression), ElectraForTokenClassification, or ElectraForQuestionAnswering (outputs
+    ``start_logits`` and ``end_logits``). ``per_token`` says whether logits have a sequence
+    axis; by default it is decided from the model class (False only for
+    *ForSequenceClassification / *ForMultipleChoice).
     """
     import torch
 
     path = os.fspath(path)
     if per_token is None:
         per_token = _per_token(model)
+    names = output_names(model)
     was_training = model.training
     model.eval()
     # Dummy inputs with padding, so the mask path is traced with real values.
@@ -57,15 +72,16 @@ def export_onnx(model, path, opset=OPSET, per_token=None):
     attention_mask[1, 4:] = 0
     token_type_ids = torch.zeros(batch, seq_length, dtype=torch.long)
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
-    axes["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
+    for name in names:
+        axes[name] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         with torch.no_grad():
-            torch.onnx.export(_logits_only(model), (input_ids, attention_mask, token_type_ids), tmp,
-                              input_names=list(INPUT_NAMES), output_names=["logits"],
+            torch.onnx.export(_outputs_only(model, names), (input_ids, attention_mask, token_type_ids), tmp,
+                              input_names=list(INPUT_NAMES), output_names=names,
                               dynamic_axes=axes, opset_version=opset, do_constant_folding=True,
                               dynamo=False)
         os.replace(tmp, path)
@@ -89,10 +105,107 @@ def onnx_session(path, threads=None):
     return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(session, input_ids, attention_mask, token_type_ids):
-    """Logits from a session for int arrays [B, T] (only the inputs the graph declares are fed)."""
+def run_onnx_outputs(session, input_ids, attention_mask, token_type_ids):
+    """Every output of a session, by name, for int arrays [B, T] (only the inputs the graph
+    declares are fed: a BERT-style graph may have dropped token_type_ids)."""
     import numpy as np
 
     feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
     wanted = {i.name for i in session.get_inputs()}
-    return session.run(["logits"], {k: np.asarray(v, dtype=np.int64) for k, v in feeds.items() if k in wanted})[0]
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, {k: np.asarray(v, dtype=np.int64) for k, v in feeds.items() if k in wanted})
+    return dict(zip(names, values))
+
+
+def run_onnx(session, input_ids, attention_mask, token_type_ids):
+    """Logits from a session for int arrays [B, T] (a QA graph's start logits come first)."""
+    outputs = run_onnx_outputs(session, input_ids, attention_mask, token_type_ids)
+    return outputs.get("logits", next(iter(outputs.values())))
+
+
+# -- fine-tuned directories -------------------------------------------------------------------
+
+def load_finetuned(model_dir):
+    """The head a fine-tuned directory was saved with (from config.json's ``architectures``)."""
+    import transformers
+
+    from util.errors import UserInputError
+
+    config_path = os.path.join(model_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise UserInputError(f"{model_dir}: no config.json; pass a fine-tuned model directory "
+                             "(ckpt_dir/<task>/best_model)")
+    config = transformers.AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    architecture = (config.architectures or [""])[0]
+    heads = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
+    if not architecture.endswith(heads):
+        raise UserInputError(f"{model_dir}: config.json says {architecture or 'no architecture'}, not a "
+                             "fine-tuned head (sequence classification/regression, token classification "
+                             "or question answering)")
+    return getattr(transformers, architecture).from_pretrained(model_dir, local_files_only=True).eval()
+
+
+def parity_check(model, onnx_path, seed=None):
+    """PyTorch vs onnxruntime on random padded inputs, one ParityResult per output; and the seed."""
+    import torch
+
+    from convert.parity import ParityResult, random_inputs, relative_error
+
+    config = model.config
+    *arrays, seed = random_inputs(config.vocab_size, config.max_position_embeddings,
+                                  getattr(config, "type_vocab_size", 2), seed=seed)
+    with torch.no_grad():
+        reference = model(**{name: torch.from_numpy(a) for name, a in zip(INPUT_NAMES, arrays)})
+    ort = run_onnx_outputs(onnx_session(onnx_path), *arrays)
+    results = []
+    for name in output_names(model):
+        expected = reference[name].numpy()
+        results.append(ParityResult(f"{name}: onnxruntime vs PyTorch", relative_error(ort[name], expected),
+                                    expected.shape))
+    return results, seed
+
+
+def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=print):
+    """Export a fine-tuned directory, check parity, and put the file in place only if it passed."""
+    from convert import parity
+    from util.errors import UserInputError
+    from util.files import put_in_place, temp_dir_beside
+
+    onnx_path = onnx_path or os.path.join(model_dir, "model.onnx")
+    if os.path.exists(onnx_path) and not overwrite:
+        raise UserInputError(f"{onnx_path}: ONNX file already exists; pass --overwrite to replace it")
+    model = load_finetuned(model_dir)
+    names = output_names(model)
+    tmp_dir = temp_dir_beside(onnx_path)
+    try:
+        tmp = export_onnx(model, os.path.join(tmp_dir, "model.onnx"))
+        log(f"onnx: exported {type(model).__name__} -> {', '.join(names)} (dynamic batch and sequence axes)")
+        results, used_seed = parity_check(model, tmp, seed)
+        log(parity.report(results, used_seed))
+        failed = [r.name for r in results if not r.ok]
+        if failed:
+            raise UserInputError(f"{model_dir}: parity check failed for {', '.join(failed)}; nothing written")
+        put_in_place(tmp, onnx_path)
+        log(f"wrote {onnx_path}")
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return onnx_path, results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Export a fine-tuned model directory to ONNX, checking parity.")
+    parser.add_argument("--model_dir", required=True, help="a fine-tuned directory (best_model/ or checkpoint-N/)")
+    parser.add_argument("--onnx_path", default=None, help="output file (default: <model_dir>/model.onnx)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the parity inputs (default: fresh)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing ONNX file")
+    args = parser.parse_args(argv)
+    export_finetuned(args.model_dir, args.onnx_path, args.seed, args.overwrite)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("USE_TF", "0")
+    from util.errors import run_cli
+
+    run_cli(main)

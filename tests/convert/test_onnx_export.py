@@ -56,3 +56,51 @@ def test_export_leaves_no_file_on_failure_and_keeps_training_mode(discriminator_
         export_onnx(model, tmp_path / "bad.onnx", opset=1)  # no exporter supports opset 1
     assert list(tmp_path.iterdir()) == []
     assert model.training
+
+
+@pytest.mark.parametrize("head", ["regression", "token", "qa"])
+def test_every_fine_tuned_head_exports_with_dynamic_axes(discriminator_dir, tmp_path, head):
+    import numpy as np
+    import torch
+    from transformers import (ElectraForQuestionAnswering, ElectraForSequenceClassification,
+                              ElectraForTokenClassification)
+
+    from convert.onnx_export import output_names, run_onnx_outputs
+
+    torch.manual_seed(0)
+    model = {"regression": lambda: ElectraForSequenceClassification.from_pretrained(
+                 discriminator_dir, num_labels=1, problem_type="regression", local_files_only=True),
+             "token": lambda: ElectraForTokenClassification.from_pretrained(
+                 discriminator_dir, num_labels=13, local_files_only=True),
+             "qa": lambda: ElectraForQuestionAnswering.from_pretrained(
+                 discriminator_dir, local_files_only=True)}[head]().eval()
+    session = onnx_session(export_onnx(model, tmp_path / f"{head}.onnx"))
+    assert [o.name for o in session.get_outputs()] == output_names(model)
+    for batch, length in ((1, 6), (4, 31)):
+        *inputs, _ = random_inputs(VOCAB, 40, batch_size=batch, seq_length=length)
+        ort = run_onnx_outputs(session, *inputs)
+        with torch.no_grad():
+            reference = model(*(torch.from_numpy(np.asarray(a)) for a in inputs))
+        for name in output_names(model):
+            expected = reference[name].numpy()
+            assert ort[name].shape == expected.shape
+            assert relative_error(ort[name], expected) < 1e-4
+
+
+def test_export_finetuned_checks_parity_and_refuses_pretraining_heads(discriminator_dir, tmp_path):
+    from transformers import ElectraForTokenClassification
+
+    from convert.onnx_export import export_finetuned
+    from util.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="not a fine-tuned head"):
+        export_finetuned(str(discriminator_dir), str(tmp_path / "disc.onnx"), log=lambda _: None)
+    ElectraForTokenClassification.from_pretrained(discriminator_dir, num_labels=5, local_files_only=True) \
+        .save_pretrained(tmp_path / "ner")
+    printed = []
+    path, results = export_finetuned(str(tmp_path / "ner"), log=printed.append)
+    assert path == str(tmp_path / "ner" / "model.onnx") and [r.name for r in results] == \
+        ["logits: onnxruntime vs PyTorch"]
+    assert results[0].ok and any("must be < 0.0001" in line for line in printed)
+    with pytest.raises(UserInputError, match="already exists"):
+        export_finetuned(str(tmp_path / "ner"), log=lambda _: None)
