@@ -53,14 +53,24 @@ def test_question_pair_skips_pairs_with_an_empty_side():
     assert examples[2].line == 5
 
 
-def test_hate_speech_pairs_title_and_comment():
+def test_hate_speech_classifies_the_comment_alone_as_the_originals():
     hate = task("hate-speech")
     examples = hate.read_examples(fixture("hate-speech", "train.tsv"), "train")
     assert hate.labels() == ["none", "offensive", "hate"]
     assert [e.label for e in examples] == ["none", "offensive", "hate", "none"]
+    # Both originals' HateSpeechProcessor: text_a = line[1] (the comment), text_b = None.
+    assert examples[1].text_a == "이런 것도 노래라고 부르냐 ㅋㅋ"
+    assert all(e.text_b is None for e in examples)
+    assert hate.primary_metric == "macro_f1"
+
+
+def test_hate_speech_title_pair_is_an_explicit_option():
+    hate = task("hate-speech", hate_speech_input="title+comment")
+    examples = hate.read_examples(fixture("hate-speech", "train.tsv"), "train")
     assert examples[1].text_a == "가수 B, 컴백 무대 공개"
     assert examples[1].text_b == "이런 것도 노래라고 부르냐 ㅋㅋ"
-    assert hate.primary_metric == "macro_f1"
+    with pytest.raises(UserInputError, match="hate_speech_input must be one of comment, title\\+comment"):
+        task("hate-speech", hate_speech_input="title").read_examples(fixture("hate-speech", "train.tsv"), "train")
 
 
 def test_kornli_three_classes():
@@ -116,3 +126,16 @@ def test_features_are_unpadded_pairs(tiny_model_dir):
         assert len(feature["attention_mask"]) == len(ids) and set(feature["token_type_ids"]) == {0, 1}
     short = kornli.build_features(examples, tokenizer, 128, "dev")
     assert len(short[1]["input_ids"]) < 128  # no padding: the collator pads per batch
+
+
+REAL_HATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         "..", "shared", "data", "korean-hate-speech", "koelectra", "val.tsv")
+
+
+@pytest.mark.skipif(not os.path.isfile(REAL_HATE), reason="../shared/data/korean-hate-speech absent")
+def test_hate_speech_real_file_reads_what_the_originals_read():
+    examples = task("hate-speech").read_examples(REAL_HATE, "test")
+    with open(REAL_HATE, encoding="utf-8") as f:
+        rows = [line.strip().split("\t") for line in f][1:]
+    # The originals' HateSpeechProcessor: text_a = line[1], label = line[3], no text_b.
+    assert [(e.text_a, e.text_b, e.label) for e in examples] == [(r[1].strip(), None, r[3]) for r in rows]
