@@ -110,6 +110,12 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
                 raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}{hint}; "
                                      "nothing written")
 
+        from convert.model_card import write_converted_card
+
+        for which, tmp, target in outputs:
+            if which != "onnx":  # README.md model card, generated from the files just written
+                write_converted_card(tmp, which, prefix, variables.global_step, pretrain_config, model_dir,
+                                     name=os.path.basename(os.path.abspath(target)))
         for _, tmp, target in outputs:
             put_in_place(tmp, target)
             log(f"wrote {target}")

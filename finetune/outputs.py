@@ -6,6 +6,10 @@
 - ``results.json``: every evaluation (step, epoch, split, metrics, loss), rewritten atomically
   after each one.
 - ``predictions_<split>.jsonl``: one JSON object per example from the best model.
+- ``<split>/<split>-<step>.txt``: the metrics of each evaluation during training, and
+  ``eval_results.txt``: every checkpoint's test metrics as ``<metric>_<step> = <value>``
+  lines, the files both originals write (``eval_all_checkpoints``).
+- ``checkpoint-<step>/``: see finetune/checkpoints.py.
 - ``tensorboard/``: training loss, learning rate and every metric by step.
 
 Under torchrun only rank 0 writes: the other ranks build a ``RunOutputs(..., write=False)``,
@@ -54,10 +58,12 @@ class RunOutputs:
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
-    def add_evaluation(self, step, epoch, split, metrics, loss=None):
+    def add_evaluation(self, step, epoch, split, metrics, loss=None, scheduled=None):
         record = {"step": step, "epoch": round(epoch, 4), "split": split, "metrics": metrics}
         if loss is not None:
             record["loss"] = loss
+        if scheduled is not None:  # False: the extra evaluation at the end, not every logging_steps
+            record["scheduled"] = scheduled
         self.results["evaluations"].append(record)
         self.log_scalars(split, dict(metrics, loss=loss) if loss is not None else metrics, step)
         self.save_results()
@@ -82,6 +88,9 @@ class RunOutputs:
             _copy_tokenizer_type(config_dict.get("model_name_or_path"), tmp)
             write_json(os.path.join(tmp, "finetune_config.json"), config_dict)
             write_json(os.path.join(tmp, "best_result.json"), result)
+            from convert.model_card import write_finetuned_card
+
+            write_finetuned_card(tmp, run_dir=self.dir, name=BEST_MODEL)  # README.md, from the files above
             if optimizer is not None:
                 import torch
 
@@ -91,6 +100,34 @@ class RunOutputs:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def write_step_metrics(self, split, step, metrics, loss=None):
+        """``<split>/<split>-<step>.txt`` with ``  key = value`` lines, as both originals write."""
+        if not self.write:
+            return
+        values = dict(metrics, loss=loss) if loss is not None else dict(metrics)
+        with atomic_write(os.path.join(self.dir, split, f"{split}-{step}.txt")) as f:
+            f.writelines(f"  {k} = {values[k]}\n" for k in sorted(values))
+
+    def write_eval_results(self, checkpoint_metrics):
+        """``eval_results.txt``: ``<metric>_<step> = <value>`` for every checkpoint, by metric then step."""
+        if not self.write or not checkpoint_metrics:
+            return
+        with atomic_write(os.path.join(self.dir, "eval_results.txt")) as f:
+            keys = sorted({k for m in checkpoint_metrics.values() for k in m})
+            for key in keys:
+                for step in sorted(checkpoint_metrics):
+                    if key in checkpoint_metrics[step]:
+                        f.write(f"{key}_{step} = {checkpoint_metrics[step][key]}\n")
+
+    def write_json_file(self, name, obj):
+        """A JSON file in the run directory (e.g. KorQuAD's official ``predictions.json``)."""
+        if not self.write:
+            return None
+        path = os.path.join(self.dir, name)
+        with atomic_write(path) as f:
+            json.dump(obj, f, ensure_ascii=False, default=_jsonable)
+        return path
 
     def write_predictions(self, split, records):
         if not self.write:
