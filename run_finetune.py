@@ -76,9 +76,10 @@ def main(argv=None):
 
 
 def report(results):
-    best = results.get("best")
-    if best:
-        print(f"best {best['split']} {results['primary_metric']} = {best['score']:.2f} at step {best['step']}")
+    from finetune.selection import summary_lines
+
+    for line in summary_lines(results):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,11 @@ ADDED_DEFAULTS = {
     "fp16": False,  # float16 autocast with loss scaling (CUDA only)
     "num_workers": 0,  # DataLoader worker processes
     "num_threads": 0,  # CPU threads for torch; 0 = torch's default (one per core)
-    "group_by_length": True,  # batch examples of similar length together (training)
+    # Batch training examples of similar length together: our speed-up, off by default so a
+    # published YAML trains in the originals' order semantics (RandomSampler over all examples).
+    "group_by_length": False,
+    "save_total_limit": 3,  # checkpoint-N/ kept: the newest N plus the best; 0 keeps all (the originals)
+    "resume": True,  # continue from the newest checkpoint-N/ in ckpt_dir/<task>/; false starts over
     "do_reinit": False,  # also --do_reinit on the command line
     "do_nni": False,  # also --do_nni on the command line
 }
@@ -251,6 +255,8 @@ def validate(config):
         raise UserInputError(f"{config.where('fp16')}: choose one of bf16 and fp16")
     if config.num_threads < 0:
         raise UserInputError(f"{config.where('num_threads')}: num_threads must be >= 0")
+    if config.save_total_limit < 0:
+        raise UserInputError(f"{config.where('save_total_limit')}: save_total_limit must be >= 0 (0 keeps every checkpoint)")
     if config.num_workers < 0:
         raise UserInputError(f"{config.where('num_workers')}: num_workers must be >= 0")
 

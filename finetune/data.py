@@ -8,8 +8,13 @@ sorted inside) seeded per epoch; evaluation batches are sorted by length and the
 puts the outputs back in feature order. Under torchrun, ``finetune.distributed`` shards both
 (same order for the same seed on every rank, disjoint examples).
 """
+import dataclasses
+import logging
+
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+logger = logging.getLogger(__name__)
 
 # Label positions the loss ignores (torch's CrossEntropyLoss default).
 IGNORE_INDEX = -100
@@ -104,3 +109,18 @@ def eval_loader(features, batch_size, pad_token_id, num_workers=0, world_size=1,
     loader = DataLoader(FeatureDataset(features), batch_sampler=batches, collate_fn=Collator(pad_token_id),
                         num_workers=num_workers)
     return loader, batches
+
+
+@dataclasses.dataclass
+class Split:
+    name: str
+    path: str
+    examples: list
+    features: list
+
+
+def load_split(task, tokenizer, config, name, path):
+    examples = task.read_examples(path, name)
+    features = task.build_features(examples, tokenizer, config.max_seq_len, name)
+    logger.info("%s: %d examples, %d features from %s", name, len(examples), len(features), path)
+    return Split(name, path, examples, features)

@@ -2,17 +2,16 @@
 
 The loop is Dialog-KoELECTRA's: AdamW without decay on biases and LayerNorm weights, linear
 warmup over ``warmup_proportion`` of the steps then linear decay, gradient accumulation and
-clipping, an evaluation every ``logging_steps`` optimizer steps (``save_steps`` when
-``logging_steps`` is 0, and always once at the end). Each evaluation of the selection split
-(dev, or test when there is no dev file) is reported to NNI and, when it improves the task's
-``primary_metric``, becomes the best checkpoint. Batches are padded per batch and grouped
-by length (finetune/data.py); ``bf16: true`` trains under bfloat16 autocast, on CPU too.
-Under torchrun the same loop trains a DistributedDataParallel replica per process on its
-share of each global batch, evaluates a share of each split and gathers the outputs to
-rank 0 (finetune/distributed.py); only rank 0 writes files, logs progress and talks to NNI.
+clipping, random sampling of the training set (``group_by_length: true`` groups batches by
+length, our speed-up), an evaluation every ``logging_steps`` optimizer steps (``save_steps``
+when ``logging_steps`` is 0, and always once at the end), and a ``checkpoint-N/`` every
+``save_steps`` (finetune/checkpoints.py). What each evaluation counts for, the published
+protocol's number and ours, is finetune/selection.py; a single pass is finetune/evaluation.py.
+A run whose ``ckpt_dir/<task>/`` holds checkpoints resumes from the newest (``resume: false``
+starts over). Under torchrun each process trains a DistributedDataParallel replica on its
+share of each global batch; only rank 0 writes files, logs progress and talks to NNI.
 """
 import contextlib
-import dataclasses
 import inspect
 import logging
 import math
@@ -24,36 +23,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from finetune import data, distributed
+from finetune import checkpoints, data, distributed, evaluation
+from finetune.evaluation import autocast, format_metrics
 from finetune.models import load_tokenizer, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
+from finetune.selection import Selection, summary_lines
 from util.errors import UserInputError
 
 logger = logging.getLogger(__name__)
-
-SEQUENCE_KINDS = ("token_classification", "span_extraction")
-
-
-@dataclasses.dataclass
-class Split:
-    name: str
-    path: str
-    examples: list
-    features: list
 
 
 def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def load_split(task, tokenizer, config, name, path):
-    examples = task.read_examples(path, name)
-    features = task.build_features(examples, tokenizer, config.max_seq_len, name)
-    logger.info("%s: %d examples, %d features from %s", name, len(examples), len(features), path)
-    return Split(name, path, examples, features)
 
 
 def make_optimizer(model, config):
@@ -71,95 +55,105 @@ def make_optimizer(model, config):
     return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon)
 
 
-def autocast(config, device):
-    if config.bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if config.fp16:
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 class Trainer:
-    def __init__(self, config, task, model, tokenizer, splits, outputs, reporter, device, context=None):
+    def __init__(self, config, task, model, tokenizer, splits, outputs, reporter, device, context=None,
+                 model_dir=None, resume_from=None):
         self.config, self.task, self.model, self.tokenizer = config, task, model, tokenizer
         self.splits, self.outputs, self.reporter, self.device = splits, outputs, reporter, device
         self.context = context or distributed.Context()
+        self.model_dir, self.resume_from = model_dir, resume_from
         # ``model`` is what is evaluated and saved; ``train_model`` (DDP's wrapper of the same
         # modules under torchrun) is what trains, so gradients are averaged over the ranks.
         self.train_model = distributed.wrap_model(model, self.context, device)
         accepted = inspect.signature(model.forward).parameters
         self.model_inputs = {k for k in accepted if k != "kwargs"}
-        self.selection = "dev" if "dev" in splits else ("test" if "test" in splits else None)
-        self.best_score = None
-        self.best_step = None
+        self.selection = Selection(config, splits, task.primary_metric)
         self.best_state = None
         self.last_eval_step = None
+        self._last_scores = (None, {})
+        self.scaler = None
 
-    def _inputs(self, batch):
-        return {k: v.to(self.device) for k, v in batch.items() if k in self.model_inputs}
+    def evaluate(self, split, model=None):
+        """Metrics, predictions and mean loss of the current model (or ``model``) on one split."""
+        return evaluation.evaluate(model or self.model, self.task, split, self.config, self.tokenizer.pad_token_id,
+                                   self.device, self.context, self.model_inputs)
 
-    # -- evaluation ------------------------------------------------------------------------
+    # -- evaluation during training ------------------------------------------------------------
 
-    def evaluate(self, split):
-        """Metrics, predictions and mean loss of the current model on one split."""
-        model, config = self.model, self.config
-        context = self.context
-        model.eval()
-        loader, batches = data.eval_loader(split.features, config.eval_batch_size, self.tokenizer.pad_token_id,
-                                           config.num_workers, context.world_size, context.rank)
-        chunks, loss_sum, has_loss = {}, 0.0, False
-        with torch.no_grad(), autocast(config, self.device):
-            for batch, indices in zip(loader, batches):
-                result = model(**self._inputs(batch))
-                if getattr(result, "loss", None) is not None:
-                    loss_sum += float(result.loss) * len(indices)
-                    has_loss = True
-                for key, value in result.items():
-                    if key != "loss" and torch.is_tensor(value):
-                        chunks.setdefault(key, []).append((indices, value.float().cpu().numpy()))
-        if context.distributed:
-            chunks, loss_sum, has_loss = _gather_outputs((chunks, loss_sum, has_loss), len(split.features), context)
-        metrics = predictions = loss = None
-        if context.is_main:
-            outputs = {k: _assemble(v, len(split.features), self.task.kind in SEQUENCE_KINDS)
-                       for k, v in chunks.items()}
-            predictions = self.task.postprocess(outputs, split.features, split.examples)
-            metrics = self.task.compute_metrics(predictions, split.examples)
-            loss = loss_sum / len(split.features) if has_loss else None
-        # Every rank takes the same best-checkpoint decision from rank 0's metrics.
-        metrics, loss = distributed.broadcast_object((metrics, loss), context)
-        return metrics, predictions, loss
-
-    def evaluate_during_training(self, step, epoch):
-        config, outputs = self.config, self.outputs
-        metrics, _, loss = self.evaluate(self.splits[self.selection])
-        outputs.add_evaluation(step, epoch, self.selection, metrics, loss)
-        score = metrics[self.task.primary_metric]
-        self.reporter.intermediate(score)
-        message = f"step {step}: {self.selection} " + " ".join(f"{k}={v:.2f}" for k, v in metrics.items())
-        if self.best_score is None or score > self.best_score:
-            self.best_score, self.best_step = score, step
+    def evaluate_during_training(self, step, epoch, scheduled=True):
+        config, outputs, selection = self.config, self.outputs, self.selection
+        scores, parts = {}, []
+        for name in selection.splits_during_training():
+            metrics, _, loss = self.evaluate(self.splits[name])
+            outputs.add_evaluation(step, epoch, name, metrics, loss, scheduled)
+            if not config.do_nni:
+                outputs.write_step_metrics(name, step, metrics, loss)
+            scores[name] = metrics
+            parts.append(f"{name} {format_metrics(metrics)}")
+        message = f"step {step}: " + " | ".join(parts)
+        if scheduled:  # the published code evaluates (and reports to NNI) every logging_steps only
+            published = scores[selection.published_split]
+            selection.offer_published(step, published)
+            outputs.results["published"] = selection.published
+            self.reporter.intermediate(published[selection.metric])
+        chosen = scores[selection.selection_split]
+        if selection.offer_best(step, chosen):
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            outputs.set_best(step, self.selection, score, metrics)
+            outputs.set_best(step, selection.selection_split, chosen[selection.metric], chosen)
             if not config.do_nni:
                 outputs.save_best_model(self.model, self.tokenizer, config.as_dict(),
-                                        {"step": step, "split": self.selection, "metrics": metrics},
-                                        *(self._optimizer_state() if config.save_optimizer else ()))
+                                        {"step": step, "split": selection.selection_split, "metrics": chosen})
             message += " (best)"
-        also_test = config.evaluate_test_during_training or config.eval_all_checkpoints
-        if also_test and self.selection != "test" and "test" in self.splits:
-            test_metrics, _, test_loss = self.evaluate(self.splits["test"])
-            outputs.add_evaluation(step, epoch, "test", test_metrics, test_loss)
-            message += " | test " + " ".join(f"{k}={v:.2f}" for k, v in test_metrics.items())
         if self.context.is_main:
             tqdm.write(message)
         self.last_eval_step = step
+        self._last_scores = (step, scores)
         self.model.train()
 
-    def _optimizer_state(self):
-        return self.optimizer, self.scheduler
+    def save_checkpoint(self, step, epoch, batches_done):
+        """``checkpoint-<step>/``; with ``eval_all_checkpoints`` its test score too, taken now
+        while the weights are in memory (the originals reload each checkpoint at the end to get
+        the same number; taking it now keeps it when the keep-limit deletes the directory)."""
+        selection, outputs = self.selection, self.outputs
+        if selection.checkpoint_split:
+            at, scores = self._last_scores
+            metrics = scores.get("test") if at == step else None
+            if metrics is None:
+                metrics, _, loss = self.evaluate(self.splits["test"])
+                outputs.write_step_metrics("test", step, metrics, loss)
+                self.model.train()
+            self.record_checkpoint_score(step, metrics)
+        state = {"epoch": epoch, "batches_done": batches_done, "selection": selection.state(),
+                 "results": outputs.results, "last_eval_step": self.last_eval_step}
+        if self.context.is_main:
+            checkpoints.save(outputs.dir, step, self.model, self.tokenizer, self.config, state,
+                             self.optimizer, self.scheduler, self.scaler)
+            checkpoints.tidy(outputs.dir, self.config.save_total_limit, selection.protected_steps(),
+                             self.config.save_optimizer)
 
-    # -- training --------------------------------------------------------------------------
+    def record_checkpoint_score(self, step, metrics):
+        self.selection.offer_checkpoint(step, metrics)
+        self.outputs.results["checkpoints"] = self.selection.checkpoint_record()
+        self.outputs.write_eval_results(self.selection.checkpoints)
+        self.outputs.save_results()
+
+    # -- training ------------------------------------------------------------------------------
+
+    def _resume(self):
+        """Load the optimizer, scheduler and bookkeeping of ``resume_from``; (epoch, batches done)."""
+        state = checkpoints.read_state(self.resume_from)
+        checkpoints.load_training_states(self.resume_from, self.optimizer, self.scheduler, self.scaler, rng=False)
+        self.selection.restore(state["selection"])
+        self.outputs.results = state["results"]
+        self.outputs.results["resumed_from"] = state["step"]
+        self.last_eval_step = state.get("last_eval_step")
+        best_dir = self.outputs.best_model_dir
+        if self.selection.best and os.path.isdir(best_dir):
+            self.best_state = type(self.model).from_pretrained(best_dir, local_files_only=True).state_dict()
+        logger.info("resuming from %s (step %d)", self.resume_from, state["step"])
+        if self.context.is_main:
+            tqdm.write(f"resuming from {self.resume_from}")
+        return state["step"], state["epoch"], state["batches_done"]
 
     def train(self):
         from transformers import get_linear_schedule_with_warmup
@@ -179,8 +173,21 @@ class Trainer:
         self.optimizer = make_optimizer(model, config)
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(total_steps * config.warmup_proportion), total_steps)
-        scaler = torch.amp.GradScaler("cuda") if config.fp16 else None
+        self.scaler = torch.amp.GradScaler("cuda") if config.fp16 else None
         interval = config.logging_steps if config.logging_steps > 0 else config.save_steps
+        saving = config.save_steps > 0 and not config.do_nni
+        step, start_epoch, skip = 0, 0, 0
+        if self.resume_from:
+            step, start_epoch, skip = self._resume()
+            if skip >= batches_per_epoch:
+                start_epoch, skip = start_epoch + 1, 0
+        elif self.model_dir and checkpoints.has_optimizer_states(self.model_dir):
+            # As the originals: a model directory holding optimizer.pt/scheduler.pt continues them.
+            try:
+                checkpoints.load_training_states(self.model_dir, self.optimizer, self.scheduler, rng=False)
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise UserInputError(f"{self.model_dir}: optimizer.pt/scheduler.pt do not fit this model ({e})") from None
+            logger.info("loaded optimizer and scheduler states from %s", self.model_dir)
         logger.info("training: %d examples, %d epochs, %d optimizer steps, batch %d x %d accumulation",
                     len(features), epochs, total_steps, config.train_batch_size, accumulation)
         if context.distributed:
@@ -188,42 +195,47 @@ class Trainer:
                         context.world_size, config.train_batch_size * context.world_size * accumulation,
                         config.train_batch_size, context.world_size, accumulation)
 
-        step, running_loss, running_count, examples_seen = 0, 0.0, 0, 0
+        running_loss, running_count, examples_seen = 0.0, 0, 0
         self.outputs.writer  # opened before the clock starts: importing TensorBoard takes seconds
         started = time.perf_counter()
         eval_seconds = 0.0
         model.train()
         model.zero_grad(set_to_none=True)
-        progress = tqdm(total=total_steps, desc=f"fine-tuning {config.task}", unit="step", dynamic_ncols=True,
-                        mininterval=1.0, disable=not context.is_main)
-        for epoch in range(epochs):
+        progress = tqdm(total=total_steps, initial=step, desc=f"fine-tuning {config.task}", unit="step",
+                        dynamic_ncols=True, mininterval=1.0, disable=not context.is_main)
+        for epoch in range(start_epoch, epochs):
+            if step >= total_steps:
+                break
             loader = data.train_loader(features, config.train_batch_size, self.tokenizer.pad_token_id,
                                        config.seed, epoch, config.group_by_length, config.num_workers,
                                        context.world_size, context.rank)
-            for i, batch in enumerate(loader):
+            resuming_here = self.resume_from and epoch == start_epoch
+            if resuming_here and skip == 0:
+                checkpoints.set_rng_state(checkpoints.read_rng(self.resume_from))
+            batches = iter(loader)  # draws the loader's base seed from the global RNG
+            first = 0
+            if resuming_here and skip > 0:
+                # The uninterrupted run drew that seed before the checkpoint's RNG state: restore after.
+                checkpoints.set_rng_state(checkpoints.read_rng(self.resume_from))
+                for first in range(skip):
+                    next(batches)
+                first = skip
+            for i, batch in enumerate(batches, first):
                 at_step = (i + 1) % accumulation == 0 or i + 1 == len(loader)
                 # DDP all-reduces in backward; between optimizer steps there is nothing to average yet.
                 no_sync = context.distributed and not at_step
                 with self.train_model.no_sync() if no_sync else contextlib.nullcontext():
                     with autocast(config, self.device):
-                        loss = self.train_model(**self._inputs(batch)).loss
+                        loss = self.train_model(**{k: v.to(self.device) for k, v in batch.items()
+                                                   if k in self.model_inputs}).loss
                     running_loss += loss.item()
                     running_count += 1
                     examples_seen += len(batch["input_ids"])
                     loss = loss / accumulation
-                    (scaler.scale(loss) if scaler else loss).backward()
+                    (self.scaler.scale(loss) if self.scaler else loss).backward()
                 if not at_step:
                     continue
-                if scaler:
-                    scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                if scaler:
-                    scaler.step(self.optimizer)
-                    scaler.update()
-                else:
-                    self.optimizer.step()
-                self.scheduler.step()
-                model.zero_grad(set_to_none=True)
+                self._optimizer_step()
                 step += 1
                 progress.update(1)
                 if context.distributed:  # log the global batch's loss, as one process would
@@ -232,85 +244,93 @@ class Trainer:
                                                    "learning_rate": self.scheduler.get_last_lr()[0]}, step)
                 progress.set_postfix(loss=f"{running_loss / running_count:.4f}")
                 running_loss, running_count = 0.0, 0
-                if self.selection and interval > 0 and step % interval == 0:
-                    eval_started = time.perf_counter()
+                eval_started = time.perf_counter()
+                if self.selection.selection_split and interval > 0 and step % interval == 0:
                     self.evaluate_during_training(step, epoch + (i + 1) / len(loader))
-                    eval_seconds += time.perf_counter() - eval_started
+                if saving and step % config.save_steps == 0:
+                    self.save_checkpoint(step, epoch, i + 1)
+                eval_seconds += time.perf_counter() - eval_started
                 if step >= total_steps:
                     break
-            if step >= total_steps:
-                break
         progress.close()
-        # Training throughput, without the evaluations in between and the checkpoint saves they trigger.
-        seconds = time.perf_counter() - started - eval_seconds
-        examples_seen = int(distributed.sum_over_ranks(examples_seen, context, self.device))
-        self.outputs.results["train"] = {"steps": step, "examples": examples_seen, "seconds": round(seconds, 3),
-                                         "examples_per_second": round(examples_seen / seconds, 2)}
-        if context.distributed:
-            self.outputs.results["train"]["processes"] = context.world_size
-        self.outputs.save_results()
-        if self.selection and self.last_eval_step != step:
-            self.evaluate_during_training(step, float(epochs))
-        if self.selection is None:  # nothing to select on: the last model is the one kept
-            self.best_step = step
+        self._record_throughput(step, examples_seen, time.perf_counter() - started - eval_seconds)
+        if self.selection.selection_split and self.last_eval_step != step:
+            self.evaluate_during_training(step, float(epochs), scheduled=False)
+        if self.selection.selection_split is None:  # nothing to select on: the last model is the one kept
+            self.selection.best = {"step": step}
             if not config.do_nni:
                 self.outputs.save_best_model(model, self.tokenizer, config.as_dict(), {"step": step})
-        if self.best_score is not None:
-            self.reporter.final(self.best_score)
+        final = self.selection.published or self.selection.best
+        if final and "score" in final:
+            self.reporter.final(final["score"])
         return step
+
+    def _optimizer_step(self):
+        scaler, model = self.scaler, self.model
+        if scaler:
+            scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
+        if scaler:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        model.zero_grad(set_to_none=True)
+
+    def _record_throughput(self, step, examples_seen, seconds):
+        """Training throughput, without the evaluations in between and the checkpoint saves."""
+        context = self.context
+        seconds = max(seconds, 1e-9)
+        examples_seen = int(distributed.sum_over_ranks(examples_seen, context, self.device))
+        record = {"steps": step, "examples": examples_seen, "seconds": round(seconds, 3),
+                  "examples_per_second": round(examples_seen / seconds, 2)}
+        if context.distributed:
+            record["processes"] = context.world_size
+        self.outputs.results["train"] = record
+        self.outputs.save_results()
+
+    # -- after training ------------------------------------------------------------------------
+
+    def evaluate_saved_checkpoints(self):
+        """``eval_all_checkpoints``: score on test each checkpoint on disk not scored yet
+        (all of them when ``do_train`` is false, as the originals' final loop)."""
+        for step, path in checkpoints.list_checkpoints(self.outputs.dir):
+            if step in self.selection.checkpoints:
+                continue
+            model = self.task.build_model(path).to(self.device)
+            metrics, _, loss = self.evaluate(self.splits["test"], model)
+            self.outputs.write_step_metrics("test", step, metrics, loss)
+            self.record_checkpoint_score(step, metrics)
 
     def final_evaluation(self):
         """The best model on every evaluation split, with its predictions written out."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        for name in ("dev", "test"):
-            if name not in self.splits:
-                continue
+        if self.selection.checkpoint_split and not self.config.do_nni:
+            self.evaluate_saved_checkpoints()
+        names = [n for n in ("dev", "test") if n in self.splits]
+        final = {}
+        for name in names:
             split = self.splits[name]
             metrics, predictions, loss = self.evaluate(split)
-            record = self.outputs.add_evaluation(self.best_step or 0, 0.0, name, metrics, loss)
+            final[name] = metrics
+            step = (self.selection.best or {}).get("step") or 0
+            record = self.outputs.add_evaluation(step, 0.0, name, metrics, loss)
             record["final"] = True
             self.outputs.save_results()
             if not self.context.is_main:
                 continue
             path = self.outputs.write_predictions(name, self.task.prediction_records(predictions, split.examples))
-            tqdm.write(f"final {name}: " + " ".join(f"{k}={v:.2f}" for k, v in metrics.items()) + f" -> {path}")
-
-
-def _gather_outputs(local, count, context):
-    """Every rank's (chunks, loss_sum, has_loss) merged on rank 0; (None, 0.0, False) elsewhere.
-
-    The chunks keep their feature indices, so _assemble puts them in feature order; the
-    shares are disjoint, and this checks that together they cover each feature exactly once.
-    """
-    gathered = distributed.gather_to_main(local, context)
-    if not context.is_main:
-        return None, 0.0, False
-    chunks, loss_sum, has_loss = {}, 0.0, False
-    for rank_chunks, rank_loss, rank_has_loss in gathered:
-        for key, value in rank_chunks.items():
-            chunks.setdefault(key, []).extend(value)
-        loss_sum += rank_loss
-        has_loss = has_loss or rank_has_loss
-    covered = sorted(i for indices, _ in next(iter(chunks.values()), []) for i in indices)
-    if covered != list(range(count)):
-        raise RuntimeError(f"gathered evaluation covers {len(covered)} feature slots for {count} features")
-    return chunks, loss_sum, has_loss
-
-
-def _assemble(chunks, count, has_sequence_axis):
-    """Batch outputs back in feature order; sequence outputs zero-padded to a common length."""
-    first = chunks[0][1]
-    if has_sequence_axis and first.ndim >= 2:
-        width = max(a.shape[1] for _, a in chunks)
-        out = np.zeros((count, width) + first.shape[2:], dtype=np.float32)
-        for indices, array in chunks:
-            out[indices, : array.shape[1]] = array
-    else:
-        out = np.zeros((count,) + first.shape[1:], dtype=np.float32)
-        for indices, array in chunks:
-            out[indices] = array
-    return out
+            suffix = "" if len(names) == 1 else f"_{name}"
+            for filename, obj in self.task.prediction_files(predictions, split.examples).items():
+                stem, ext = os.path.splitext(filename)
+                self.outputs.write_json_file(f"{stem}{suffix}{ext}", obj)
+            tqdm.write(f"final {name}: {format_metrics(metrics)} -> {path}")
+        if "dev" in final and "test" in final:
+            self.outputs.results["dev_selected"] = {"step": (self.selection.best or {}).get("step"),
+                                                    "dev": final["dev"], "test": final["test"]}
+        self.outputs.save_results()
 
 
 def output_dir_for(config):
@@ -340,22 +360,28 @@ def run(config, context=None):
         raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device; use bf16 on CPU")
     model_dir = resolve_model_dir(config)
     tokenizer = load_tokenizer(config, model_dir)
+    output_dir = output_dir_for(config)
+    resume_from = checkpoints.resume_point(config, output_dir, context.is_main)
 
     splits = {}
     for name in ("train", "dev", "test"):
         path = config.get(f"{name}_file")
         if path and (name != "train" or config.do_train):
-            splits[name] = load_split(task, tokenizer, config, name, path)
+            splits[name] = data.load_split(task, tokenizer, config, name, path)
 
     set_seed(config.seed)
-    model = task.build_model(model_dir)
-    if config.do_reinit:
-        reinit_top_layer(model)
+    if resume_from:  # the checkpoint's weights; re-initialising them again would undo training
+        model = task.build_model(resume_from)
+    else:
+        model = task.build_model(model_dir)
+        if config.do_reinit:
+            reinit_top_layer(model)
     model.to(device)
 
-    outputs = RunOutputs(output_dir_for(config), config.task, task.primary_metric, write=context.is_main)
+    outputs = RunOutputs(output_dir, config.task, task.primary_metric, write=context.is_main)
     reporter = NniReporter(config.do_nni and context.is_main)
-    trainer = Trainer(config, task, model, tokenizer, splits, outputs, reporter, device, context)
+    trainer = Trainer(config, task, model, tokenizer, splits, outputs, reporter, device, context,
+                      model_dir=model_dir, resume_from=resume_from)
     try:
         if config.do_train:
             trainer.train()
@@ -363,4 +389,7 @@ def run(config, context=None):
             trainer.final_evaluation()
     finally:
         outputs.close()
+    if context.is_main:
+        for line in summary_lines(outputs.results):
+            logger.info("%s", line)
     return outputs.results

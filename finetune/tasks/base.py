@@ -103,3 +103,8 @@ class Task(abc.ABC):
     def prediction_records(self, predictions, examples):
         """Rows for the test-prediction file: one dict per example."""
         return [{"index": i, "prediction": p} for i, p in enumerate(predictions)]
+
+    def prediction_files(self, predictions, examples):
+        """Extra files in a task's official format, ``{file name: JSON object}`` (e.g. KorQuAD's
+        ``predictions.json``); written beside ``predictions_<split>.jsonl``."""
+        return {}

@@ -138,7 +138,8 @@ def test_two_processes_train_what_one_does_on_the_global_batch(tmp_path, write_y
 
     # Only rank 0 wrote: the single run's files, one TensorBoard writer, one summary line.
     assert sorted(os.listdir(two_dir)) == sorted(os.listdir(one_dir)) == \
-           ["best_model", "predictions_test.jsonl", "results.json", "tensorboard"]
+           ["best_model", "checkpoint-10", "checkpoint-15", "checkpoint-5", "predictions_test.jsonl",
+            "results.json", "tensorboard", "test"]
     assert len(os.listdir(two_dir / "tensorboard")) == 1
     assert out.count("best test accuracy") == 1
 
