@@ -63,11 +63,22 @@ def encoder_layers(model):
 
 
 def reinit_top_layer(model):
-    """Re-initialise the top encoder layer with the model's own initialiser, as the original's
-    ``--do_reinit`` did: the top layer of a discriminator is tuned to replaced-token detection,
-    and starting it afresh often helps small data sets."""
+    """Re-initialise the top encoder layer as Dialog-KoELECTRA's ``--do_reinit`` does: biases
+    to 0, LayerNorm weights to 1, every other weight Xavier-uniform, drawn in parameter order.
+    The top layer of a discriminator is tuned to replaced-token detection, and starting it
+    afresh often helps small data sets. Norm weights are found by shape (any 1-D weight), so
+    ALBERT's and DistilBERT's differently named norms are treated like ELECTRA's LayerNorm."""
+    import torch
+
     top = encoder_layers(model)[-1]
     if isinstance(top, (list, tuple)) or top.__class__.__name__ == "ModuleList":
         top = top[-1]
-    top.apply(model._init_weights)
+    with torch.no_grad():
+        for name, weight in top.named_parameters():
+            if name.endswith(".bias"):
+                weight.zero_()
+            elif "LayerNorm.weight" in name or weight.dim() < 2:
+                weight.fill_(1.0)
+            else:
+                torch.nn.init.xavier_uniform_(weight)
     return top

@@ -137,3 +137,25 @@ def test_hub_name_gives_one_line_error(tmp_path, write_yaml, tiny_model_dir):
     message = str(e.value)
     assert "\n" not in message and message.startswith(f"{path}:")
     assert "is not a local directory" in message and "pytorch_convert.py" in message
+
+
+def test_do_reinit_is_dialog_koelectras_xavier_uniform(tiny_model_dir, write_yaml, tmp_path):
+    config = load_config(write_yaml(tiny_run_config(tiny_model_dir, tmp_path)))
+    model = get_task("nsmc", config).build_model(tiny_model_dir)
+    top = model.electra.encoder.layer[-1]
+    torch.manual_seed(5)
+    reinit_top_layer(model)
+    # The rule of Dialog-KoELECTRA's init_layer, drawn from the same seed in parameter order.
+    torch.manual_seed(5)
+    for name, weight in top.named_parameters():
+        if name.endswith(".bias"):
+            assert torch.count_nonzero(weight) == 0, name
+        elif "LayerNorm.weight" in name:
+            assert torch.all(weight == 1.0), name
+        else:
+            expected = torch.empty_like(weight)
+            torch.nn.init.xavier_uniform_(expected)
+            assert torch.equal(weight, expected), name
+    # Xavier-uniform, not N(0, 0.02): hidden 32 -> 32 gives bound sqrt(6 / 64) ~ 0.31, std ~ 0.18.
+    query = top.attention.self.query.weight
+    assert 0.12 < float(query.std()) < 0.24 and float(query.abs().max()) <= (6 / 64) ** 0.5
