@@ -1,5 +1,6 @@
 """Importing this package registers every task family with ``finetune.tasks.base``."""
-from finetune.tasks import hate_speech, korquad, kornli, korsts, ner, nsmc, paws, question_pair  # noqa: F401
+from finetune.tasks import (  # noqa: F401
+    hate_speech, korquad, kornli, korsts, ner, nsmc, paws, question_pair, sentence_classification)
 from finetune.tasks.base import TASKS, Task, get_task, register, task_family  # noqa: F401
 
 

@@ -35,7 +35,8 @@ def task_family(task_name):
     matches = [key for key in TASKS if normalized == key or normalized.startswith(key)]
     if not matches:
         known = ", ".join(sorted({cls.name for cls in TASKS.values()}))
-        raise UserInputError(f"task {task_name!r} is not a known task family (known: {known})")
+        raise UserInputError(f"task {task_name!r} is not a known task family (known: {known}); for your own "
+                             "sentence-classification data name it intent_<name> (finetune/tasks/sentence_classification.py)")
     return max(matches, key=len)
 
 
