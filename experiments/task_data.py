@@ -1,0 +1,162 @@
+"""The eight task families' data for experiments/task_table.py, laid out from ../shared/data.
+
+Each task gets the files its shipped ``conf/<task>/electra-small.yaml`` expects, cut to a
+training cap (and an evaluation cap) so a run fits a CPU budget. Where ../shared/data lacks a
+split (read each folder's MANIFEST.md), another real file stands in, split with a fixed seed,
+and the returned notes say so: these notes go into the table, word for word.
+
+Rows are sampled with ``random.Random(split_seed)`` and kept in file order; TSV rows are
+copied byte for byte (no re-quoting), so NSMC's escaped quotes survive as training reads them.
+"""
+import dataclasses
+import json
+import os
+import random
+
+# ../shared/data beside the checkout (as experiments/stage_corpus.py finds it), without its imports.
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+
+TASKS = ("nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad")
+
+
+@dataclasses.dataclass
+class TaskData:
+    files: dict  # train_file / dev_file / test_file overrides ("" = absent)
+    report_split: str  # the split whose final evaluation is reported
+    notes: list  # what was trained and evaluated on, and how it differs from the published protocol
+    overrides: dict = dataclasses.field(default_factory=dict)  # other YAML keys this layout needs
+
+
+def _rows(path):
+    """(header line, data lines) of a headed TSV, as bytes; blank lines dropped."""
+    with open(path, "rb") as f:
+        lines = [line for line in f.read().split(b"\n") if line.strip()]
+    return lines[0], lines[1:]
+
+
+def _write(path, header, rows):
+    with open(path, "wb") as f:
+        f.write(b"\n".join([header] + rows) + b"\n")
+
+
+def _sample(items, limit, rng):
+    """At most ``limit`` items, chosen with ``rng``, kept in their original order."""
+    if limit is None or len(items) <= limit:
+        return list(items)
+    keep = sorted(rng.sample(range(len(items)), limit))
+    return [items[i] for i in keep]
+
+
+def _split(items, fraction, rng):
+    """(first part, second part): a fixed-seed shuffle cut at ``fraction``, each part in file order."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    cut = int(round(len(items) * fraction))
+    first, second = sorted(order[:cut]), sorted(order[cut:])
+    return [items[i] for i in first], [items[i] for i in second]
+
+
+def _capped(name, source, target, limit, rng):
+    header, rows = _rows(source)
+    kept = _sample(rows, limit, rng)
+    _write(target, header, kept)
+    return f"{name}: {len(kept):,} of {len(rows):,} rows of `{os.path.basename(source)}`"
+
+
+def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, shared=SHARED):
+    """Write ``task``'s capped files into ``data_dir``; returns its TaskData."""
+    os.makedirs(data_dir, exist_ok=True)
+    rng = random.Random(split_seed)
+    src = lambda *p: os.path.join(shared, *p)  # noqa: E731
+    dst = lambda name: os.path.join(data_dir, name)  # noqa: E731
+    notes = []
+    if task == "nsmc":
+        notes.append(_capped("train", src("nsmc", "ratings_train.txt"), dst("ratings_train.txt"), train_limit, rng))
+        notes.append(_capped("test", src("nsmc", "ratings_test.txt"), dst("ratings_test.txt"), eval_limit, rng))
+        notes.append("no dev split (as published): the best checkpoint is selected on test")
+        return TaskData({}, "test", notes)
+    if task == "question-pair":
+        for split, name in (("train", "train.tsv"), ("dev", "dev.tsv"), ("test", "test.tsv")):
+            limit = train_limit if split == "train" else eval_limit
+            notes.append(_capped(split, src("question-pair", "koelectra", name), dst(name), limit, rng))
+        return TaskData({}, "test", notes)
+    if task == "hate-speech":
+        notes.append(_capped("train", src("korean-hate-speech", "koelectra", "train.tsv"), dst("train.tsv"),
+                             train_limit, rng))
+        notes.append(_capped("test", src("korean-hate-speech", "koelectra", "val.tsv"), dst("val.tsv"),
+                             eval_limit, rng))
+        notes.append("the published dev file `val.tsv` is the test split (official test labels are not public); "
+                     "input is the news title and the comment as a pair, where the seeds fed the comment alone")
+        return TaskData({}, "test", notes)
+    if task == "naver-ner":
+        with open(src("klue-dev", "klue-ner-v1.1", "klue-ner-v1.1_dev.tsv"), encoding="utf-8") as f:
+            blocks = [b for b in f.read().split("\n\n") if b.strip()]
+        comments = [line for line in blocks[0].split("\n") if line.startswith("## ") and "\t" not in line]
+        blocks[0] = "\n".join(line for line in blocks[0].split("\n") if line not in comments)
+        train, test = _split(blocks, 0.8, rng)
+        train, test = _sample(train, train_limit, rng), _sample(test, eval_limit, rng)
+        for name, part in (("train.tsv", train), ("test.tsv", test)):
+            with open(dst(name), "w", encoding="utf-8") as f:
+                f.write("\n\n".join(part) + "\n\n")
+        notes.append(f"Naver NER is not redistributable and not at hand: KLUE-NER v1.1 dev ({len(blocks):,} "
+                     f"sentences, character-level BIO of 6 types) split 80/20 with seed {split_seed}; "
+                     f"train {len(train):,} sentences, test {len(test):,}; character-level entity F1, "
+                     "not comparable with the seeds' Naver NER figures")
+        return TaskData({}, "test", notes, {"task": "klue-ner_small_v1", "ner_format": "klue"})
+    if task in ("kornli", "paws"):
+        folder, dev_name, test_name, train_name = {
+            "kornli": ("kornli", "xnli.dev.ko.tsv", "xnli.test.ko.tsv", "multinli.train.ko.tsv"),
+            "paws": ("paws-x-ko", "dev_2k.tsv", "test_2k.tsv", "translated_train.tsv")}[task]
+        header, rows = _rows(src(folder, dev_name))
+        train, dev = _split(rows, 0.9, rng)
+        train, dev = _sample(train, train_limit, rng), _sample(dev, eval_limit, rng)
+        _write(dst(train_name), header, train)
+        _write(dst(dev_name), header, dev)
+        notes.append(f"the published training set (`{train_name}`) is not at hand: `{dev_name}` "
+                     f"({len(rows):,} rows) split 90/10 with seed {split_seed} into train ({len(train):,}) and "
+                     f"dev ({len(dev):,}, selects the checkpoint)")
+        notes.append(_capped("test", src(folder, test_name), dst(test_name), eval_limit, rng))
+        return TaskData({}, "test", notes)
+    if task == "korsts":
+        for split, name in (("train", "sts-train.tsv"), ("dev", "sts-dev.tsv"), ("test", "sts-test.tsv")):
+            limit = train_limit if split == "train" else eval_limit
+            notes.append(_capped(split, src("korsts", name), dst(name), limit, rng))
+        return TaskData({}, "test", notes)
+    if task == "korquad":
+        with open(src("korquad-v1", "KorQuAD_v1.0_dev.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+        train, held_out = _split(doc["data"], 0.8, rng)
+        train = _cap_questions(train, train_limit)
+        held_out = _cap_questions(held_out, eval_limit)
+        for name, part in (("KorQuAD_v1.0_train.json", train), ("KorQuAD_v1.0_dev.json", held_out)):
+            with open(dst(name), "w", encoding="utf-8") as f:
+                json.dump(dict(doc, data=part), f, ensure_ascii=False)
+        notes.append(f"KorQuAD 1.0 train is not at hand: the dev file's {len(doc['data'])} articles split 80/20 "
+                     f"by article with seed {split_seed}; train {_questions(train):,} questions, evaluation on the "
+                     f"held-out {_questions(held_out):,} (reported as dev), not the full dev set")
+        return TaskData({}, "dev", notes)
+    raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def _questions(articles):
+    return sum(len(p["qas"]) for a in articles for p in a["paragraphs"])
+
+
+def _cap_questions(articles, limit):
+    """Whole articles, in order, until ``limit`` questions are reached (the last one cut)."""
+    if limit is None:
+        return articles
+    kept, count = [], 0
+    for article in articles:
+        paragraphs = []
+        for paragraph in article["paragraphs"]:
+            if count >= limit:
+                break
+            qas = paragraph["qas"][:limit - count]
+            count += len(qas)
+            paragraphs.append(dict(paragraph, qas=qas))
+        if paragraphs:
+            kept.append(dict(article, paragraphs=paragraphs))
+        if count >= limit:
+            break
+    return kept

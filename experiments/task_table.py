@@ -1,0 +1,265 @@
+"""One table across every task family and several seeds, for a model and for random initialisation.
+
+    python -m experiments.task_table --model_dir data/pytorch/dialog-koelectra-small-discriminator \
+        --seeds 3 --train_limit 2000 --eval_limit 1000 --work data/task_table --results_md docs/results.md
+
+Fine-tunes the model on NSMC, Question Pair, Korean Hate Speech, NER (KLUE-NER standing in for
+Naver NER), KorNLI, KorSTS, PAWS-X and KorQuAD from ../shared/data (experiments/task_data.py
+lays the capped splits out), each with its shipped ``conf/<task>/electra-small.yaml`` — the
+published settings — plus only the overrides the table's notes list. Every (model, task, seed)
+run writes ``<work>/runs/<model>/<task>/seed<N>/``; a run whose ``results.json`` already holds its
+final evaluation is skipped, so an interrupted table continues where it stopped. The table
+(mean ± sample std over the seeds of the metric each seed table reports, on the split named)
+is generated from those files, beside the seeds' published small-model rows.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+
+from experiments.task_data import TASKS, lay_out
+from util.files import atomic_write, write_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED_BASE = 42  # the published YAMLs' seed; seed k of a table is 42 + k
+# task -> (column title, metric keys in results.json as the seeds report them)
+METRICS = {
+    "nsmc": ("NSMC (acc)", ("accuracy",)),
+    "question-pair": ("Question Pair (acc)", ("accuracy",)),
+    "hate-speech": ("Hate Speech (macro F1)", ("macro_f1",)),
+    "naver-ner": ("NER (entity F1)", ("f1",)),
+    "kornli": ("KorNLI (acc)", ("accuracy",)),
+    "korsts": ("KorSTS (spearman)", ("spearman",)),
+    "paws": ("PAWS-X (acc)", ("accuracy",)),
+    "korquad": ("KorQuAD (EM / F1)", ("exact_match", "f1")),
+}
+# The seeds' small-model rows: 000 = Dialog-KoELECTRA's README, 001 = KoELECTRA's README.
+PUBLISHED = [
+    ("Dialog-KoELECTRA-Small (seed 000)", {"nsmc": "90.01", "question-pair": "94.99", "hate-speech": "68.26",
+                                           "naver-ner": "85.51", "kornli": "78.54", "korsts": "78.96"}),
+    ("KoELECTRA-Small-v3 (seed 001)", {"nsmc": "89.36", "question-pair": "94.85", "hate-speech": "63.07",
+                                       "naver-ner": "85.40", "kornli": "78.60", "korsts": "80.79",
+                                       "paws": "77.45", "korquad": "82.11 / 91.13"}),
+    ("DistilKoBERT (seed 001)", {"nsmc": "88.60", "question-pair": "92.48", "hate-speech": "60.72",
+                                 "naver-ner": "84.65", "kornli": "72.00", "korsts": "72.59", "paws": "60.50",
+                                 "korquad": "54.40 / 77.97"}),
+]
+
+
+def random_init_copy(pretrained_dir, target_dir, seed=20240):
+    """The same architecture and tokenizer files as ``pretrained_dir``, freshly initialised."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    if os.path.isfile(os.path.join(target_dir, "config.json")):
+        return target_dir
+    torch.manual_seed(seed)
+    config = AutoConfig.from_pretrained(pretrained_dir, local_files_only=True)
+    model = AutoModel.from_config(config)
+    tmp = target_dir + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    for name in os.listdir(pretrained_dir):
+        if name.startswith(("vocab", "tokenizer", "special_tokens")):
+            shutil.copy(os.path.join(pretrained_dir, name), tmp)
+    os.replace(tmp, target_dir)
+    return target_dir
+
+
+def finished(results_path):
+    """A results.json that holds the run's final evaluation (written last by the trainer)."""
+    if not os.path.isfile(results_path):
+        return None
+    with open(results_path, encoding="utf-8") as f:
+        results = json.load(f)
+    return results if any(e.get("final") for e in results.get("evaluations", [])) else None
+
+
+def run_one(task, model_dir, data_dir, data, run_dir, seed, overrides):
+    """Fine-tune once (or reuse the finished run); returns (results, effective config dict)."""
+    from finetune.config import load_config
+    from finetune.tasks import task_config_defaults
+    from finetune.trainer import run
+
+    values = {"data_dir": data_dir, "ckpt_dir": run_dir, "model_name_or_path": model_dir, "seed": seed,
+              **data.files, **data.overrides, **overrides}
+    config = load_config(os.path.join(ROOT, "conf", task, "electra-small.yaml"),
+                         overrides=values, extra_defaults=task_config_defaults())
+    results_path = os.path.join(run_dir, config.task, "results.json")
+    results = finished(results_path)
+    if results is None:
+        shutil.rmtree(os.path.join(run_dir, config.task), ignore_errors=True)  # an interrupted run restarts
+        print(f"== {task} seed {seed}: {model_dir}", flush=True)
+        results = run(config)
+    else:
+        print(f"== {task} seed {seed}: done before, {results_path}", flush=True)
+    return results, config.as_dict()
+
+
+def final_metrics(results, split):
+    for evaluation in results["evaluations"]:
+        if evaluation.get("final") and evaluation["split"] == split:
+            return evaluation["metrics"]
+    raise KeyError(f"no final {split} evaluation in results.json")
+
+
+def cell(values):
+    """'mean ± std' (sample std over seeds); one seed: just the value."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def published_overrides(config_values, task):
+    """The YAML keys a run changed from the shipped config, other than paths and the seed."""
+    from finetune.config import read_yaml
+
+    yaml_values, _ = read_yaml(os.path.join(ROOT, "conf", task, "electra-small.yaml"))
+    skip = {"data_dir", "ckpt_dir", "config_dir", "model_name_or_path", "seed", "train_file", "dev_file",
+            "test_file"}
+    changed = {}
+    for key, value in config_values.items():
+        if key in skip or key not in yaml_values:
+            continue
+        if str(yaml_values[key]).lower() != str(value).lower() and not _same_number(yaml_values[key], value):
+            changed[key] = (yaml_values[key], value)
+    return changed
+
+
+def _same_number(a, b):
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def build_table(rows, notes, args):
+    """The markdown section: our rows, the published rows, then the notes."""
+    tasks = [t for t in TASKS if t in args.tasks]
+    header = "| model | " + " | ".join(METRICS[t][0] for t in tasks) + " |"
+    lines = [header, "|---|" + "---|" * len(tasks)]
+    for label, per_task in rows:
+        cells = []
+        for t in tasks:
+            scores = per_task.get(t)
+            cells.append(" / ".join(cell(v) for v in scores) + f" (n={len(scores[0])})" if scores else "–")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for label, figures in PUBLISHED:
+        lines.append(f"| *{label}*, published | " + " | ".join(figures.get(t, "–") for t in tasks) + " |")
+    text = ["Generated by `" + " ".join(["python -m experiments.task_table"] + args.argv) + "` from the runs' "
+            "`results.json` files; mean ± sample standard deviation over the seeds "
+            f"({', '.join(str(SEED_BASE + k) for k in range(args.seeds))}), final evaluation of the best "
+            "checkpoint. Published rows: the seeds' figures with their full training sets and budgets, "
+            "for context only.", "", *lines, "", "Notes, per task (splits, caps, and every difference from "
+            "the published protocol):", ""]
+    for t in tasks:
+        text.append(f"- **{METRICS[t][0]}**: " + "; ".join(notes.get(t, [])) + ".")
+    return "\n".join(text) + "\n"
+
+
+def put_section(path, body, marker="task_table"):
+    """Replace (or append) the ``<!-- task_table -->`` section of a markdown file."""
+    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    section = f"{begin}\n## All tasks, several seeds\n\n{body.rstrip()}\n{end}\n"
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):].lstrip("\n")
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + section
+    with atomic_write(path) as f:
+        f.write(text)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_dir", required=True, help="a converted discriminator (transformers directory)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--train_limit", type=int, default=None, help="training examples per task (QA: questions)")
+    p.add_argument("--eval_limit", type=int, default=None, help="dev/test examples per split and task")
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
+    p.add_argument("--work", default="data/task_table")
+    p.add_argument("--random_init", action=argparse.BooleanOptionalAction, default=True,
+                   help="also fine-tune the same architecture from random initialisation (default on)")
+    p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
+    p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
+    p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
+    p.add_argument("--max_seq_len", type=int, default=None,
+                   help="override (default: the YAML's, cut to the model's max_position_embeddings)")
+    p.add_argument("--logging_steps", type=int, default=None, help="override: evaluate every N steps")
+    p.add_argument("--num_threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--results_md", default=None, help="also put the table into this markdown file's section")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    unknown = [t for t in args.tasks if t not in TASKS]
+    if unknown:
+        p.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    return args
+
+
+def main(argv=None):
+    os.environ.setdefault("USE_TF", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parse_args(argv)
+    from transformers import AutoConfig
+
+    from util.errors import UserInputError
+
+    if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
+        raise UserInputError(f"{args.model_dir}: no config.json (expected a transformers model directory)")
+    positions = AutoConfig.from_pretrained(args.model_dir, local_files_only=True).max_position_embeddings
+    models = [("pretrained", args.model_dir)]
+    if args.random_init:
+        models.append(("random_init", random_init_copy(args.model_dir, os.path.join(args.work, "random_init"))))
+    base = {k: v for k, v in (("num_train_epochs", args.num_train_epochs), ("max_steps", args.max_steps),
+                              ("logging_steps", args.logging_steps), ("num_threads", args.num_threads))
+            if v is not None}
+    per_model = {label: {} for label, _ in models}
+    notes = {}
+    for task in args.tasks:
+        data_dir = os.path.join(args.work, "data", task)
+        data = lay_out(task, data_dir, args.train_limit, args.eval_limit, args.split_seed)
+        overrides = dict(base)
+        from finetune.config import read_yaml
+
+        yaml_len = int(read_yaml(os.path.join(ROOT, "conf", task, "electra-small.yaml"))[0]["max_seq_len"])
+        overrides["max_seq_len"] = min(args.max_seq_len or yaml_len, positions)
+        config_values = None
+        for label, model_dir in models:
+            scores = None
+            for k in range(args.seeds):
+                run_dir = os.path.join(args.work, "runs", label, task, f"seed{SEED_BASE + k}")
+                results, config_values = run_one(task, model_dir, data_dir, data, run_dir, SEED_BASE + k, overrides)
+                metrics = final_metrics(results, data.report_split)
+                keys = METRICS[task][1]
+                scores = scores or [[] for _ in keys]
+                for bucket, key in zip(scores, keys):
+                    bucket.append(float(metrics[key]))
+            per_model[label][task] = scores
+        changed = published_overrides(config_values, task)
+        task_notes = list(data.notes) + [f"reported on {data.report_split}"]
+        if changed:
+            task_notes.append("changed from the published YAML: " + ", ".join(
+                f"{k} {old} → {new}" for k, (old, new) in sorted(changed.items())))
+        if args.max_seq_len is None and yaml_len > positions:
+            task_notes.append(f"max_seq_len cut to the model's {positions} positions")
+        notes[task] = task_notes
+    labels = {"pretrained": f"`{os.path.basename(os.path.normpath(args.model_dir))}` (this model)",
+              "random_init": "same architecture, random initialisation"}
+    body = build_table([(labels[label], per_model[label]) for label, _ in models], notes, args)
+    table_path = os.path.join(args.work, "task_table.md")
+    with atomic_write(table_path) as f:
+        f.write(body)
+    write_json(os.path.join(args.work, "task_table.json"), {"scores": per_model, "notes": notes, "argv": args.argv})
+    if args.results_md:
+        put_section(args.results_md, body)
+    print(body)
+    print(f"wrote {table_path}" + (f" and the task_table section of {args.results_md}" if args.results_md else ""))
+
+
+if __name__ == "__main__":
+    from util.errors import run_cli
+
+    run_cli(main)
