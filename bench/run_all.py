@@ -19,6 +19,7 @@ BENCHMARKS = {
     "pretraining": ["bench.bench_pretraining", "--batch_size", "16", "--rounds", "4", "--steps", "2"],
     "pretraining_distributed": ["bench.bench_pretraining_distributed", "--steps", "60", "--rounds", "2"],
     "onnx": ["bench.bench_onnx"],
+    "predict": ["bench.bench_predict"],
     "finetune": ["bench.bench_finetune", "--examples", "256", "--threads", "1"],
     "finetune_ddp": ["bench.bench_finetune_ddp", "--rounds", "3"],
 }
