@@ -379,6 +379,8 @@ def run(config, context=None):
     model.to(device)
 
     outputs = RunOutputs(output_dir, config.task, task.primary_metric, write=context.is_main)
+    if task.split_notes:
+        outputs.results["inputs"] = dict(task.split_notes)
     reporter = NniReporter(config.do_nni and context.is_main)
     trainer = Trainer(config, task, model, tokenizer, splits, outputs, reporter, device, context,
                       model_dir=model_dir, resume_from=resume_from)

@@ -208,7 +208,8 @@ class WordCachedEncoder:
     def encode_batch(self, sentences):
         tokenizer = self.tokenizer
         if tokenizer.tokenizer_type != "wordpiece":
-            sentences = [tokenizer.pretokenize(s) for s in sentences]  # mecab needs the whole sentence
+            # The published mecab tokenization caches per eojeol itself (util/mecab_wordpiece.py).
+            return tokenizer.encode_batch(sentences)
         split = [s.split(" ") for s in sentences]
         cache = self._cache
         batch_words = set(itertools.chain.from_iterable(split))

@@ -64,10 +64,11 @@ def write_model_dir(config, tokenizer):
     if "://" in config.model_dir:  # a gs:// bucket on Cloud TPU: gfile writes are whole-object already
         tf.io.gfile.makedirs(config.model_dir)
         for name, text in ((CONFIG_NAME, json.dumps(config.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)),
-                           ("vocab.txt", "".join(t + "\n" for t in tokenizer.inv_vocab)),
                            ("tokenizer_config.json", json.dumps(tokenizer.config, indent=2, sort_keys=True))):
             with tf.io.gfile.GFile(os.path.join(config.model_dir, name), "w") as f:
                 f.write(text + ("" if text.endswith("\n") else "\n"))
+        with tf.io.gfile.GFile(os.path.join(config.model_dir, "vocab.txt"), "wb") as f:
+            f.write(tokenizer.vocab_bytes)  # byte for byte: the checksum and ids stay
         return
     os.makedirs(config.model_dir, exist_ok=True)
     write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())

@@ -59,6 +59,8 @@ class Task(abc.ABC):
 
     def __init__(self, config):
         self.config = config
+        # Facts about each split's inputs worth a line in results.json (e.g. NER's truncation).
+        self.split_notes = {}
 
     def labels(self):
         """The label set in id order, or None for regression and span extraction."""

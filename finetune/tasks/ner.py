@@ -10,7 +10,10 @@ Two granularities share one model head:
   non-space characters: KLUE tags a space inside an entity ``I-X`` and one outside
   ``O``, so dropping spaces keeps every entity's start and end, and the score equals
   character-level entity F1.
-Words or characters cut off by ``max_seq_len`` are predicted ``O`` and count as misses.
+Words or characters cut off by ``max_seq_len`` are dropped from scoring, gold and prediction
+alike, as both originals do (their gold labels are the labels of the tokens that survive
+truncation); ``ner_truncation: miss`` scores them as predicted ``O`` instead. How many were
+cut is logged and recorded in results.json under ``inputs``.
 
 A sub-token that runs across an entity edge ("한국을" holding the entity "한국") cannot be
 tagged right at the character level; building features logs the F1 a perfect tagger
@@ -57,6 +60,8 @@ class NerExample:
     tags: list
     char_level: bool
     line: int
+    # Units (words or characters) that survive truncation at max_seq_len; None = all.
+    scored: int = None
 
     def unit_starts(self):
         """Index in ``tags`` of each word's first unit."""
@@ -266,7 +271,7 @@ def _char_units(ex, word_ids, starts):
 class NerTask(Task):
     kind = "token_classification"
     primary_metric = "f1"
-    config_defaults = {"ner_format": "auto", "ner_char_tokens": False}
+    config_defaults = {"ner_format": "auto", "ner_char_tokens": False, "ner_truncation": "drop"}
 
     def __init__(self, config):
         super().__init__(config)
@@ -355,8 +360,27 @@ class NerTask(Task):
             if "token_type_ids" in enc:
                 feature["token_type_ids"] = enc["token_type_ids"]
             features.append(feature)
+            ex.scored = max((span[1] for span in units if span is not None), default=0)
+        self._note_truncation(examples, split, max_seq_len)
         self._warn_tokenization_ceiling(features, examples, split)
         return features
+
+    def _drops_truncated(self):
+        mode = str(getattr(self.config, "ner_truncation", None) or "drop").lower()
+        if mode not in ("drop", "miss"):
+            where = self.config.where("ner_truncation") if hasattr(self.config, "where") else "ner_truncation"
+            raise UserInputError(f"{where}: ner_truncation must be drop or miss, got {mode!r}")
+        return mode == "drop"
+
+    def _note_truncation(self, examples, split, max_seq_len):
+        cut = [len(ex.tags) - ex.scored for ex in examples if ex.scored < len(ex.tags)]
+        unit = "characters" if any(ex.char_level for ex in examples) else "words"
+        self.split_notes[split] = {f"truncated_{unit}": sum(cut), "truncated_sentences": len(cut),
+                                   "ner_truncation": "drop" if self._drops_truncated() else "miss"}
+        if cut:
+            logger.warning("%s: %d %s in %d sentences lie beyond max_seq_len %d; they are %s", split, sum(cut),
+                           unit, len(cut), max_seq_len,
+                           "not scored (as the originals)" if self._drops_truncated() else "scored as misses")
 
     def _warn_tokenization_ceiling(self, features, examples, split):
         """Log the F1 a perfect tagger would get through these tokens, when it is below 100.
@@ -410,6 +434,10 @@ class NerTask(Task):
         return predictions
 
     def compute_metrics(self, predictions, examples):
+        if self._drops_truncated():
+            kept = [len(ex.tags) if ex.scored is None else ex.scored for ex in examples]
+            return ner_metrics.entity_scores([ex.tags[:n] for ex, n in zip(examples, kept)],
+                                             [p[:n] for p, n in zip(predictions, kept)])
         return ner_metrics.entity_scores([ex.tags for ex in examples], predictions)
 
     def prediction_records(self, predictions, examples):

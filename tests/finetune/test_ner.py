@@ -186,19 +186,43 @@ def test_first_subtoken_gets_the_word_label(tokenizer):
     assert predictions == [ex.tags for ex in examples]
 
 
-def test_truncated_words_are_predicted_o_and_counted(tokenizer):
+def originals_kept_words(words, slow_tokenizer, max_seq_len):
+    """Both originals' ner_convert_examples_to_features rule, restated: each word tokenized on
+    its own ([UNK] if empty), the first max_seq_len - 2 tokens kept; a word counts in the gold
+    labels when its first sub-token survives."""
+    position, kept = 0, 0
+    for word in words:
+        if position < max_seq_len - 2:
+            kept += 1
+        position += len(slow_tokenizer.tokenize(word) or [slow_tokenizer.unk_token])
+    return kept
+
+
+def test_truncated_words_are_dropped_from_scoring_as_the_originals(tokenizer, tiny_dir):
+    from transformers import BertTokenizer
+
+    slow = BertTokenizer(os.path.join(tiny_dir, "vocab.txt"), do_lower_case=False, strip_accents=False)
     task = make_task(train_file=NAVER_TSV)
     examples = task.read_examples(NAVER_TSV, "train")
     features = task.build_features(examples, tokenizer, 6, "train")
     assert all(len(f["input_ids"]) <= 6 for f in features)
+    assert [ex.scored for ex in examples] == [originals_kept_words(ex.words, slow, 6) for ex in examples]
+    cut = sum(len(ex.words) - ex.scored for ex in examples)
+    assert cut > 0, "max_seq_len 6 must cut some sentence"
+    assert task.split_notes["train"] == {"truncated_words": cut, "ner_truncation": "drop",
+                                         "truncated_sentences": sum(ex.scored < len(ex.words) for ex in examples)}
     predictions = task.postprocess({"logits": gold_logits(features, 29)}, features, examples)
-    for ex, pred in zip(examples, predictions):
-        assert len(pred) == len(ex.tags)
-    cut = [ex for ex, f in zip(examples, features) if sum(l != IGNORE_INDEX for l in f["labels"]) < len(ex.words)]
-    assert cut, "max_seq_len 6 must cut some sentence"
-    scores = task.compute_metrics(predictions, examples)
-    assert scores["precision"] == pytest.approx(100.0)
-    assert scores["recall"] < 100.0
+    assert all(len(pred) == len(ex.tags) for ex, pred in zip(examples, predictions))
+    # A perfect tagger scores 100, as in the originals, whose gold list has only surviving words.
+    assert task.compute_metrics(predictions, examples)["f1"] == pytest.approx(100.0)
+
+    # ner_truncation: miss keeps our earlier rule: cut words are predicted O and lower recall.
+    missing = make_task(train_file=NAVER_TSV, ner_truncation="miss")
+    examples = missing.read_examples(NAVER_TSV, "train")
+    features = missing.build_features(examples, tokenizer, 6, "train")
+    scores = missing.compute_metrics(missing.postprocess({"logits": gold_logits(features, 29)}, features, examples),
+                                     examples)
+    assert scores["precision"] == pytest.approx(100.0) and scores["recall"] < 100.0
 
 
 def test_char_level_tokens_take_their_first_character_tag(tokenizer):
