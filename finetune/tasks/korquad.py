@@ -9,6 +9,13 @@ trained to point at [CLS]. The prediction for a question is the highest
 ends, spans of at most ``max_answer_length`` tokens inside the context; its text is cut
 from the original context through the tokenizer's character offsets.
 
+Post-processing is the standard SQuAD one that KoELECTRA calls (transformers'
+``compute_predictions_logits``): a start is only taken from the window where its token has
+the most context on both sides (BERT's max-context rule), candidates are ranked by start +
+end logit, duplicate texts dropped, and the ``n_best_size`` best become the n-best list
+with softmax probabilities; ``predictions.json`` and ``nbest_predictions.json`` are written
+in the official format (``{id: answer}``), which KorQuAD's evaluate-v1.0.py reads as is.
+
 YAML keys (with KoELECTRA's defaults): ``doc_stride`` 128, ``max_query_length`` 64,
 ``max_answer_length`` 30, ``n_best_size`` 20.
 """
@@ -157,6 +164,7 @@ class KorquadTask(Task):
                 features.append(self._window_feature(enc, w, index, examples[index],
                                                      contexts[examples[index].context][1]))
         features.sort(key=lambda f: (f["_example_index"], f["_window"]))
+        _mark_max_context(features)
         self._log_ceiling(features, examples, split)
         return features
 
@@ -225,28 +233,89 @@ class KorquadTask(Task):
         n_best = self._setting("n_best_size")
         max_answer_length = self._setting("max_answer_length")
         start_logits, end_logits = np.asarray(outputs["start_logits"]), np.asarray(outputs["end_logits"])
-        best = [(-np.inf, "") for _ in examples]
+        candidates = [[] for _ in examples]
         for f, feature in enumerate(features):
-            offsets = feature["_offsets"]
-            starts_ = start_logits[f][:len(offsets)]
-            ends_ = end_logits[f][:len(offsets)]
-            context = examples[feature["_example_index"]].context
-            top_starts = np.argsort(starts_)[::-1][:n_best]
-            top_ends = np.argsort(ends_)[::-1][:n_best]
-            for s in top_starts:
-                if offsets[s] is None:
+            offsets, max_context = feature["_offsets"], feature["_max_context"]
+            starts_, ends_ = start_logits[f][:len(offsets)], end_logits[f][:len(offsets)]
+            for s in np.argsort(starts_)[::-1][:n_best]:
+                if offsets[s] is None or not max_context[s]:
                     continue
-                for e in top_ends:
+                for e in np.argsort(ends_)[::-1][:n_best]:
                     if offsets[e] is None or e < s or e - s + 1 > max_answer_length:
                         continue
-                    score = starts_[s] + ends_[e]
-                    if score > best[feature["_example_index"]][0]:
-                        best[feature["_example_index"]] = (score, context[offsets[s][0]:offsets[e][1]])
-        return [text for _, text in best]
+                    candidates[feature["_example_index"]].append(
+                        (float(starts_[s]), float(ends_[e]), offsets[s][0], offsets[e][1]))
+        return [_best_answers(c, ex.context, n_best) for c, ex in zip(candidates, examples)]
 
     def compute_metrics(self, predictions, examples):
         return korquad_metrics.evaluate([[a["text"] for a in ex.answers] for ex in examples], predictions)
 
     def prediction_records(self, predictions, examples):
-        # One {question id: answer} per line; merged, they are the official evaluator's input.
-        return [{ex.qid: text} for ex, text in zip(examples, predictions)]
+        # One {question id: answer} per line; predictions.json holds them merged.
+        return [{ex.qid: str(text)} for ex, text in zip(examples, predictions)]
+
+    def prediction_files(self, predictions, examples):
+        return {"predictions.json": {ex.qid: str(p) for ex, p in zip(examples, predictions)},
+                "nbest_predictions.json": {ex.qid: p.nbest for ex, p in zip(examples, predictions)}}
+
+
+class Answer(str):
+    """A predicted answer text that also carries its n-best list (for nbest_predictions.json)."""
+
+    nbest = ()
+
+
+def _best_answers(candidates, context, n_best):
+    """The n-best distinct texts by start + end logit, with softmax probabilities, as
+    transformers' compute_predictions_logits; "empty" when no span qualifies."""
+    nbest, seen = [], set()
+    for start_logit, end_logit, first, last in sorted(candidates, key=lambda c: c[0] + c[1], reverse=True):
+        if len(nbest) >= n_best:
+            break
+        text = context[first:last]
+        if text in seen:
+            continue
+        seen.add(text)
+        nbest.append({"text": text, "start_logit": start_logit, "end_logit": end_logit})
+    if not nbest:
+        nbest = [{"text": "empty", "start_logit": 0.0, "end_logit": 0.0}]
+    totals = np.array([n["start_logit"] + n["end_logit"] for n in nbest], dtype=np.float64)
+    probabilities = np.exp(totals - totals.max())
+    probabilities /= probabilities.sum()
+    for entry, probability in zip(nbest, probabilities):
+        entry["probability"] = float(probability)
+    answer = Answer(nbest[0]["text"])
+    answer.nbest = nbest
+    return answer
+
+
+def _mark_max_context(features):
+    """``_max_context``: per token, whether this window gives it the most context (BERT's
+    _check_is_max_context: min(left, right) + 0.01 * window length, the first window winning
+    ties); None outside the context. Features must be sorted by example, then window."""
+    by_example = collections.defaultdict(list)
+    for feature in features:
+        by_example[feature["_example_index"]].append(feature)
+    for windows in by_example.values():
+        # A context token is known by its character offsets; windows share tokens they overlap on.
+        positions = sorted({o for f in windows for o in f["_offsets"] if o is not None})
+        index = {o: i for i, o in enumerate(positions)}
+        spans = []
+        for f in windows:
+            inside = [index[o] for o in f["_offsets"] if o is not None]
+            spans.append((inside[0], len(inside)) if inside else (0, 0))
+        for f in windows:
+            marks = []
+            for o in f["_offsets"]:
+                if o is None:
+                    marks.append(None)
+                    continue
+                p, best, best_window = index[o], None, None
+                for w, (start, length) in enumerate(spans):
+                    if not start <= p < start + length:
+                        continue
+                    score = min(p - start, start + length - 1 - p) + 0.01 * length
+                    if best is None or score > best:
+                        best, best_window = score, w
+                marks.append(windows[best_window] is f)
+            f["_max_context"] = marks

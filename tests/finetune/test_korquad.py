@@ -167,7 +167,11 @@ def test_postprocess_picks_the_best_window_and_respects_max_answer_length(tokeni
     gold = next(features[i] for i in first if features[i]["start_positions"])
     assert gold["end_positions"] - gold["start_positions"] + 1 <= 3
     other = next(i for i in first if features[i]["start_positions"] == 0)
-    context_positions = [k for k, o in enumerate(features[other]["_offsets"]) if o is not None]
+    # Starts are only taken where the window gives the token its most context (max-context rule).
+    context_positions = [k for k, o in enumerate(features[other]["_offsets"])
+                         if o is not None and features[other]["_max_context"][k]]
+    outputs["start_logits"][other, :] = -100.0  # an answer-less window: low logits, then two peaks
+    outputs["end_logits"][other, :] = -100.0
     outputs["start_logits"][other, context_positions[0]] = 50.0
     outputs["end_logits"][other, context_positions[5]] = 50.0
     assert task.postprocess(outputs, features, examples)[0] == "1545년"
@@ -273,6 +277,12 @@ def test_run_finetune_trains_and_evaluates_korquad(tiny_dir, tmp_path):
     lines = (out / "predictions_dev.jsonl").read_text(encoding="utf-8").splitlines()
     merged = {k: v for line in lines for k, v in json.loads(line).items()}
     assert len(merged) == 9 and set(merged) == {ex.qid for ex in make_task().read_examples(KORQUAD, "dev")}
+    # The official evaluator's inputs: predictions.json {id: text}, nbest_predictions.json {id: [...]}.
+    official = json.loads((out / "predictions.json").read_text(encoding="utf-8"))
+    assert official == merged
+    nbest = json.loads((out / "nbest_predictions.json").read_text(encoding="utf-8"))
+    assert all(nbest[q][0]["text"] == official[q] and {"text", "probability", "start_logit", "end_logit"}
+               <= set(nbest[q][0]) for q in official)
 
 
 @pytest.mark.parametrize("size", ["small", "base"])
@@ -291,3 +301,38 @@ def test_shipped_yaml_runs_on_korquad_layout_data(tiny_dir, tmp_path, size):
         results = run(config)
     assert results["best"]["split"] == "dev"
     assert set(results["best"]["metrics"]) == {"exact_match", "f1"}
+
+
+def test_a_start_counts_only_in_the_window_where_it_has_most_context(tokenizer):
+    task = make_task(doc_stride=16, max_query_length=8, n_best_size=5)
+    examples = task.read_examples(KORQUAD, "dev")
+    features = task.build_features(examples, tokenizer, 48, "dev")
+    windows = [i for i, f in enumerate(features) if f["_example_index"] == 0]
+    assert len(windows) >= 2
+    first, second = features[windows[0]], features[windows[1]]
+    # The last context token of the first window reappears in the second, with more context there.
+    last = max(k for k, o in enumerate(first["_offsets"]) if o is not None)
+    shared = first["_offsets"][last]
+    again = second["_offsets"].index(shared)
+    assert first["_max_context"][last] is False and second["_max_context"][again] is True
+    # Every context token is max-context in exactly one window.
+    marks = {}
+    for i in windows:
+        for o, mark in zip(features[i]["_offsets"], features[i]["_max_context"]):
+            if o is not None:
+                marks.setdefault(o, []).append(mark)
+    assert all(m.count(True) == 1 for m in marks.values())
+    # A huge start logit at the first window's edge is ignored there (transformers'
+    # compute_predictions_logits skips starts without max context); the gold span wins.
+    outputs = gold_outputs(features)
+    outputs["start_logits"][windows[0], last] = 100.0
+    predictions = task.postprocess(outputs, features, examples)
+    assert predictions[0] == examples[0].answers[0]["text"]
+    # The n-best list is ranked by start + end logit with softmax probabilities.
+    nbest = predictions[0].nbest
+    assert nbest[0]["text"] == predictions[0] and sum(n["probability"] for n in nbest) == pytest.approx(1.0)
+    totals = [n["start_logit"] + n["end_logit"] for n in nbest]
+    assert totals == sorted(totals, reverse=True) and len({n["text"] for n in nbest}) == len(nbest)
+    files = task.prediction_files(predictions, examples)
+    assert files["predictions.json"] == {ex.qid: ex.answers[0]["text"] for ex in examples}
+    assert set(files["nbest_predictions.json"]) == {ex.qid for ex in examples}
