@@ -3,8 +3,8 @@
     python -m convert.onnx_inference --onnx_path disc.onnx --tokenizer_dir DIR "문장" ...
 
 The tokenizer directory is a converted (or fine-tuned) model directory; when its
-tokenizer_config.json says ``mecab_wordpiece`` the text is split into mecab-ko morphemes
-first, as in pretraining. A discriminator prints, per token, the probability that it
+tokenizer_config.json says ``mecab_wordpiece`` the text is tokenized with the published
+mecab algorithm (util.hf_tokenizer), as in pretraining. A discriminator prints, per token, the probability that it
 was replaced; a sequence classifier prints its label probabilities.
 """
 import argparse
@@ -21,27 +21,21 @@ class OnnxElectra:
 
     def __init__(self, onnx_path, tokenizer_dir, max_length=None, threads=None):
         os.environ.setdefault("USE_TF", "0")
-        from transformers import AutoTokenizer
-
         from convert.onnx_export import onnx_session
-        from util.tokenization import MecabSplitter, read_tokenizer_config
+        from util.hf_tokenizer import load_tokenizer
 
         if not os.path.isfile(onnx_path):
             raise UserInputError(f"ONNX file not found: {onnx_path}")
         if not os.path.isfile(os.path.join(tokenizer_dir, "vocab.txt")):
             raise UserInputError(f"{tokenizer_dir}: no vocab.txt; pass a converted model directory")
         self.session = onnx_session(onnx_path, threads)
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
-        settings = read_tokenizer_config(tokenizer_dir)
-        self._mecab = MecabSplitter() if settings.get("tokenizer_type") == "mecab_wordpiece" else None
+        self.tokenizer = load_tokenizer(tokenizer_dir)  # mecab_wordpiece dirs get the mecab tokenizer
         self.max_length = max_length or self.tokenizer.model_max_length
         self.id2label = _labels(tokenizer_dir)
 
     def encode(self, texts, text_pairs=None):
-        prepare = self._mecab or (lambda t: t)
-        texts = [prepare(t) for t in texts]
-        pairs = [prepare(t) for t in text_pairs] if text_pairs else None
-        return self.tokenizer(texts, pairs, padding=True, truncation=True, max_length=self.max_length,
+        pairs = list(text_pairs) if text_pairs else None
+        return self.tokenizer(list(texts), pairs, padding=True, truncation=True, max_length=self.max_length,
                               return_tensors="np", return_token_type_ids=True)
 
     def logits(self, texts, text_pairs=None):

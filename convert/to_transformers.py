@@ -10,7 +10,8 @@ import shutil
 from util.errors import UserInputError
 from util.files import write_json
 from util.tokenization import (CONFIG_NAME as TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS, VOCAB_NAME,
-                               load_vocab, read_tokenizer_config, resolve_vocab_path, tokenizer_config)
+                               read_tokenizer_config, resolve_vocab_path, tokenizer_config)
+from util.vocab_file import VocabFile
 
 
 def _encoder_entries(cfg, scope, emb_scope):
@@ -142,11 +143,11 @@ def tokenizer_settings(vocab_path, pretrain_config, vocab_size, do_lower_case=No
         tokenizer_type = pretrain_config.get("tokenizer_type", recorded.get("tokenizer_type", "wordpiece"))
     if do_lower_case is None:
         do_lower_case = pretrain_config.get("do_lower_case", recorded.get("do_lower_case", False))
-    vocab = load_vocab(vocab_file)
+    vocab = VocabFile(vocab_file)  # ids are line numbers, as upstream and transformers read them
     if len(vocab) != vocab_size:
-        raise UserInputError(f"{vocab_file}: {len(vocab)} tokens, but the checkpoint's word embeddings "
+        raise UserInputError(f"{vocab_file}: {len(vocab)} lines, but the checkpoint's word embeddings "
                              f"have {vocab_size} rows; pass the vocab the model was trained with (--vocab_dir)")
-    return vocab_file, tokenizer_type, bool(do_lower_case), vocab["[PAD]"]
+    return vocab_file, tokenizer_type, bool(do_lower_case), vocab.ids["[PAD]"]
 
 
 def write_tokenizer(directory, vocab_file, tokenizer_type, do_lower_case, max_length):

@@ -34,17 +34,27 @@ def resolve_model_dir(config):
 
 
 def load_tokenizer(config, model_dir):
-    """The fast tokenizer saved with the model, cased as the YAML's ``do_lower_case`` says.
+    """The fast tokenizer that gives the ids pretraining saw, cased as the YAML's ``do_lower_case`` says.
 
-    Accents are never stripped: BERT's accent stripping decomposes Hangul into jamo.
+    A directory whose tokenizer_config.json records ``tokenizer_type: mecab_wordpiece`` (or
+    ``mecab: true`` in the YAML) gets util.hf_tokenizer's MecabElectraTokenizerFast, the
+    published mecab tokenization; any other gets WordPiece. Accents are never stripped:
+    BERT's accent stripping decomposes Hangul into jamo.
     """
-    from transformers import AutoTokenizer
+    from finetune.text import needs_mecab
 
     recorded = read_tokenizer_config(model_dir) if os.path.isdir(model_dir) else {}
     if "do_lower_case" in recorded and bool(recorded["do_lower_case"]) != config.do_lower_case:
         logger.warning("do_lower_case is %s in the YAML but %s in %s/tokenizer_config.json; using the YAML",
                        config.do_lower_case, recorded["do_lower_case"], model_dir)
     try:
+        if os.path.isfile(os.path.join(model_dir, "vocab.txt")):
+            from util.hf_tokenizer import load_tokenizer as load_ko_tokenizer
+
+            kind = "mecab_wordpiece" if needs_mecab(config) else None
+            return load_ko_tokenizer(model_dir, do_lower_case=config.do_lower_case, tokenizer_type=kind)
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(model_dir, local_files_only=True, use_fast=True,
                                              do_lower_case=config.do_lower_case, strip_accents=False)
     except (OSError, ValueError) as e:

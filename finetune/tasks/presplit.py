@@ -1,13 +1,12 @@
-"""Mecab pre-splitting for tasks that point into the text (NER tags, QA answer spans).
+"""Text and offsets for tasks that point into the text (NER tags, QA answer spans).
 
-A ``mecab_wordpiece`` vocab expects text split into morphemes by spaces before WordPiece
-(``KoTokenizer.pretokenize``). That moves every character, so the tokenizer's offsets no
-longer point into the original text. Mecab only inserts or collapses whitespace, so each
-character of the split text is matched back to its original position here and offsets
-are translated through that map.
+A ``mecab_wordpiece`` run tokenizes with util.hf_tokenizer's MecabElectraTokenizerFast,
+whose offset mapping already points into the original text, so nothing is pre-split
+here and positions map one to one. A plain WordPiece tokenizer on a run that needs mecab
+would silently give other tokens than pretraining saw, so that is refused.
+``align`` remains for callers that transform text by inserting or removing whitespace.
 """
 from util.errors import UserInputError
-from util.tokenization import MecabSplitter
 
 
 def align(original, transformed):
@@ -36,31 +35,32 @@ def align(original, transformed):
 
 
 class Presplitter:
-    """Identity, or mecab splitting with a map back to the original characters."""
+    """The text as the tokenizer takes it, with each character's original position."""
 
-    def __init__(self, use_mecab):
-        self._mecab = MecabSplitter() if use_mecab else None
+    def __init__(self, use_mecab=False):
+        self.use_mecab = bool(use_mecab)
 
     @classmethod
     def for_run(cls, config, tokenizer):
-        """Mecab exactly when ``finetune.text`` would split the other tasks' text: the YAML
-        says ``mecab: true`` or the vocab's ``tokenizer_type`` is ``mecab_wordpiece``."""
-        from finetune.text import needs_mecab
+        """Refuse a plain tokenizer where the YAML (``mecab: true``) or the vocab's
+        ``tokenizer_type`` asks for mecab; the mecab tokenizer needs no pre-split."""
+        from finetune.text import does_mecab, needs_mecab
 
-        return cls(needs_mecab(config) or needs_mecab(tokenizer))
+        if (needs_mecab(config) or needs_mecab(tokenizer)) and not does_mecab(tokenizer):
+            raise UserInputError(
+                f"{getattr(tokenizer, 'name_or_path', '') or 'tokenizer'}: this run needs mecab_wordpiece "
+                "tokenization but the tokenizer is plain WordPiece; load it with "
+                "util.hf_tokenizer.load_tokenizer (finetune.models.load_tokenizer does)")
+        return cls(does_mecab(tokenizer))
 
     @property
     def active(self):
-        return self._mecab is not None
+        return False  # the tokenizer does any mecab work; texts pass unchanged
 
     def text(self, text):
         """(text to tokenize, original index of each of its characters)."""
-        if self._mecab is None:
-            return text, range(len(text))
-        split = self._mecab(text)
-        return split, align(text, split)
+        return text, range(len(text))
 
     def words(self, words):
-        """Each word split on its own, so word boundaries survive; maps per word."""
-        pairs = [self.text(w) for w in words]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
+        """Each word on its own, so word boundaries survive; maps per word."""
+        return list(words), [range(len(w)) for w in words]

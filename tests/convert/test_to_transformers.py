@@ -60,11 +60,15 @@ def test_auto_tokenizer_tokenizes_like_ko_tokenizer(tmp_path, trained_vocab, tok
     ours = KoTokenizer.from_vocab(str(out))
     assert (ours.tokenizer_type, ours.do_lower_case) == (tokenizer_type, do_lower_case)
     texts = _nsmc_lines(300) + EDGE_CASES
+    from util.hf_tokenizer import load_tokenizer
+
+    ko_hf = load_tokenizer(str(out))  # MecabElectraTokenizerFast when tokenizer_type says mecab
     for text in texts:
-        # Fine-tuning applies our mecab pre-split first when tokenizer_type says so.
-        assert hf.tokenize(ours.pretokenize(text)) == ours.tokenize(text), text
-        encoded = hf(ours.pretokenize(text))["input_ids"]
+        assert ko_hf.tokenize(text) == ours.tokenize(text), text
+        encoded = ko_hf(text)["input_ids"]
         assert encoded == [ours.cls_id] + ours.encode(text) + [ours.sep_id], text
+        if tokenizer_type == "wordpiece":  # AutoTokenizer itself is plain WordPiece
+            assert hf(text)["input_ids"] == encoded, text
     assert sum(ours.unk_id in ours.encode(t) for t in texts) < len(texts)  # a real vocab, not all [UNK]
 
 

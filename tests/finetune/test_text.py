@@ -1,9 +1,13 @@
-"""prepare_text applies mecab pre-splitting exactly when the vocab or the YAML asks for it."""
+"""Which runs need mecab, and that texts now reach the (mecab-aware) tokenizer unchanged."""
 import json
 
+import pytest
+
 from finetune.config import FinetuneConfig
-from finetune.text import needs_mecab, prepare_text, prepare_texts
-from util.tokenization import MecabSplitter, tokenizer_config
+from finetune.tasks.presplit import Presplitter
+from finetune.text import does_mecab, needs_mecab, prepare_text, prepare_texts
+from util.errors import UserInputError
+from util.tokenization import tokenizer_config
 
 TEXT = "영화가정말재밌었어요"
 
@@ -15,25 +19,22 @@ def model_dir(tmp_path, kind):
     return str(directory)
 
 
-def test_mecab_vocab_dir_splits(tmp_path):
+def test_mecab_vocab_dir_or_yaml_needs_mecab(tmp_path):
     mecab_dir = model_dir(tmp_path, "mecab_wordpiece")
-    expected = MecabSplitter()(TEXT)
-    assert expected != TEXT and expected.replace(" ", "") == TEXT
-    assert prepare_text(TEXT, mecab_dir) == expected
-    assert prepare_text(TEXT, FinetuneConfig({"mecab": False, "model_name_or_path": mecab_dir})) == expected
-    assert prepare_text(TEXT, {"tokenizer_type": "mecab_wordpiece"}) == expected
-    assert prepare_texts([TEXT, None, ""], mecab_dir) == [expected, None, ""]
-
-
-def test_wordpiece_dir_unchanged_unless_yaml_says_mecab(tmp_path):
     plain_dir = model_dir(tmp_path, "wordpiece")
-    assert prepare_text(TEXT, plain_dir) == TEXT
+    assert needs_mecab(mecab_dir) and needs_mecab({"tokenizer_type": "mecab_wordpiece"})
+    assert needs_mecab(FinetuneConfig({"mecab": False, "model_name_or_path": mecab_dir}))
+    assert needs_mecab(FinetuneConfig({"mecab": True, "model_name_or_path": plain_dir}))
     assert not needs_mecab(FinetuneConfig({"mecab": False, "model_name_or_path": plain_dir}))
-    assert prepare_text(TEXT, FinetuneConfig({"mecab": True, "model_name_or_path": plain_dir})) == MecabSplitter()(TEXT)
+    # The mecab tokenizer splits by itself: a space-separated pre-split would change its tokens.
+    assert prepare_text(TEXT, mecab_dir) == TEXT and prepare_texts([TEXT, ""], mecab_dir) == [TEXT, ""]
 
 
-def test_transformers_tokenizer_as_info(tiny_model_dir):
+def test_plain_tokenizer_on_a_mecab_run_is_refused(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert prepare_text(TEXT, tokenizer) == TEXT  # the tiny model's vocab is plain wordpiece
+    plain = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert not does_mecab(plain)
+    assert not Presplitter.for_run(FinetuneConfig({"mecab": False, "model_name_or_path": tiny_model_dir}), plain).active
+    with pytest.raises(UserInputError, match="needs mecab_wordpiece tokenization"):
+        Presplitter.for_run(FinetuneConfig({"mecab": True, "model_name_or_path": tiny_model_dir}), plain)

@@ -7,7 +7,7 @@ import pytest
 
 import build_vocab
 from util.errors import run_cli
-from util.tokenization import KoTokenizer, MecabSplitter
+from util.tokenization import KoTokenizer
 from util.vocab_builder import build_vocab as build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,20 +35,21 @@ def test_small_corpus_gives_fewer_entries_not_an_error(sample_corpus_file, tmp_p
     assert 505 < stats["vocab_size"] < 40000
 
 
-def test_mecab_wordpiece_pieces_respect_morpheme_boundaries(sample_corpus_file, tmp_path):
-    build(sample_corpus_file, str(tmp_path), tokenizer_type="mecab_wordpiece", vocab_size=1500,
-          min_frequency=1, limit_alphabet=1000, unused_size=10)
+def test_mecab_wordpiece_vocab_has_the_published_layout(sample_corpus_file, tmp_path):
+    stats = build(sample_corpus_file, str(tmp_path), tokenizer_type="mecab_wordpiece", vocab_size=1500,
+                  min_frequency=2, limit_alphabet=400, unused_size=10, num_processes=2)
     assert json.load(open(tmp_path / "tokenizer_config.json"))["tokenizer_type"] == "mecab_wordpiece"
+    lines = vocab_lines(tmp_path)
+    assert len(lines) == stats["vocab_size"] and len(set(lines)) == len(lines)
+    assert all(len(t) == 1 for t in lines[15:400])  # the corpus's most frequent characters
+    assert "##에" in lines and "##다" in lines  # then morphemes, later ones marked
+    single = tmp_path / "one"
+    build(sample_corpus_file, str(single), tokenizer_type="mecab_wordpiece", vocab_size=1500,
+          min_frequency=2, limit_alphabet=400, unused_size=10)
+    assert vocab_lines(single) == lines  # ties keep first appearance: workers change nothing
     tok = KoTokenizer.from_vocab(tmp_path)  # picks mecab up from the JSON
-    split = MecabSplitter()
-    for line in open(sample_corpus_file, encoding="utf-8").read().split("\n")[:80]:
-        if not line:
-            continue
-        # Tokenizing the whole line equals tokenizing each morpheme on its own: no piece spans two.
-        per_morpheme = [t for m in split(line).split() for t in tok.backend.encode(m, add_special_tokens=False).tokens]
-        assert tok.tokenize(line) == per_morpheme
-    assert tok.pretokenize("아버지가방에") == "아버지 가 방 에"
-    assert tok.tokenize("학교에")[-1] == "에"  # the particle starts its own piece, never "##에"
+    # A morpheme the vocab lacks ("학교" here, seen once) is spelled out in bare characters.
+    assert "학교" not in tok.vocab and tok.tokenize("학교에") == ["학", "교", "##에"]
 
 
 def test_lower_case_vocab(sample_corpus_file, tmp_path):

@@ -60,9 +60,9 @@ def make_tiny_electra(directory, tokenizer_type="wordpiece", vocab_size=400, tex
 
 
 def load_tokenizer(directory):
-    from transformers import AutoTokenizer
+    from util.hf_tokenizer import load_tokenizer as load_ko_tokenizer  # mecab dirs get the mecab tokenizer
 
-    return AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    return load_ko_tokenizer(directory)
 
 
 @contextlib.contextmanager
