@@ -7,6 +7,7 @@ import argparse
 import json
 
 from util.errors import run_cli
+from util.files import check_dir_can_be_made
 from util.tokenization import TOKENIZER_TYPES
 from util.vocab_builder import build_vocab
 
@@ -28,6 +29,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_dir_can_be_made(args.output_dir, "--output_dir")  # before training, not after it
     stats = build_vocab(args.corpus, args.output_dir, args.tokenizer, args.vocab_size, args.min_frequency,
                         args.limit_alphabet, args.unused_size, args.do_lower_case, args.num_processes)
     print(json.dumps(stats, ensure_ascii=False))

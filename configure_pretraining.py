@@ -99,7 +99,11 @@ def load_hparams(value):
 
     if value is None or value == "":
         return {}, "--hparams"
+    if os.path.isdir(value):
+        raise UserInputError(f"--hparams {value} is a directory; give a .json file or a JSON dict")
     if not (value.endswith(".json") or os.path.isfile(value)):
+        if not value.lstrip().startswith(("{", "[")):  # meant as a file name, not as JSON
+            raise UserInputError(f"--hparams {value}: no such file, and not a JSON dict either")
         try:
             hparams = json.loads(value)
         except json.JSONDecodeError as e:

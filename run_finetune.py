@@ -17,7 +17,7 @@ os.environ.setdefault("USE_TF", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from util.errors import run_cli  # noqa: E402
+from util.errors import UserInputError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,6 +34,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if os.path.isdir(args.config_file):  # finetune.config would open it and print a traceback
+        raise UserInputError(f"--config_file {args.config_file} is a directory; give a YAML file "
+                             "such as conf/nsmc/electra-small.yaml")
 
     from finetune import distributed
 

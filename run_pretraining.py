@@ -33,6 +33,7 @@ def main(argv=None):
 
     import configure_pretraining
     from pretrain import training
+    from util.files import check_dir_can_be_made
 
     # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
     tf.logging.set_verbosity(tf.logging.ERROR)
@@ -47,6 +48,7 @@ def main(argv=None):
     if args.num_gpus is not None:
         hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
+    check_dir_can_be_made(config.model_dir, "model dir")
     training.train_or_eval(config)
 
 

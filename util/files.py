@@ -21,8 +21,14 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    # Checked before the caller does its (possibly long) work, not at the rename after it.
+    if os.path.isdir(path):
+        raise UserInputError(f"{path} is a directory; give the name of a file to write")
+    make_dirs(directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot write in {directory} ({e.strerror})") from None
     os.close(fd)
     # mkstemp creates the file private (0600); outputs get the permissions a plain open() would.
     os.chmod(tmp, 0o666 & ~_umask())
@@ -30,11 +36,57 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with open(tmp, mode, **kwargs) as f:
             yield f
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # a directory created at path meanwhile, a read-only mount, ...
+            raise UserInputError(f"{path}: cannot write ({e.strerror})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def make_dirs(directory, what="output directory"):
+    """``os.makedirs(directory, exist_ok=True)``, failing with one line that names the directory.
+
+    Every script creates the parents of what it writes; where it cannot (a file in the way,
+    no permission) the user sees why instead of a traceback.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserInputError(_blocked_by_a_file(directory, what)) from None
+    except OSError as e:
+        raise UserInputError(f"{what} {directory}: cannot create it ({e.strerror})") from None
+    return directory
+
+
+def check_dir_can_be_made(directory, what="output directory"):
+    """Fail now, with one line, if ``directory`` could not be created or written later.
+
+    For scripts that write their outputs only after long work: nothing is created here.
+    """
+    if "://" in os.fspath(directory):  # gs:// and the like: gfile creates what it needs
+        return
+    path = _nearest_existing(directory)
+    if not os.path.isdir(path):
+        raise UserInputError(_blocked_by_a_file(directory, what))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserInputError(f"{what} {directory}: cannot write in {path} (Permission denied)")
+
+
+def _nearest_existing(directory):
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _blocked_by_a_file(directory, what):
+    path = _nearest_existing(directory)
+    if path == os.path.abspath(directory):
+        return f"{what} {directory} exists and is not a directory"
+    return f"{what} {directory} cannot be created: {path} is a file"
 
 
 def _umask():
@@ -57,6 +109,10 @@ def read_json(path, what="JSON file"):
             return json.load(f)
     except FileNotFoundError:
         raise UserInputError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{what} {path} is a directory, not a JSON file") from None
+    except OSError as e:
+        raise UserInputError(f"{what} {path}: cannot read ({e.strerror})") from None
     except json.JSONDecodeError as e:
         raise UserInputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
     except UnicodeDecodeError as e:
@@ -92,8 +148,12 @@ def sha256_of_file(path):
 def temp_dir_beside(target):
     """A new, empty temporary directory next to ``target``, to build ``target`` in."""
     parent = os.path.dirname(os.path.abspath(target))
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".", suffix=".tmp", dir=parent)
+    make_dirs(parent)
+    try:
+        return tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(target)) + ".", suffix=".tmp",
+                                dir=parent)
+    except OSError as e:
+        raise UserInputError(f"{target}: cannot write in {parent} ({e.strerror})") from None
 
 
 def put_in_place(tmp, target):
