@@ -139,13 +139,15 @@ def build_estimator(config, model_fn, session_config, strategy, batch_size):
     return tf.estimator.Estimator(estimator_model_fn, config=run_config, params={"batch_size": batch_size})
 
 
-def train(config, estimator, input_fn):
+def train(config, estimator, input_fn, hooks=(), saving_listeners=()):
     """Train to num_train_steps: Estimator.train for mirrored; for multi_worker the Estimator's
-    only multi-worker entry point, train_and_evaluate (with no evaluator task it only trains)."""
+    only multi-worker entry point, train_and_evaluate (with no evaluator task it only trains,
+    and takes no saving listeners)."""
     if config.distribution == "mirrored":
-        estimator.train(input_fn, max_steps=config.num_train_steps)
+        estimator.train(input_fn, max_steps=config.num_train_steps, hooks=list(hooks),
+                        saving_listeners=list(saving_listeners))
         return
-    train_spec = tf.estimator.TrainSpec(input_fn, max_steps=config.num_train_steps)
+    train_spec = tf.estimator.TrainSpec(input_fn, max_steps=config.num_train_steps, hooks=list(hooks))
     eval_spec = tf.estimator.EvalSpec(input_fn, steps=1)
     try:
         tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)

@@ -14,7 +14,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import distribution, input_pipeline
+from pretrain import distribution, guards, input_pipeline, tfrecord_check
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -212,7 +212,7 @@ def write_results(path, results):
         f.write(text)
 
 
-def train_distributed(config, files, mode):
+def train_distributed(config, files, mode, guarded):
     """Training under distribution mirrored or multi_worker (pretrain/distribution.py)."""
     strategy, num_replicas = distribution.make_strategy(config)
     batch_size = distribution.per_replica_batch_size(config, num_replicas)
@@ -223,7 +223,8 @@ def train_distributed(config, files, mode):
     if kind == "CPU":  # graph-mode sessions count their own devices
         proto.device_count["CPU"] = len(devices)
     estimator = distribution.build_estimator(config, model_fn_builder(config, mode), proto, strategy, batch_size)
-    distribution.train(config, estimator, input_pipeline.input_fn_builder(files, config.max_seq_length, True))
+    distribution.train(config, estimator, input_pipeline.input_fn_builder(files, config.max_seq_length, True),
+                       **guarded)
 
 
 def train_or_eval(config):
@@ -234,11 +235,13 @@ def train_or_eval(config):
         write_model_dir(config, tokenizer)
     mode = precision_mode(config)
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
-    if config.do_train and config.distribution != "none":
-        train_distributed(config, files, mode)
-    elif config.do_train:
-        build_estimator(config, mode).train(input_pipeline.input_fn_builder(files, config.max_seq_length, True),
-                                            max_steps=config.num_train_steps)
+    guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
+    with tfrecord_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
+        if config.do_train and config.distribution != "none":
+            train_distributed(config, files, mode, guarded)
+        elif config.do_train:
+            build_estimator(config, mode).train(input_pipeline.input_fn_builder(files, config.max_seq_length, True),
+                                                max_steps=config.num_train_steps, **guarded)
     if config.do_eval and chief:
         # Evaluation is cheap next to training: the chief runs it alone, outside the cluster.
         with distribution.without_tf_config():

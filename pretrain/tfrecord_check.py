@@ -1,0 +1,158 @@
+"""Cheap integrity checks of the pretraining TFRecords, so a damaged shard is named in one line.
+
+A TFRecord is a chain of ``length (uint64) | masked crc32c of length | data | masked crc32c
+of data``. Reading a file end to end is the only complete check, and it is far too slow to
+run before every training on a large dataset, so before the graph is built we only compare
+each shard with what ``stats.json`` recorded when it was written (size, a stat call), and
+for shards with no record (datasets built before the writer recorded them) check that a
+valid record ends exactly at the end of the file (one read of the file's tail): a copy
+interrupted mid-file fails both. Damage these miss (bytes flipped in the middle) surfaces
+as TensorFlow's DataLossError during training; ``naming_damaged_files`` then reads the
+files in full to say which one it was.
+"""
+import contextlib
+import os
+import struct
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from util.errors import UserInputError
+
+HEADER_BYTES = 12  # uint64 length + its crc
+FOOTER_BYTES = 4  # crc of the data
+MIN_TAIL_WINDOW = 64 * 1024
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        crc = n
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def masked_crc32c(data):
+    """TFRecord's checksum: crc32c (Castagnoli), rotated and offset."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def max_record_bytes(max_seq_length):
+    """A bound on one serialized example of our schema: three int64 lists of max_seq_length
+    varints (at most 10 bytes each) plus feature names and framing."""
+    return 3 * (10 * max_seq_length + 64) + 64
+
+
+def _file_size(path):
+    return tf.io.gfile.stat(path).length
+
+
+def last_record_is_complete(path, max_seq_length):
+    """Whether a record whose length and data checksums hold ends exactly at the end of ``path``.
+
+    An empty file is a valid shard with no records. Only the tail is read: the start of the
+    last record is found by trying every offset in the window where a record that long
+    would end at the end of the file.
+    """
+    size = _file_size(path)
+    if size == 0:
+        return True
+    if size < HEADER_BYTES + FOOTER_BYTES:
+        return False
+    window = min(size, max(MIN_TAIL_WINDOW, 2 * max_record_bytes(max_seq_length)))
+    with tf.io.gfile.GFile(path, "rb") as f:
+        f.seek(size - window)
+        tail = f.read(window)
+    count = len(tail) - HEADER_BYTES - FOOTER_BYTES + 1
+    # The uint64 at every offset of the window at once (an unaligned, overlapping view).
+    lengths = np.ndarray((count,), dtype="<u8", buffer=tail, strides=(1,))
+    starts = np.arange(count, dtype=np.uint64)
+    ends_here = lengths == np.uint64(len(tail) - HEADER_BYTES - FOOTER_BYTES) - starts
+    for start in np.flatnonzero(ends_here)[::-1]:
+        start = int(start)
+        length_crc, = struct.unpack_from("<I", tail, start + 8)
+        if masked_crc32c(tail[start:start + 8]) != length_crc:
+            continue
+        data = tail[start + HEADER_BYTES:len(tail) - FOOTER_BYTES]
+        data_crc, = struct.unpack_from("<I", tail, len(tail) - FOOTER_BYTES)
+        if masked_crc32c(data) == data_crc:
+            return True
+    return False
+
+
+def shard_manifest(paths, record_counts):
+    """What stats.json records per shard: ``{name: {"bytes", "records"}}``."""
+    return {os.path.basename(p): {"bytes": os.path.getsize(p), "records": n} for p, n in zip(paths, record_counts)}
+
+
+def check_shards(files, stats, stats_path, max_seq_length):
+    """Refuse shards that disagree with stats.json, before any graph is built (one line each).
+
+    Shards beside stats.json are compared with its ``shards`` entry: a listed shard must be
+    there with the recorded size, and no unlisted shard may be mixed in. Shards with no
+    entry (older datasets, or files from another directory) get the tail check instead.
+    """
+    recorded = (stats or {}).get("shards") or {}
+    stats_dir = os.path.dirname(stats_path)
+    here = {os.path.basename(f): f for f in files if os.path.dirname(f) == stats_dir}
+    rebuild = "copy it again or rebuild the dataset with build_pretraining_dataset.py"
+    missing = sorted(set(recorded) - set(here))
+    if missing:
+        raise UserInputError(f"{os.path.join(stats_dir, missing[0])}: missing, but {stats_path} lists it; {rebuild}")
+    for path in files:
+        entry = recorded.get(os.path.basename(path)) if path in here.values() else None
+        if recorded and path in here.values() and entry is None:
+            raise UserInputError(f"{path}: not one of the shards {stats_path} lists (left from another "
+                                 "build?); remove it or rebuild the dataset")
+        if entry is not None:
+            size = _file_size(path)
+            if size != entry["bytes"]:
+                raise UserInputError(f"{path}: {size} bytes but {stats_path} recorded {entry['bytes']} "
+                                     f"(cut short by an interrupted copy?); {rebuild}")
+        elif not last_record_is_complete(path, max_seq_length):
+            raise UserInputError(f"{path}: damaged TFRecord, the last record is cut short "
+                                 f"(an interrupted copy?); {rebuild}")
+
+
+def find_damaged(files, max_seq_length):
+    """(path, reason) of the first file that does not read to its end, or None. Slow: reads everything."""
+    for path in files:
+        if not last_record_is_complete(path, max_seq_length):
+            return path, "the last record is cut short"
+    for path in files:
+        try:
+            for _ in tf.io.tf_record_iterator(path):
+                pass
+        except tf.errors.DataLossError as e:
+            return path, e.message.splitlines()[0]
+    return None
+
+
+@contextlib.contextmanager
+def naming_damaged_files(files, max_seq_length, model_dir):
+    """Turn a DataLossError while reading ``files`` into one line naming the damaged file.
+
+    Training stops at the failing step without a final save (the Estimator saves only on a
+    clean exit), so the newest checkpoint is the last good one and a rerun resumes from it.
+    A DataLossError that no TFRecord explains (a damaged checkpoint, say) is left as it is.
+    """
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        damaged = find_damaged(files, max_seq_length)
+        if damaged is None:
+            raise
+        path, reason = damaged
+        last = tf.train.latest_checkpoint(model_dir)
+        kept = f"the last checkpoint {os.path.basename(last)} is kept" if last else "no checkpoint was written"
+        raise UserInputError(f"{path}: damaged TFRecord ({reason}); training stopped, {kept}: rebuild or copy "
+                             "the file again and rerun the same command to resume") from e
