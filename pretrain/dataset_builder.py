@@ -388,6 +388,7 @@ def build_dataset(options):
         "do_lower_case": tokenizer.do_lower_case,
         "max_seq_length": options.max_seq_length,
         "num_out_files": options.num_out_files,
+        "shards": writer.manifest,
         # Absolute paths: run_pretraining.py may look for the vocab from another directory.
         "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
                  **{k: os.path.abspath(getattr(options, k)) for k in ("corpus_dir", "vocab_file", "output_dir")},

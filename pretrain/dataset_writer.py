@@ -2,7 +2,9 @@
 
 Shards are written under hidden temporary names and renamed to
 ``pretrain_data.tfrecord-<i>-of-<n>`` only once every shard is complete; ``stats.json``
-is written after the renames, so its presence marks a finished dataset. A new run first
+is written after the renames, so its presence marks a finished dataset, and it records each
+shard's size and record count (``manifest``) so that pretraining can tell a shard cut short
+by an interrupted copy before it builds a graph (pretrain/tfrecord_check.py). A new run first
 removes every shard, temporary file and ``stats.json`` a previous (possibly killed) run
 left in the output directory.
 """
@@ -63,17 +65,25 @@ class ExampleSerializer:
         return self._example.SerializeToString(deterministic=True)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class ShardWriter:
     """Round-robins serialized examples over ``num_out_files`` temporary shards.
 
     ``commit()`` renames them into place; leaving the ``with`` block without a commit
     (an error, Ctrl-C) deletes them, so only a complete set ever carries the final names.
+    After the commit, ``manifest`` is ``{shard name: {"bytes", "records"}}`` for stats.json.
     """
 
     def __init__(self, output_dir, num_out_files):
         import tensorflow as tf
 
         self.num_written = 0
+        self.manifest = None
         self._final = [os.path.join(output_dir, shard_name(i, num_out_files)) for i in range(num_out_files)]
         self._temp = []
         self._writers = []
@@ -99,9 +109,16 @@ class ShardWriter:
 
     def commit(self):
         self._close()
+        num_shards = len(self._final)
+        # Round-robin: shard i holds every num_shards-th example starting at i.
+        records = [self.num_written // num_shards + (i < self.num_written % num_shards) for i in range(num_shards)]
+        mode = 0o666 & ~_umask()  # mkstemp made them private; shards get plain-open() permissions
         for tmp, path in zip(self._temp, self._final):
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
         self._temp = []
+        self.manifest = {os.path.basename(path): {"bytes": os.path.getsize(path), "records": count}
+                         for path, count in zip(self._final, records)}
 
     def abort(self):
         self._close()
