@@ -5,8 +5,8 @@
     python predict.py --model_dir DIR --onnx DIR/model.onnx < reviews.txt   # onnxruntime, same output
 
 Input: one text a line (NSMC, NER), ``text_a<TAB>text_b`` for pairs (Question Pair, KorNLI,
-PAWS-X, KorSTS, Hate Speech's title and comment), JSON lines ``{"context", "question"}`` for
-KorQuAD. See docs/inference.md.
+PAWS-X, KorSTS; Hate Speech takes the comment, or title and comment if it was trained on both),
+JSON lines ``{"context", "question"}`` for KorQuAD. See docs/inference.md.
 """
 import sys
 

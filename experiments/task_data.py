@@ -86,7 +86,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
         notes.append(_capped("test", src("korean-hate-speech", "koelectra", "val.tsv"), dst("val.tsv"),
                              eval_limit, rng))
         notes.append("the published dev file `val.tsv` is the test split (official test labels are not public); "
-                     "input is the news title and the comment as a pair, where the seeds fed the comment alone")
+                     "input as the YAML's `hate_speech_input` says (the comment alone by default, as the seeds)")
         return TaskData({}, "test", notes)
     if task == "naver-ner":
         with open(src("klue-dev", "klue-ner-v1.1", "klue-ner-v1.1_dev.tsv"), encoding="utf-8") as f:

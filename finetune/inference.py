@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 FINETUNE_CONFIG = "finetune_config.json"
 HEAD_KINDS = {"ForSequenceClassification": "classification", "ForTokenClassification": "token_classification",
               "ForQuestionAnswering": "span_extraction"}
-SINGLE_SENTENCE_FAMILIES = ("nsmc",)
 
 
 @dataclasses.dataclass
@@ -48,12 +47,21 @@ class ModelInfo:
 
     @property
     def pair_input(self):
-        """True: pairs required; False: single texts; None: unknown (a TAB makes a pair)."""
+        """True: pairs required; False: single texts; None: unknown (a TAB makes a pair).
+
+        Decided by the task's own columns as the run configured them (Hate Speech reads the
+        comment alone or title + comment, by its ``hate_speech_input`` key)."""
         if self.kind == "regression":
             return True
         if self.kind != "classification" or self.family is None:
             return None
-        return self.family not in SINGLE_SENTENCE_FAMILIES
+        from finetune.tasks import get_task
+
+        try:
+            columns = get_task(self.settings.task, self.settings).columns
+        except (UserInputError, AttributeError):
+            return None
+        return columns[1] is not None
 
 
 def describe_model_dir(model_dir):

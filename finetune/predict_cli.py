@@ -1,9 +1,9 @@
 """predict.py's command line: read unlabelled input, predict in chunks, write JSON lines in order.
 
 Input (``--input FILE`` or standard input, UTF-8), one item a line:
-- single-sentence classification (NSMC) and NER: the text;
-- sentence-pair classification and KorSTS: ``text_a<TAB>text_b`` (Korean Hate Speech:
-  ``title<TAB>comment``, as it was trained);
+- single-sentence classification (NSMC, Korean Hate Speech's comment) and NER: the text;
+- sentence-pair classification and KorSTS: ``text_a<TAB>text_b`` (Hate Speech trained with
+  ``hate_speech_input: title+comment``: ``title<TAB>comment``);
 - question answering: a JSON object ``{"context": ..., "question": ...}`` (an ``id`` is echoed).
 Output (``--output FILE``, written under a temporary name and renamed, or standard output):
 one JSON object per input line, in input order, each with its ``line`` number. A line that

@@ -258,3 +258,15 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     training = get_task(config.task, config).build_features(example, trainer_tokenizer, 64, "p")[0]["input_ids"]
     plain = ElectraTokenizerFast(os.path.join(mecab_dir, "vocab.txt"), do_lower_case=False)(text)["input_ids"]
     assert ours == training != plain
+
+
+@pytest.mark.parametrize("hate_input,pair", [("comment", False), ("title+comment", True)])
+def test_hate_speech_input_follows_how_it_was_trained(finetuned, hate_input, pair):
+    out = finetuned(f"hate-speech_{hate_input.replace('+', '_')}", data_dir=os.path.join(FIXTURES, "hate-speech"),
+                    train_file="train.tsv", test_file="val.tsv", max_steps=4, hate_speech_input=hate_input)
+    expected = read_jsonl(out / "predictions_test.jsonl")
+    predictor = Predictor(str(out / "best_model"))
+    assert predictor.info.pair_input is pair
+    lines = [(f"{e['text_a']}\t{e['text_b']}" if pair else e["text_a"]).encode() for e in expected]
+    records = list(predict_lines(predictor, lines, "hate.tsv", warn=lambda _: None))
+    assert [r["label"] for r in records] == [e["prediction"] for e in expected]
