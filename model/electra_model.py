@@ -39,6 +39,9 @@ class PretrainingModel:
         self.config = config
         bert_config = config.bert_config()
         inputs = masking.features_to_inputs(features)
+        # The text's own tokens (no padding, [CLS] or [SEP]): the ones a collapse shows on.
+        self.real_tokens = tf.cast(masking.candidates_mask(inputs.input_ids, inputs.input_mask,
+                                                           config.special_ids), tf.float32)
         masked = masking.mask(inputs, config.mask_prob, config.max_predictions_per_seq, config.mask_id,
                               config.special_ids, seed=seed)
         self.masked_inputs = masked
@@ -112,8 +115,11 @@ class PretrainingModel:
             hidden = modeling.dense(discriminator.get_sequence_output(), bert_config.hidden_size, "dense",
                                     modeling.get_activation(bert_config.hidden_act),
                                     bert_config.initializer_range)
+            # Glorot uniform, as upstream's tf.layers.dense(hidden, units=1). With truncated
+            # normal 0.02 this layer starves the encoder of gradient: the bias learns the
+            # replaced-token prior first and the discriminator collapses to a constant.
             logits = tf.squeeze(modeling.dense(hidden, 1, "dense_1",
-                                               initializer_range=bert_config.initializer_range), -1)
+                                               kernel_initializer=modeling.glorot_initializer()), -1)
             logits = tf.cast(logits, tf.float32)
         weights = tf.cast(inputs.input_mask, tf.float32)
         losses = tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=tf.cast(labels, tf.float32)) * weights
@@ -122,6 +128,35 @@ class PretrainingModel:
         probs = tf.nn.sigmoid(logits)
         preds = tf.cast(logits > 0, tf.int32)
         return DiscOutput(loss=loss, per_example_loss=per_example_loss, probs=probs, preds=preds, labels=labels)
+
+    def real_token_stats(self):
+        """Batch discriminator figures over real tokens, for the step log and TensorBoard.
+
+        ``disc_auc_real`` is the rank (Mann-Whitney) AUC of the probabilities; ties fall in
+        index order, so a constant output scores about 0.5. ``disc_prob_std_real`` is their
+        spread across tokens: a collapsed discriminator gives every token the same value.
+        """
+        d = self.disc_output
+        real = tf.reshape(self.real_tokens, [-1])
+        probs = tf.reshape(d.probs, [-1])
+        labels = tf.reshape(tf.cast(d.labels, tf.float32), [-1]) * real
+        preds = tf.reshape(tf.cast(d.preds, tf.float32), [-1]) * real
+        n_real = tf.reduce_sum(real)
+        n_pos = tf.reduce_sum(labels)
+        n_neg = n_real - n_pos
+        # Other tokens sort below every real one (probabilities are >= 0), so subtracting
+        # their count gives ranks 1..n_real among the real tokens.
+        scores = tf.where(real > 0, probs, -tf.ones_like(probs))
+        ranks = tf.cast(tf.argsort(tf.argsort(scores, stable=True), stable=True), tf.float32) + 1.0
+        ranks -= tf.cast(tf.size(real), tf.float32) - n_real
+        auc = ((tf.reduce_sum(ranks * labels) - n_pos * (n_pos + 1.0) / 2.0)
+               / tf.maximum(n_pos * n_neg, 1.0))
+        mean = tf.reduce_sum(probs * real) / tf.maximum(n_real, 1.0)
+        std = tf.sqrt(tf.reduce_sum(real * tf.square(probs - mean)) / tf.maximum(n_real, 1.0))
+        true_pos = tf.reduce_sum(preds * labels)
+        return {"disc_auc_real": auc, "disc_prob_std_real": std,
+                "disc_precision_real": true_pos / tf.maximum(tf.reduce_sum(preds), 1.0),
+                "disc_recall_real": true_pos / tf.maximum(n_pos, 1.0)}
 
     def accuracies(self):
         """Batch MLM and discriminator accuracies, for the training summaries."""
@@ -134,6 +169,9 @@ class PretrainingModel:
             mask = tf.cast(masked.input_mask, tf.float32)
             correct = tf.cast(tf.equal(d.preds, d.labels), tf.float32)
             result["disc_accuracy"] = tf.reduce_sum(correct * mask) / (tf.reduce_sum(mask) + 1e-6)
+            result["disc_accuracy_real"] = (tf.reduce_sum(correct * self.real_tokens)
+                                            / (tf.reduce_sum(self.real_tokens) + 1e-6))
+            result.update(self.real_token_stats())
         return result
 
     def eval_metrics(self):
@@ -141,7 +179,8 @@ class PretrainingModel:
         masked = self.masked_inputs
         tensors = {"masked_lm_ids": masked.masked_lm_ids, "masked_lm_preds": self.mlm_output.preds,
                    "masked_lm_weights": masked.masked_lm_weights,
-                   "mlm_loss": self.mlm_output.per_example_loss, "input_mask": masked.input_mask}
+                   "mlm_loss": self.mlm_output.per_example_loss, "input_mask": masked.input_mask,
+                   "real_tokens": self.real_tokens}
         if self.disc_output is not None:
             d = self.disc_output
             tensors.update(disc_loss=d.per_example_loss, disc_labels=d.labels, disc_probs=d.probs,
@@ -168,6 +207,14 @@ class PretrainingModel:
                     metrics["disc_accuracy"] = tf.metrics.accuracy(labels, preds, weights=mask)
                     metrics["disc_precision"] = tf.metrics.accuracy(labels, preds, weights=preds * mask)
                     metrics["disc_recall"] = tf.metrics.accuracy(labels, preds, weights=labels * mask)
+                    # Upstream's AUC above scores padding as certain "original" tokens, which
+                    # alone gives ~0.84 on short examples; these count the text's tokens only.
+                    real = t["real_tokens"]
+                    metrics["disc_auc_real_tokens"] = tf.metrics.auc(labels, t["disc_probs"], weights=real)
+                    metrics["disc_accuracy_real_tokens"] = tf.metrics.accuracy(labels, preds, weights=real)
+                    metrics["disc_prob_mean_real_tokens"] = tf.metrics.mean(t["disc_probs"], weights=real)
+                    metrics["disc_prob_sq_mean_real_tokens"] = tf.metrics.mean(tf.square(t["disc_probs"]),
+                                                                               weights=real)
             return metrics
 
         return metric_fn, [tensors[k] for k in keys]

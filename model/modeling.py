@@ -64,10 +64,20 @@ def get_activation(name):
     return acts[name]
 
 
-def dense(x, units, name, activation=None, initializer_range=0.02):
-    """``tf.layers.dense``'s variables (``name/kernel``, ``name/bias``), computed in x's dtype."""
+def glorot_initializer():
+    """What ``tf.layers.dense`` draws when upstream passes no kernel_initializer."""
+    return tf.glorot_uniform_initializer()
+
+
+def dense(x, units, name, activation=None, initializer_range=0.02, kernel_initializer=None):
+    """``tf.layers.dense``'s variables (``name/kernel``, ``name/bias``), computed in x's dtype.
+
+    The kernel is truncated normal(initializer_range) unless ``kernel_initializer`` is given.
+    """
+    if kernel_initializer is None:
+        kernel_initializer = create_initializer(initializer_range)
     with tf.variable_scope(name):
-        kernel = tf.get_variable("kernel", [x.shape[-1], units], initializer=create_initializer(initializer_range))
+        kernel = tf.get_variable("kernel", [x.shape[-1], units], initializer=kernel_initializer)
         bias = tf.get_variable("bias", [units], initializer=tf.zeros_initializer())
     shape = get_shape_list(x)
     y = tf.matmul(tf.reshape(x, [-1, shape[-1]]), tf.cast(kernel, x.dtype))
@@ -202,8 +212,10 @@ class BertModel:
         embeddings = tf.cast(embeddings, compute_dtype)
         with tf.variable_scope(scope):
             if config.embedding_size != config.hidden_size:
+                # Upstream builds this with tf.layers.dense's default (Glorot uniform), not
+                # truncated normal 0.02: with 0.02 the projected embeddings are ~5x smaller.
                 embeddings = dense(embeddings, config.hidden_size, "embeddings_project",
-                                   initializer_range=config.initializer_range)
+                                   kernel_initializer=glorot_initializer())
             with tf.variable_scope("encoder"):
                 self.sequence_output = transformer(embeddings, input_mask, config, is_training)
 

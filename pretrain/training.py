@@ -14,7 +14,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import distribution, guards, input_pipeline, tfrecord_check
+from pretrain import distribution, guards, input_pipeline, monitor, tfrecord_check
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -180,8 +180,12 @@ def model_fn_builder(config, mode_name="fp32"):
                 logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr)
                 if "loss/disc" in report:
                     logged["disc_loss"] = report["loss/disc"]
+                    logged["disc_auc_real"] = report["accuracy/disc_auc_real"]
             hooks = [StepLogHook(logged, config.train_batch_size, config.num_train_steps,
                                  config.iterations_per_loop)]
+            if "loss/disc" in report:
+                real = {k.split("/", 1)[1]: v for k, v in report.items() if k.endswith("_real")}
+                hooks.append(monitor.CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                      training_hooks=hooks)
         if mode == tf.estimator.ModeKeys.EVAL:
@@ -199,6 +203,14 @@ def build_estimator(config, mode="fp32"):
         use_tpu=config.use_tpu, model_fn=model_fn_builder(config, mode), config=run_config(config, mode),
         train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size,
         warm_start_from=warm_start)
+
+
+def with_real_token_spread(results):
+    """The spread of the discriminator's probabilities over real tokens, from the two streamed means."""
+    if "disc_prob_sq_mean_real_tokens" in results:
+        mean, sq_mean = results["disc_prob_mean_real_tokens"], results.pop("disc_prob_sq_mean_real_tokens")
+        results["disc_prob_std_real_tokens"] = max(sq_mean - mean * mean, 0.0) ** 0.5
+    return results
 
 
 def write_results(path, results):
@@ -248,7 +260,7 @@ def train_or_eval(config):
             estimator = build_estimator(config, mode)
         results = estimator.evaluate(input_pipeline.input_fn_builder(files, config.max_seq_length, False),
                                      steps=config.num_eval_steps)
-        results = {k: (v.item() if hasattr(v, "item") else v) for k, v in results.items()}
+        results = with_real_token_spread({k: (v.item() if hasattr(v, "item") else v) for k, v in results.items()})
         write_results(config.results_txt, results)
         for key in sorted(results):
             print(f"  {key} = {results[key]}", flush=True)
