@@ -1,0 +1,141 @@
+"""Learning parity with upstream ELECTRA: ours and google-research/electra's own code, same data.
+
+Both systems pre-train on the same TFRecords with the same hparams, several seeds each, with
+a uniform generator (random replacements) and with the real generator. Each trained
+checkpoint, ours or upstream's, is then evaluated by our run_pretraining.py (the variable
+names are upstream's, so it reads both), which reports upstream's eval metrics and the
+real-token ones. docs/pretraining_parity.md is written from the runs' own files.
+
+Upstream's code is not part of this project: point ``--upstream_dir`` at a checkout of
+https://github.com/google-research/electra kept outside it. Its one tf.contrib call,
+``contrib_layers.layer_norm``, is shimmed below with the same variables and epsilon.
+
+    python -m experiments.upstream_parity --upstream_dir /tmp/electra --data_dir DIR --work data/parity
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+import types
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Issue 13's comparison: ELECTRA-Small width, 4 layers, short sequences, short warmup.
+HPARAMS = {
+    "model_size": "small", "max_seq_length": 64, "train_batch_size": 32, "eval_batch_size": 32,
+    "learning_rate": 5e-4, "num_warmup_steps": 50, "num_train_steps": 1000, "num_eval_steps": 30,
+    "iterations_per_loop": 100, "save_checkpoints_steps": 1000, "keep_checkpoint_max": 1,
+    "model_hparam_overrides": {"num_hidden_layers": 4, "max_position_embeddings": 128},
+}
+GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25}}
+METRICS = ["disc_auc_real_tokens", "disc_accuracy_real_tokens", "disc_auc", "disc_accuracy", "disc_precision",
+           "disc_recall", "disc_loss", "masked_lm_accuracy", "masked_lm_loss", "sampled_masked_lm_accuracy"]
+
+
+def install_contrib_shim():
+    """``tensorflow.contrib.layers.layer_norm`` as TF 1.15 had it: LayerNorm/{beta,gamma}, epsilon 1e-12."""
+    import tensorflow.compat.v1 as tf
+
+    def layer_norm(inputs, begin_norm_axis=-1, begin_params_axis=-1, scope=None):
+        with tf.variable_scope(scope, default_name="LayerNorm"):
+            width = inputs.shape[-1]
+            beta = tf.get_variable("beta", [width], initializer=tf.zeros_initializer())
+            gamma = tf.get_variable("gamma", [width], initializer=tf.ones_initializer())
+            mean, variance = tf.nn.moments(inputs, [begin_norm_axis], keepdims=True)
+            return tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, 1e-12)
+
+    contrib = types.ModuleType("tensorflow.contrib")
+    contrib.layers = types.ModuleType("tensorflow.contrib.layers")
+    contrib.layers.layer_norm = layer_norm
+    sys.modules["tensorflow.contrib"] = contrib
+    sys.modules["tensorflow.contrib.layers"] = contrib.layers
+
+
+def train_upstream(upstream_dir, data_dir, model_dir, hparams):
+    """Runs upstream's own train_or_eval in this process (called through --_upstream_train)."""
+    install_contrib_shim()
+    sys.path.insert(0, upstream_dir)
+    import configure_pretraining  # upstream's, from upstream_dir
+    import run_pretraining
+
+    config = configure_pretraining.PretrainingConfig(
+        os.path.basename(model_dir), data_dir, model_dir=model_dir,
+        pretrain_tfrecords=os.path.join(data_dir, "pretrain_data.tfrecord*"),
+        vocab_file=os.path.join(data_dir, "vocab.txt"), **hparams)
+    run_pretraining.train_or_eval(config)
+
+
+def vocab_size(data_dir):
+    with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
+        return json.load(f)["vocab_size"]
+
+
+def run(command, log_path):
+    start = time.time()
+    with open(log_path, "w", encoding="utf-8") as log:
+        status = subprocess.call(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if status:
+        sys.exit(f"failed (exit {status}): {' '.join(command)}; see {log_path}")
+    return time.time() - start
+
+
+def train_and_evaluate(system, generator, seed, args):
+    """One run; returns its model dir. Skipped when its eval results already exist."""
+    model_dir = os.path.join(os.path.abspath(args.work), f"{system}_{generator}_seed{seed}")
+    results = os.path.join(model_dir, "results", "unsup_results.txt")
+    if os.path.exists(results):
+        return model_dir
+    os.makedirs(model_dir, exist_ok=True)
+    hparams = dict(HPARAMS, num_train_steps=args.steps, vocab_size=vocab_size(args.data_dir), **GENERATORS[generator])
+    log = os.path.join(model_dir, "train.log")
+    print(f"[{time.strftime('%H:%M:%S')}] {system} {generator} seed {seed}", flush=True)
+    if system == "ours":
+        ours = dict(hparams, seed=seed, vocab_file=os.path.join(args.data_dir, "vocab.txt"))
+        seconds = run([sys.executable, "run_pretraining.py", "--data_dir", args.data_dir, "--model_name", model_dir,
+                       "--hparams", json.dumps(ours)], log)
+    else:  # upstream draws its own seeds: each run is a fresh random initialisation
+        seconds = run([sys.executable, "-m", "experiments.upstream_parity", "--_upstream_train", "--upstream_dir",
+                       args.upstream_dir, "--data_dir", args.data_dir, "--work", model_dir,
+                       "--hparams", json.dumps(dict(hparams, do_lower_case=False))], log)
+    evaluation = dict(hparams, do_train=False, do_eval=True, vocab_file=os.path.join(args.data_dir, "vocab.txt"))
+    run([sys.executable, "run_pretraining.py", "--data_dir", args.data_dir, "--model_name", model_dir,
+         "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval.log"))
+    with open(os.path.join(model_dir, "train_seconds.txt"), "w") as f:
+        f.write(f"{seconds:.1f}\n")
+    return model_dir
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--upstream_dir", required=True, help="a checkout of google-research/electra")
+    p.add_argument("--data_dir", help="TFRecords + stats.json + vocab.txt (build_pretraining_dataset.py output)")
+    p.add_argument("--work", default="data/parity")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
+    p.add_argument("--generators", default="uniform,real")
+    p.add_argument("--systems", default="ours,upstream")
+    p.add_argument("--hparams", help=argparse.SUPPRESS)
+    p.add_argument("--_upstream_train", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._upstream_train:
+        train_upstream(os.path.abspath(args.upstream_dir), args.data_dir, args.work, json.loads(args.hparams))
+        return
+    if not os.path.exists(os.path.join(args.upstream_dir, "run_pretraining.py")):
+        sys.exit(f"--upstream_dir {args.upstream_dir}: no run_pretraining.py (a google-research/electra checkout)")
+    if not glob.glob(os.path.join(args.data_dir, "pretrain_data.tfrecord*")):
+        sys.exit(f"--data_dir {args.data_dir}: no pretrain_data.tfrecord* files")
+    args.data_dir = os.path.abspath(args.data_dir)
+    for generator in args.generators.split(","):
+        for seed in range(1, args.seeds + 1):
+            for system in args.systems.split(","):
+                train_and_evaluate(system, generator, seed, args)
+    from experiments.parity_report import write_report
+
+    write_report(args.work, os.path.join(ROOT, "docs", "pretraining_parity.md"), args)
+
+
+if __name__ == "__main__":
+    main()
