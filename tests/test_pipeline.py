@@ -98,4 +98,5 @@ def test_demo_pretraining_learns_to_detect_replacements(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_unsup_results(work)
     assert metrics["disc_recall"] > 0.05, metrics
+    assert metrics["disc_auc_real_tokens"] > 0.7 and metrics["disc_prob_std_real_tokens"] > 0.02, metrics
     assert metrics["disc_auc"] > 0.75, metrics

@@ -65,11 +65,14 @@ def collect(work, finetune_dir):
     if unsup:
         # Accuracy alone flatters a discriminator that always answers "original" (most tokens
         # are); precision and recall on the replaced tokens show whether it learned anything.
-        rows.append(("discriminator (eval)", f"accuracy {float(unsup['disc_accuracy']):.3f}, "
-                                             f"precision {float(unsup.get('disc_precision', 'nan')):.3f}, "
-                                             f"recall {float(unsup.get('disc_recall', 'nan')):.3f}, "
-                                             f"AUC {float(unsup.get('disc_auc', 'nan')):.3f}; "
-                                             f"MLM accuracy {float(unsup['masked_lm_accuracy']):.3f}"))
+        # Upstream's AUC counts padding as sure "original" tokens; the real-token figures do not.
+        rows.append(("discriminator (eval)",
+                     f"real tokens: AUC {float(unsup.get('disc_auc_real_tokens', 'nan')):.3f}, "
+                     f"accuracy {float(unsup.get('disc_accuracy_real_tokens', 'nan')):.3f}, "
+                     f"output spread {float(unsup.get('disc_prob_std_real_tokens', 'nan')):.3f}; "
+                     f"precision {float(unsup.get('disc_precision', 'nan')):.3f}, "
+                     f"recall {float(unsup.get('disc_recall', 'nan')):.3f}; upstream's AUC "
+                     f"{float(unsup.get('disc_auc', 'nan')):.3f}; MLM accuracy {float(unsup['masked_lm_accuracy']):.3f}"))
     parity = _read_json(os.path.join(work, "pytorch", "discriminator", "parity.json"))
     if parity:
         shown = ", ".join(f"{name} {err:.1e}" for name, err in sorted(parity.get("max_relative_error", {}).items()))
