@@ -24,6 +24,7 @@ import threading
 import time
 
 from experiments.stage_corpus import SHARED, stage_corpus
+from experiments.task_table import random_init_copy
 from util.files import atomic_write, write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,23 +80,6 @@ def nsmc_subset(source, target, limit):
             if limit and i > limit:
                 break
             dst.write(line)
-
-
-def random_init_copy(pretrained_dir, target_dir, seed):
-    """Same architecture and tokenizer as the pretrained discriminator, freshly initialised."""
-    os.environ.setdefault("USE_TF", "0")
-    import torch
-    from transformers import ElectraConfig, ElectraForPreTraining
-
-    torch.manual_seed(seed)
-    model = ElectraForPreTraining(ElectraConfig.from_pretrained(pretrained_dir))
-    tmp = target_dir + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    for name in os.listdir(pretrained_dir):
-        if name.startswith(("vocab", "tokenizer", "special_tokens")):
-            shutil.copy(os.path.join(pretrained_dir, name), tmp)
-    os.replace(tmp, target_dir)
 
 
 def finetune_data(work, args):
