@@ -103,7 +103,7 @@ def test_vocab_of_the_wrong_size_is_refused(tmp_path):
     vocab = os.path.join(model_dir, "vocab.txt")
     lines = open(vocab, encoding="utf-8").read().splitlines()[:-1]
     open(vocab, "w", encoding="utf-8").write("\n".join(lines) + "\n")
-    _convert_fails(tmp_path, model_dir, f"{VOCAB - 1} tokens, but the checkpoint's word embeddings have {VOCAB}")
+    _convert_fails(tmp_path, model_dir, f"{VOCAB - 1} lines, but the checkpoint's word embeddings have {VOCAB}")
 
 
 def test_generator_requested_from_a_discriminator_only_checkpoint(tmp_path):
