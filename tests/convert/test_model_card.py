@@ -15,7 +15,7 @@ import yaml
 from tiny_checkpoint import bert_config, make_model_dir
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "finetune"))
-from finetune_helpers import SAMPLE_DIR, make_tiny_electra  # noqa: E402
+from finetune_helpers import make_tiny_electra, tiny_run_config  # noqa: E402
 
 
 def read_card(directory):
@@ -70,10 +70,8 @@ def test_fine_tuned_best_model_card_from_the_runs_files(tmp_path, monkeypatch, t
 
     torch.set_num_threads(1)
     model = make_tiny_electra(str(tmp_path / "tiny"), tokenizer_type=tokenizer_type)
-    settings = {"task": "nsmc_card", "data_dir": SAMPLE_DIR, "train_file": "sample_reviews_train.txt",
-                "test_file": "sample_reviews_test.txt", "dev_file": "", "ckpt_dir": str(tmp_path / "ckpt"),
-                "model_name_or_path": model, "max_seq_len": 64, "max_steps": 6, "train_batch_size": 16,
-                "logging_steps": 3, "learning_rate": 2e-3, "seed": 4}
+    settings = tiny_run_config(model, tmp_path / "ckpt", task="nsmc_card", max_steps=6, logging_steps=3,
+                               learning_rate=2e-3, seed=4)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     run(load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults()))
     best_model = tmp_path / "ckpt" / "nsmc_card" / "best_model"

@@ -18,24 +18,12 @@ from finetune.tasks import task_config_defaults
 from finetune.trainer import run
 from util.errors import UserInputError
 
-from finetune_helpers import SAMPLE_DIR, fixture_texts, make_tiny_electra
+from finetune_helpers import SAMPLE_DIR, fixture_texts, make_tiny_electra, tiny_run_config
+from fixtures_ner_qa.tiny_model import fixture_texts as ner_qa_texts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
 NER_QA = os.path.join(HERE, "fixtures_ner_qa")
-
-
-def ner_qa_texts():
-    texts = []
-    with open(os.path.join(NER_QA, "naver_ner.tsv"), encoding="utf-8") as f:
-        texts += [line.split("\t")[0] for line in f if line.strip()]
-    with open(os.path.join(NER_QA, "klue_ner.tsv"), encoding="utf-8") as f:
-        texts += [line.split("\t", 1)[1] for line in f if line.startswith("## klue")]
-    with open(os.path.join(NER_QA, "korquad.json"), encoding="utf-8") as f:
-        for article in json.load(f)["data"]:
-            for paragraph in article["paragraphs"]:
-                texts += [paragraph["context"]] + [qa["question"] for qa in paragraph["qas"]]
-    return texts
 
 
 @pytest.fixture(scope="module")
@@ -232,10 +220,8 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     import yaml
 
     mecab_dir = make_tiny_electra(str(tmp_path / "mecab"), tokenizer_type="mecab_wordpiece")
-    settings = {"task": "nsmc_mecab", "data_dir": SAMPLE_DIR, "train_file": "sample_reviews_train.txt",
-                "test_file": "sample_reviews_test.txt", "dev_file": "", "ckpt_dir": str(tmp_path / "ckpt"),
-                "model_name_or_path": mecab_dir, "max_seq_len": 64, "max_steps": 6, "train_batch_size": 16,
-                "logging_steps": 0, "learning_rate": 2e-3, "seed": 1}
+    settings = tiny_run_config(mecab_dir, tmp_path / "ckpt", task="nsmc_mecab", max_steps=6, logging_steps=0,
+                               learning_rate=2e-3, seed=1)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     run(load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults()))
     out = tmp_path / "ckpt" / "nsmc_mecab"
