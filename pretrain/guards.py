@@ -50,14 +50,16 @@ class NonFiniteLossHook(tf.estimator.SessionRunHook):
         self._global_step = tf.train.get_or_create_global_step()
 
     def before_run(self, run_context):
-        return tf.estimator.SessionRunArgs((self._loss, self._global_step))
+        return tf.estimator.SessionRunArgs(self._loss)
 
     def after_run(self, run_context, run_values):
-        loss, step = run_values.results
-        if not np.isfinite(loss):
-            # global_step was fetched before this step's increment; steps count from 1 in the logs.
-            raise NonFiniteTrainingError(stop_message(f"loss is {float(loss)}", int(step) + 1, self.model_dir,
-                                                      self.learning_rate))
+        if not np.isfinite(run_values.results):
+            # Read global_step now, not beside the loss: fetched in the same run as the train op
+            # it may be read before or after the increment (no ordering between them). After the
+            # step it counts the steps done, the failed one included, as the logs number them.
+            step = run_context.session.run(self._global_step)
+            raise NonFiniteTrainingError(stop_message(f"loss is {float(run_values.results)}", int(step),
+                                                      self.model_dir, self.learning_rate))
 
 
 class FiniteWeightsListener(tf.estimator.CheckpointSaverListener):
