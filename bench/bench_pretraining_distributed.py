@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,16 +57,6 @@ def write_data(directory, num_examples=4096, num_files=4):
         w.close()
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def rate_of(output):
     rates = re.findall(r"([\d.]+) examples/s", output)
     if not rates:
@@ -76,6 +65,8 @@ def rate_of(output):
 
 
 def run(data_dir, model_dir, steps, distribution):
+    from pretrain.distribution import loopback_tf_configs
+
     hparams = dict(HPARAMS, num_train_steps=steps, iterations_per_loop=max(1, steps // 6))
     command = [sys.executable, "run_pretraining.py", "--data_dir", data_dir, "--model_name", model_dir]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
@@ -88,10 +79,8 @@ def run(data_dir, model_dir, steps, distribution):
             raise SystemExit(f"{distribution} run failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         return rate_of(done.stdout)
     hparams["distribution"] = "multi_worker"
-    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+    for tf_config in loopback_tf_configs(2):
         processes.append(subprocess.Popen(command + ["--hparams", json.dumps(hparams)], cwd=ROOT,
                                           env=dict(env, TF_CONFIG=tf_config), stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))

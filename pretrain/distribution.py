@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 
 import tensorflow.compat.v1 as tf
 
@@ -111,6 +112,22 @@ def per_replica_batch_size(config, num_replicas):
         raise UserInputError(f"{config._source}: train_batch_size {config.train_batch_size} is not divisible by "
                              f"the {num_replicas} replicas of distribution {config.distribution}")
     return config.train_batch_size // num_replicas
+
+
+def loopback_tf_configs(num_workers):
+    """TF_CONFIG values for ``num_workers`` multi_worker processes on this machine, one per
+    worker, on free loopback ports: how the tests and the benchmark try the path without a
+    cluster. The ports are free when chosen; a process that takes one meanwhile fails the run."""
+    sockets = [socket.socket() for _ in range(num_workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+            for index in range(num_workers)]
 
 
 @contextlib.contextmanager

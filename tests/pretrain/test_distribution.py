@@ -14,7 +14,6 @@ split batch, the gradient all-reduce and the mirrored updates.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pretrain import input_pipeline
+from pretrain import distribution, input_pipeline
 
 from .conftest import ROOT, tiny_hparams, write_tfrecords, write_vocab
 
@@ -143,23 +142,11 @@ def test_mirrored_over_two_cpu_devices_trains_what_one_device_trains(full_data, 
     assert np.abs(a[name] - start).max() > 1e-4
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_two_local_processes_train_one_checkpoint_set_from_disjoint_shards(full_data, tmp_path):
     model_dir = str(tmp_path / "multi")
-    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     try:
-        for index in range(2):
-            tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        for tf_config in distribution.loopback_tf_configs(2):
             processes.append(pretrain(full_data, model_dir, env={"TF_CONFIG": tf_config},
                                       distribution="multi_worker", mixed_precision=True, do_eval=True,
                                       num_eval_steps=2))
