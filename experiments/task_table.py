@@ -159,17 +159,30 @@ def build_table(rows, notes, args):
     return "\n".join(text) + "\n"
 
 
+def find_section(text, marker="task_table"):
+    """The ``<!-- marker -->`` ... ``<!-- /marker -->`` block of ``text``, markers included, or None."""
+    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if begin not in text or end not in text[text.index(begin):]:
+        return None
+    start = text.index(begin)
+    return text[start:text.index(end, start) + len(end)] + "\n"
+
+
+def replace_section(text, section, marker="task_table"):
+    """``text`` with its marked block replaced by ``section`` (a whole block), or with it appended."""
+    old = find_section(text, marker)
+    if old is not None:
+        start = text.index(old.rstrip("\n"))
+        return text[:start] + section + text[start + len(old.rstrip("\n")):].lstrip("\n")
+    return text.rstrip() + ("\n\n" if text else "") + section
+
+
 def put_section(path, body, marker="task_table"):
     """Replace (or append) the ``<!-- task_table -->`` section of a markdown file."""
-    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
-    section = f"{begin}\n## All tasks, several seeds\n\n{body.rstrip()}\n{end}\n"
+    section = f"<!-- {marker} -->\n## All tasks, several seeds\n\n{body.rstrip()}\n<!-- /{marker} -->\n"
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):].lstrip("\n")
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + section
     with atomic_write(path) as f:
-        f.write(text)
+        f.write(replace_section(text, section, marker))
 
 
 def parse_args(argv=None):
