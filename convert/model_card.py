@@ -98,9 +98,10 @@ def _load_snippet(name, model_class, examples, mecab):
 
 # -- fine-tuned directories -------------------------------------------------------------------
 
-def finetuned_card(model_dir, run_dir=None, name=None):
+def finetuned_card(model_dir, run_dir=None, name=None, step=None):
     """The card of a fine-tuned directory; ``run_dir`` holds the run's results.json (default:
-    the parent); ``name`` is the directory's final name when it is being built under a temporary one."""
+    the parent); ``name`` is the directory's final name when it is being built under a temporary one;
+    ``step`` makes it a ``checkpoint-<step>/`` card, with that step's evaluations."""
     from finetune.inference import describe_model_dir
 
     info = describe_model_dir(model_dir)
@@ -112,7 +113,9 @@ def finetuned_card(model_dir, run_dir=None, name=None):
     dataset, url, data_license, pipeline = DATASETS.get(info.family, (info.family or "unknown", "", "", None))
     dir_name = name or os.path.basename(os.path.abspath(model_dir))
     name = settings.get("task") or dir_name
-    finals = [e for e in results.get("evaluations", []) if e.get("final")]
+    evaluations = results.get("evaluations", [])
+    # A checkpoint's figures are those taken at its step (evaluation runs before the save).
+    finals = [e for e in evaluations if (e.get("step") == step if step is not None else e.get("final"))]
     figures = [(e["split"], e.get("step"), e["metrics"]) for e in finals] or (
         [(best["split"], best.get("step"), best["metrics"])] if best.get("metrics") else [])
     index_results = [{"task": {"type": pipeline or info.kind},
@@ -126,7 +129,7 @@ def finetuned_card(model_dir, run_dir=None, name=None):
         front["model-index"] = [{"name": name, "results": index_results}]
     mecab = _uses_mecab(model_dir, settings)
     base = settings.get("model_name_or_path")
-    train = results.get("train") or {}
+    train = (results.get("train") or {}) if step is None else {}
     steps = settings.get("max_steps") if (settings.get("max_steps") or -1) > 0 else None
     rows = [
         ("task", f"`{settings.get('task')}` ({dataset})"),
@@ -137,7 +140,7 @@ def finetuned_card(model_dir, run_dir=None, name=None):
         ("dev file", _basename(settings.get("dev_file"))),
         ("test file", _basename(settings.get("test_file"))),
         ("epochs / max steps", f"{settings.get('num_train_epochs')} / {steps or 'by epochs'}"),
-        ("trained steps (examples)", f"{train['steps']} ({train['examples']:,})" if train else None),
+        ("trained steps (examples)", f"{train['steps']} ({train['examples']:,})" if train else step),
         ("batch size × accumulation", f"{settings.get('train_batch_size')} × {settings.get('gradient_accumulation_steps')}"),
         ("learning rate, warmup, weight decay", f"{settings.get('learning_rate')}, {settings.get('warmup_proportion')}, "
                                                 f"{settings.get('weight_decay')}"),
@@ -156,7 +159,8 @@ def finetuned_card(model_dir, run_dir=None, name=None):
                   "|---|---|" + "---|" * len(figures[0][2])]
         lines += [f"| {split} | {step} | " + " | ".join(f"{float(v):.2f}" for v in metrics.values()) + " |"
                   for split, step, metrics in figures]
-        lines += ["", "Metrics ×100. " + ("Final evaluation of this checkpoint (results.json)." if finals else
+        final = "Evaluation at this step" if step is not None else "Final evaluation of this checkpoint"
+        lines += ["", "Metrics ×100. " + (f"{final} (results.json)." if finals else
                                           "The selection split's figures when this checkpoint was saved "
                                           "(best_result.json).")]
     else:
@@ -184,8 +188,8 @@ def _basename(path):
     return f"`{os.path.basename(path)}`" if path else None
 
 
-def write_finetuned_card(model_dir, run_dir=None, name=None):
-    return _write(model_dir, finetuned_card(model_dir, run_dir, name))
+def write_finetuned_card(model_dir, run_dir=None, name=None, step=None):
+    return _write(model_dir, finetuned_card(model_dir, run_dir, name, step))
 
 
 # -- converted pretraining directories ------------------------------------------------------

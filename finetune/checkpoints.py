@@ -69,6 +69,10 @@ def save(output_dir, step, model, tokenizer, config, state, optimizer, scheduler
         if scaler is not None:
             torch.save(scaler.state_dict(), os.path.join(tmp, SCALER))
         write_json(os.path.join(tmp, STATE), dict(state, step=step, fingerprint=fingerprint(config)))
+        from convert.model_card import write_finetuned_card
+
+        # A checkpoint is a model someone may hand on, so it carries a card like best_model/.
+        write_finetuned_card(tmp, run_dir=output_dir, name=f"{PREFIX}{step}", step=step)
         put_in_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -71,7 +71,7 @@ def test_fine_tuned_best_model_card_from_the_runs_files(tmp_path, monkeypatch, t
     torch.set_num_threads(1)
     model = make_tiny_electra(str(tmp_path / "tiny"), tokenizer_type=tokenizer_type)
     settings = tiny_run_config(model, tmp_path / "ckpt", task="nsmc_card", max_steps=6, logging_steps=3,
-                               learning_rate=2e-3, seed=4)
+                               save_steps=3, learning_rate=2e-3, seed=4)
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     run(load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults()))
     best_model = tmp_path / "ckpt" / "nsmc_card" / "best_model"
@@ -97,3 +97,12 @@ def test_fine_tuned_best_model_card_from_the_runs_files(tmp_path, monkeypatch, t
     assert f"| {final['split']} | {final['step']} | {final['metrics']['accuracy']:.2f} |" in body
     assert f"| trained steps (examples) | {results['train']['steps']} (" in body
     assert "Final evaluation" in body
+
+    # Every checkpoint-N/ carries its own card, with the evaluation taken at its step.
+    checkpoint = best_model.parent / "checkpoint-3"
+    at_3 = [e for e in results["evaluations"] if e["step"] == 3]
+    front, body = read_card(checkpoint)
+    assert at_3 and "# nsmc_card\n" in body
+    assert f"| {at_3[0]['split']} | 3 | {at_3[0]['metrics']['accuracy']:.2f} |" in body
+    assert "| trained steps (examples) | 3 |" in body and "Evaluation at this step" in body
+    assert front["model-index"][0]["results"][0]["dataset"]["split"] == at_3[0]["split"]
