@@ -23,7 +23,13 @@ CONFIG_NAME = "pretrain_config.json"
 
 
 def resolve_vocab(config, stats=None):
-    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json says the dataset used."""
+    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json says the dataset used.
+
+    ``tokenizer_type`` and ``do_lower_case`` left unset in the hparams are what the dataset
+    was built with (its stats.json), then what the vocab records: a bare vocab.txt (such as
+    the released one) records nothing, and ``build_pretraining_dataset.py --tokenizer_type
+    mecab_wordpiece`` over it must not train as, and write a model directory saying, wordpiece.
+    """
     if config.vocab_file:
         candidates = [config.vocab_file]
     else:
@@ -31,9 +37,12 @@ def resolve_vocab(config, stats=None):
         recorded = ((stats or {}).get("args") or {}).get("vocab_file")
         if recorded:
             candidates.append(recorded)
+    built = stats or {}
+    tokenizer_type = config.tokenizer_type if config.tokenizer_type is not None else built.get("tokenizer_type")
+    do_lower_case = config.do_lower_case if config.do_lower_case is not None else built.get("do_lower_case")
     for path in candidates:
         if os.path.exists(path):
-            return KoTokenizer.from_vocab(path, config.tokenizer_type, config.do_lower_case)
+            return KoTokenizer.from_vocab(path, tokenizer_type, do_lower_case)
     if config.vocab_file:
         raise UserInputError(f"vocab_file not found: {config.vocab_file}")
     raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")

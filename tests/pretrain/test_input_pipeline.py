@@ -59,6 +59,24 @@ def test_dataset_built_with_another_vocab(tmp_path, tiny_data):
         training.prepare(config_for(data, vocab_file=str(other / "vocab.txt")))
 
 
+def test_unset_tokenizer_settings_come_from_the_dataset_not_a_bare_vocab(tmp_path, tiny_data):
+    """A bare vocab.txt (the released one has no tokenizer_config.json) with a dataset built
+    by --tokenizer_type mecab_wordpiece --do-lower-case: pretraining follows the dataset."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    assert not (data / "tokenizer_config.json").exists()
+    stats = json.loads((data / "stats.json").read_text())
+    stats.update(tokenizer_type="mecab_wordpiece", do_lower_case=True)
+    (data / "stats.json").write_text(json.dumps(stats))
+    config = config_for(data)
+    tokenizer, _ = training.prepare(config)
+    assert (config.tokenizer_type, config.do_lower_case) == ("mecab_wordpiece", True)
+    assert (tokenizer.tokenizer_type, tokenizer.do_lower_case) == ("mecab_wordpiece", True)
+    # What the hparams say still wins, and a contradiction is still refused.
+    with pytest.raises(UserInputError, match="dataset tokenizer_type is 'mecab_wordpiece' but the config gives 'wordpiece'"):
+        training.prepare(config_for(data, tokenizer_type="wordpiece"))
+
+
 def test_missing_vocab_is_one_line(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
