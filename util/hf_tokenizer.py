@@ -12,6 +12,16 @@ the original text, for NER and QA) all come from one call.
 Both classes save ``vocab.txt`` as the very file they were loaded from: transformers
 rewrites it from the id map, which drops the earlier line of a repeated token and
 shifts every later id on reload.
+
+A repeated token leaves a *hole*: its earlier line is an id no token maps to (the released
+vocab has five, ids 31005, 31235, 32037, 39735, 39850). The Rust tokenizers print "The
+OrderedVocab you are attempting to save contains holes for indices [...]" to stdout
+whenever such a model is serialized (``OrderedVocabIter::serialize`` in
+tokenizers/src/models/mod.rs: tokenizer.json, pickling, ``copy.deepcopy``); the ids it
+writes are still right. Neither class serializes a model with holes: the mecab one is
+handed to transformers (which deep-copies it) with the holes filled by placeholders and
+gets its real model after; the WordPiece one saves no tokenizer.json for such a vocab,
+so vocab.txt stays the one description of the ids (AutoTokenizer rebuilds from it).
 """
 import json
 import os
@@ -48,14 +58,25 @@ def _save_verbatim(tokenizer, save_directory, files, tokenizer_type):
     return tuple(files) + (target,)
 
 
+def _holes(ids):
+    """Ids below the largest that no token maps to (a repeated token's earlier lines)."""
+    used = set(ids.values())
+    return [i for i in range(max(used) + 1) if i not in used] if used else []
+
+
 class KoElectraTokenizerFast(ElectraTokenizerFast):
     """ElectraTokenizerFast that saves the vocab file it was loaded from, byte for byte."""
 
     def __init__(self, vocab_file=None, *args, **kwargs):
         super().__init__(vocab_file, *args, **kwargs)
         self.source_vocab_file = vocab_file
+        self.vocab_has_holes = bool(_holes(self._tokenizer.get_vocab(with_added_tokens=False)))
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
+        if legacy_format is None and self.vocab_has_holes:
+            # tokenizer.json would only repeat vocab.txt's ids, and writing it makes the Rust
+            # serializer print its "contains holes" warning at every checkpoint.
+            legacy_format = True
         files = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
         if not self.source_vocab_file:
             return files
@@ -105,7 +126,12 @@ class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
     def __init__(self, vocab_file, do_lower_case=False, **kwargs):
         vocab = VocabFile(vocab_file)
         ids = vocab.ids
-        backend = Tokenizer(WordLevel(dict(ids), unk_token="[UNK]"))
+        # transformers deep-copies the backend, which serializes it: a model with holes would
+        # print the Rust warning, so the copy gets placeholders (with a space, which no split
+        # can hold) and the real model replaces it below. Special-token ids are the same in both.
+        holes = _holes(ids)
+        filled = {**ids, **{f"[line {i + 1}: repeated later]": i for i in holes}}
+        backend = Tokenizer(WordLevel(filled, unk_token="[UNK]"))
         if do_lower_case:
             backend.normalizer = normalizers.Lowercase()
         # A serializable stand-in while transformers sets up; replaced below.
@@ -122,6 +148,8 @@ class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
                          tokenizer_type="mecab_wordpiece", **kwargs)
         self.source_vocab_file = vocab_file
         self.do_lower_case = bool(do_lower_case)
+        if holes:
+            self._tokenizer.model = WordLevel(dict(ids), unk_token="[UNK]")
         self._tokenizer.pre_tokenizer = pre_tokenizers.PreTokenizer.custom(_PublishedMecabPreTokenizer(ids))
 
     def __reduce__(self):

@@ -71,3 +71,31 @@ def test_plain_tokenizer_saves_a_repeating_vocab_verbatim(tmp_path):
     hf.save_pretrained(str(out))  # transformers alone would drop lines 9 and 16 here
     assert (out / "vocab.txt").read_bytes() == open(path, "rb").read()
     assert load_tokenizer(str(out))("ARS 평점 캐시백")["input_ids"] == ids
+
+
+def test_repeated_tokens_leave_holes_that_are_never_serialized(tmp_path, capfd):
+    """The Rust tokenizers print "The OrderedVocab you are attempting to save contains holes"
+    (on stdout, from Rust) whenever a model whose ids skip a repeated token's earlier line is
+    serialized. Neither class does that: the mecab one at construction (transformers
+    deep-copies the backend), the WordPiece one at save_pretrained (tokenizer.json)."""
+    from transformers import AutoTokenizer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_quirky(str(src))
+    for kind in ("mecab_wordpiece", "wordpiece"):
+        write_json(src / "tokenizer_config.json", tokenizer_config(kind, False))
+        hf = load_tokenizer(str(src))
+        assert hf.convert_tokens_to_ids(["ARS", "캐시백", "[PAD]", "[MASK]"]) == [11, 16, 0, 4]
+        assert hf.convert_ids_to_tokens([8, 15]) == [None, None]  # the holes: lines 9 and 16
+        ids = hf("평점 ARS 캐시백")["input_ids"]
+        assert ids == [2, 12, 11, 16, 3] or kind == "mecab_wordpiece"  # mecab splits 캐시백
+        assert ids == [2] + KoTokenizer.from_vocab(str(src)).encode("평점 ARS 캐시백") + [3]
+        out = tmp_path / kind
+        hf.save_pretrained(str(out))
+        assert not (out / "tokenizer.json").exists()
+        assert (out / "vocab.txt").read_bytes() == (src / "vocab.txt").read_bytes()
+        assert load_tokenizer(str(out))("평점 ARS 캐시백")["input_ids"] == ids
+        plain = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+        assert plain.convert_tokens_to_ids(["ARS", "캐시백"]) == [11, 16]
+        assert "contains holes" not in capfd.readouterr().out, kind
