@@ -112,6 +112,29 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["disc", "model"]
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_of_the_wrong_kind_is_named_even_with_overwrite(tmp_path, overwrite):
+    """A file where a model directory goes (or a directory where the ONNX file goes) is not an
+    old output: the message says what it is, and --overwrite does not replace it."""
+    from util.errors import UserInputError
+
+    disc, gen = bert_config(32, 1, 2, 16, VOCAB), bert_config(16, 1, 1, 16, VOCAB)
+    model_dir = make_model_dir(str(tmp_path / "model"), disc, gen)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    a_dir = tmp_path / "onnx_dir"
+    a_dir.mkdir()
+    with pytest.raises(UserInputError, match=rf"^--pt_discriminator_path {a_file} is a file, not a directory$"):
+        convert_checkpoint(model_dir, str(a_file), verify=False, overwrite=overwrite, log=lambda _: None)
+    with pytest.raises(UserInputError, match=rf"^--pt_generator_path {a_file} is a file, not a directory$"):
+        convert_checkpoint(model_dir, str(tmp_path / "disc"), str(a_file), verify=False, overwrite=overwrite,
+                           log=lambda _: None)
+    with pytest.raises(UserInputError, match=rf"^--onnx_path {a_dir} is a directory, not a file$"):
+        convert_checkpoint(model_dir, str(tmp_path / "disc"), onnx_path=str(a_dir), verify=False,
+                           overwrite=overwrite, log=lambda _: None)
+    assert a_file.read_text() == "keep me" and sorted(os.listdir(tmp_path)) == ["model", "notes.txt", "onnx_dir"]
+
+
 def test_command_line_prints_parity_and_writes_onnx(tmp_path, capsys):
     """The script in-process (the subprocess path is covered by test_pretraining_integration)."""
     import pytorch_convert
