@@ -137,8 +137,12 @@ def build_vocab(corpus, output_dir, tokenizer_type="wordpiece", vocab_size=40000
     """Train the vocab and write it; returns a stats dict."""
     if tokenizer_type not in TOKENIZER_TYPES:
         raise UserInputError(f"--tokenizer {tokenizer_type!r} is not one of {', '.join(TOKENIZER_TYPES)}")
+    if unused_size < 0:
+        raise UserInputError(f"--unused_size must be 0 or more, got {unused_size}")
+    if num_processes < 1:
+        raise UserInputError(f"--num_processes must be at least 1, got {num_processes}")
     reserved = len(SPECIAL_TOKENS) + unused_size
-    if unused_size < 0 or vocab_size <= reserved:
+    if vocab_size <= reserved:
         raise UserInputError(
             f"--vocab_size {vocab_size} leaves no room for learned pieces after "
             f"{len(SPECIAL_TOKENS)} special and {unused_size} unused tokens")

@@ -64,6 +64,10 @@ def test_lower_case_vocab(sample_corpus_file, tmp_path):
     (lambda p: p.write_bytes(b"\n\n"), [], "corpus file has no text"),
     (lambda p: p.write_bytes(b"\xff\xfe\n"), [], "not UTF-8"),
     (lambda p: p.write_text("가\n", encoding="utf-8"), ["--vocab_size", "100", "--unused_size", "100"], "leaves no room"),
+    (lambda p: p.write_text("가\n", encoding="utf-8"), ["--unused_size", "-1"], "--unused_size must be 0 or more, got -1"),
+    (lambda p: p.write_text("가\n", encoding="utf-8"), ["--num_processes", "0"], "--num_processes must be at least 1, got 0"),
+    (lambda p: p.write_text("가\n", encoding="utf-8"), ["--tokenizer", "mecab_wordpiece", "--num_processes", "-2"],
+     "--num_processes must be at least 1, got -2"),
 ])
 def test_bad_input_exits_1_and_writes_nothing(tmp_path, capsys, make_corpus, extra, message):
     corpus = tmp_path / "c.txt"
