@@ -79,3 +79,73 @@ def test_run_pretraining_checkpoint_converts_with_parity(tmp_path):
     assert gen.config.hidden_size == disc.config.hidden_size // 2
     assert AutoTokenizer.from_pretrained(out / "disc", local_files_only=True).tokenize("단어7 단어12") == \
         ["단어7", "단어12"]
+
+
+# The line that puts the fixture's repeated tokens into real text.
+REPEATS_LINE = "ARS 캐시백 평점들은 영화가 재밌다"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tokenizer_type", ["wordpiece", "mecab_wordpiece"])
+def test_vocab_with_repeats_goes_through_every_script(tmp_path, sample_corpus_file, tokenizer_type):
+    """The released vocab's quirks (tests/util/test_vocab_file.py's fixture: repeated tokens,
+    no final newline, no tokenizer_config.json) through the scripts a user runs:
+    dataset -> 2 pretraining steps -> conversion -> the transformers tokenizer's ids."""
+    import tensorflow as tf
+    from transformers import AutoTokenizer, ElectraForPreTraining
+
+    from tests.util.test_vocab_file import write_quirky
+    from util.hf_tokenizer import load_tokenizer
+    from util.tokenization import KoTokenizer
+
+    text = open(sample_corpus_file, encoding="utf-8").read().rstrip("\n") + "\n" + REPEATS_LINE + "\n"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "text.txt").write_text(text, encoding="utf-8")
+    chars = sorted({c for c in text if not c.isspace()})
+    vocab = write_quirky(str(tmp_path / "vocab"), chars + ["##" + c for c in chars])
+    num_lines = len(open(vocab, encoding="utf-8").read().split("\n"))
+    holes = [8, 15]  # the earlier lines of ARS and 캐시백: ids no token has
+
+    data = str(tmp_path / "data")
+    built = _run(["build_pretraining_dataset.py", "--corpus_dir", str(corpus), "--vocab_file", vocab,
+                  "--tokenizer_type", tokenizer_type, "--output_dir", data, "--max_seq_length", str(MAX_SEQ_LENGTH),
+                  "--num_out_files", "1", "--no_progress"])
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert "vocab.txt:12: 'ARS' repeats line 9" in built.stderr
+    stats = json.load(open(os.path.join(data, "stats.json")))
+    assert (stats["vocab_size"], stats["tokenizer_type"]) == (num_lines, tokenizer_type)
+    assert stats["unk_rate"] < 0.01, stats["unk_rate"]
+    written = set()
+    for record in tf.data.TFRecordDataset(os.path.join(data, "pretrain_data.tfrecord-0-of-1")):
+        written.update(tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value)
+    assert 11 in written and not written & set(holes)  # ARS as its last line, never a hole
+
+    model_dir = str(tmp_path / "model")
+    hparams = json.load(open(TINY))
+    hparams.update(max_seq_length=MAX_SEQ_LENGTH, train_batch_size=4, num_train_steps=2, save_checkpoints_steps=2,
+                   iterations_per_loop=2, num_warmup_steps=1, do_eval=False)
+    # No tokenizer_type here: it comes from the dataset, the bare vocab.txt records none.
+    train = _run(["run_pretraining.py", "--data_dir", data, "--model_name", model_dir, "--hparams", json.dumps(hparams)])
+    assert train.returncode == 0, (train.stdout + train.stderr)[-4000:]
+    config = json.load(open(os.path.join(model_dir, "pretrain_config.json")))
+    assert (config["vocab_size"], config["tokenizer_type"]) == (num_lines, tokenizer_type)
+
+    disc = str(tmp_path / "pytorch" / "disc")
+    convert = _run(["pytorch_convert.py", "--tf_ckpt_path", model_dir, "--pt_discriminator_path", disc, "--seed", "0"])
+    assert convert.returncode == 0, (convert.stdout + convert.stderr)[-4000:]
+    assert "global_step 2" in convert.stdout and f"({tokenizer_type}, do_lower_case=False)" in convert.stdout
+    assert open(os.path.join(disc, "vocab.txt"), "rb").read() == open(vocab, "rb").read()
+    model = ElectraForPreTraining.from_pretrained(disc, local_files_only=True)
+    assert model.electra.embeddings.word_embeddings.weight.shape[0] == num_lines
+
+    lines = [line for line in text.split("\n") if line]
+    ours = KoTokenizer(vocab, tokenizer_type).encode_batch(lines)
+    hf = load_tokenizer(disc)
+    assert hf(lines, add_special_tokens=False)["input_ids"] == ours
+    repeats = hf(REPEATS_LINE, add_special_tokens=False)["input_ids"]
+    assert repeats[0] == 11 and (tokenizer_type == "mecab_wordpiece" or repeats[1] == 16)
+    if tokenizer_type == "wordpiece":
+        auto = AutoTokenizer.from_pretrained(disc, local_files_only=True)
+        assert auto(lines, add_special_tokens=False)["input_ids"] == ours
+    assert "contains holes" not in convert.stdout + train.stdout + built.stdout

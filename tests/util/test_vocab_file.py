@@ -15,10 +15,15 @@ QUIRKY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "영화", "
           "ARS", "평점", "##들", "##은", "캐시백", "캐시백"]
 
 
-def write_quirky(directory):
+def write_quirky(directory, extra_tokens=()):
+    """vocab.txt with QUIRKY's repeats and no final newline, then ``extra_tokens`` (those not
+    in QUIRKY, in order): e.g. a corpus's characters, so real text tokenizes, every extra id
+    lying after both holes as most of the released vocab does. Returns its path."""
+    tokens = QUIRKY + [t for t in dict.fromkeys(extra_tokens) if t not in QUIRKY]
+    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "vocab.txt")
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(QUIRKY))  # no final newline
+        f.write("\n".join(tokens))  # no final newline
     return path
 
 
@@ -48,6 +53,15 @@ def test_tokenizer_over_the_quirky_vocab_matches_transformers(tmp_path):
     mecab = KoTokenizer(path, "mecab_wordpiece")
     assert mecab.encode("평점들은 ARS") == [12, 13, 14, 11]
     assert mecab.vocab_size == 17
+
+
+def test_extra_tokens_come_after_the_repeats_unshifted(tmp_path):
+    path = write_quirky(str(tmp_path), ["가", "ARS", "##나", "가", "##가"])
+    assert not open(path, "rb").read().endswith(b"\n")
+    vocab = VocabFile(path)
+    assert vocab.tokens == QUIRKY + ["가", "##나"]
+    assert vocab.ids["가"] == 17 and vocab.ids["##나"] == 18 and vocab.ids["ARS"] == 11
+    assert vocab.duplicates == {"ARS": [9, 12], "캐시백": [16, 17]}
 
 
 def test_saving_keeps_the_file_byte_for_byte(tmp_path):
