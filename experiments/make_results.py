@@ -17,6 +17,7 @@ import statistics
 import sys
 import types
 
+from configure_pretraining import HPARAMS as HPARAM_DEFAULTS
 from experiments.task_table import PUBLISHED, find_section, finished, replace_section
 from util.errors import UserInputError, run_cli
 from util.files import atomic_write
@@ -146,7 +147,10 @@ def pilots_section(work, final_hparams):
         hparams, series = load_json(os.path.join(run_dir, "pretrain_hparams.json")), scalars(run_dir)
         last = lambda tag: f"{series[tag][-1][1]:.3f}" if tag in series else "–"  # noqa: E731
         keys = sorted((set(hparams) | set(final_hparams)) - {"learning_rate", "num_warmup_steps", "vocab_file"})
-        other = ", ".join(f"{k} {json.dumps(hparams.get(k))}" for k in keys if hparams.get(k) != final_hparams.get(k))
+        # A key a run left out has configure_pretraining's default, not "null".
+        value = lambda hp, k: hp[k] if k in hp else HPARAM_DEFAULTS.get(k, (None,))[0]  # noqa: E731
+        other = ", ".join(f"{k} {json.dumps(value(hparams, k))}" for k in keys
+                          if value(hparams, k) != value(final_hparams, k))
         rows.append([f"`{os.path.basename(run_dir)}`", hparams.get("learning_rate"), hparams.get("num_warmup_steps"),
                      other or "–", max((s for points in series.values() for s, _ in points), default="–"),
                      last("accuracy/disc_auc_real"), last("loss/disc"),
