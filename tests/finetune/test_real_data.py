@@ -114,7 +114,8 @@ def test_nsmc_real_slice_learns(tmp_path, write_yaml, real_text_model):
     head(os.path.join(SHARED, "nsmc", "ratings_train.txt"), data / "ratings_train.txt", 3000)
     head(os.path.join(SHARED, "nsmc", "ratings_test.txt"), data / "ratings_test.txt", 1000)
     config = load_config(write_yaml(tiny_run_config(
-        real_text_model, tmp_path / "ckpt", data_dir=str(data), num_train_epochs=3, train_batch_size=32,
+        real_text_model, tmp_path / "ckpt", data_dir=str(data), train_file="ratings_train.txt",
+        test_file="ratings_test.txt", num_train_epochs=3, train_batch_size=32,
         logging_steps=50, learning_rate=5e-4, warmup_proportion=0.1, max_seq_len=128)))
     results = run(config)
     assert results["best"]["score"] >= 65.0, results["best"]
