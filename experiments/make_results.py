@@ -18,6 +18,7 @@ import sys
 import types
 
 from configure_pretraining import HPARAMS as HPARAM_DEFAULTS
+from experiments import task_table
 from experiments.task_table import PUBLISHED, find_section, finished, replace_section
 from util.errors import UserInputError, run_cli
 from util.files import atomic_write
@@ -139,6 +140,11 @@ def monitor_verdict(hparams, series):
     return f"yes, at {len(flagged)} of the logged steps from {start}" if flagged else "no"
 
 
+def hparam(hparams, key):
+    """A run's value of ``key``; one it left out has configure_pretraining's default, not "null"."""
+    return hparams[key] if key in hparams else HPARAM_DEFAULTS.get(key, (None,))[0]
+
+
 def pilots_section(work, final_hparams):
     rows = []
     for run_dir in sorted(glob.glob(os.path.join(work, "model_*"))):
@@ -147,10 +153,8 @@ def pilots_section(work, final_hparams):
         hparams, series = load_json(os.path.join(run_dir, "pretrain_hparams.json")), scalars(run_dir)
         last = lambda tag: f"{series[tag][-1][1]:.3f}" if tag in series else "–"  # noqa: E731
         keys = sorted((set(hparams) | set(final_hparams)) - {"learning_rate", "num_warmup_steps", "vocab_file"})
-        # A key a run left out has configure_pretraining's default, not "null".
-        value = lambda hp, k: hp[k] if k in hp else HPARAM_DEFAULTS.get(k, (None,))[0]  # noqa: E731
-        other = ", ".join(f"{k} {json.dumps(value(hparams, k))}" for k in keys
-                          if value(hparams, k) != value(final_hparams, k))
+        other = ", ".join(f"{k} {json.dumps(hparam(hparams, k))}" for k in keys
+                          if hparam(hparams, k) != hparam(final_hparams, k))
         rows.append([f"`{os.path.basename(run_dir)}`", hparams.get("learning_rate"), hparams.get("num_warmup_steps"),
                      other or "–", max((s for points in series.values() for s, _ in points), default="–"),
                      last("accuracy/disc_auc_real"), last("loss/disc"),
@@ -186,22 +190,18 @@ def finetune_runs(work, task, seeds):
     return runs
 
 
-def mean_std(runs, model, key):
-    """(mean, sample std or None, n) over the seeds of one model that have the figure, or None."""
-    values = [r[key] for r in runs.get(model, []) if r[key] is not None]
-    if not values:
-        return None
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
+def seed_values(runs, model, key):
+    """The figure ``key`` of each seed of one model that has it."""
+    return [r[key] for r in runs.get(model, []) if r[key] is not None]
 
 
-def cell(stats):
-    mean, std, n = stats or (None, None, 0)
-    return "–" if not n else f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" (n={n})"
+def cell(values):
+    return f"{task_table.cell(values)} (n={len(values)})" if values else "–"
 
 
 def gain(runs, key):
-    a, b = (mean_std(runs, model, key) for model, _ in MODELS)
-    return a[0] - b[0] if a and b else None
+    a, b = (seed_values(runs, model, key) for model, _ in MODELS)
+    return statistics.mean(a) - statistics.mean(b) if a and b else None
 
 
 def settings_line(task, runs):
@@ -227,7 +227,7 @@ def task_section(task, runs, exp_args):
     data = (f"the first {exp_args['nsmc_train']:,} reviews of `ratings_train.txt` and the first "
             f"{exp_args['nsmc_test']:,} of `ratings_test.txt` (no dev file)" if task == "nsmc"
             else "`sts-train.tsv`, `sts-dev.tsv` and `sts-test.tsv` whole")
-    rows = [[label] + [cell(mean_std(runs, model, k)) for k, _ in columns] for model, label in MODELS]
+    rows = [[label] + [cell(seed_values(runs, model, k)) for k, _ in columns] for model, label in MODELS]
     gains = [gain(runs, k) for k, _ in columns]
     rows.append(["gain (a) − (b)"] + ["–" if g is None else f"**{g:+.2f}**" for g in gains])
     return (f"## Fine-tuning on {title}\nData: {data}. {settings_line(task, runs)}\n\n{title} {metric}, mean ± sample "
