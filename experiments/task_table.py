@@ -159,21 +159,25 @@ def build_table(rows, notes, args):
     return "\n".join(text) + "\n"
 
 
-def find_section(text, marker="task_table"):
-    """The ``<!-- marker -->`` ... ``<!-- /marker -->`` block of ``text``, markers included, or None."""
+def _section_span(text, marker):
+    """(start, stop) of the ``<!-- marker -->`` ... ``<!-- /marker -->`` block, markers included, or None."""
     begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
-    if begin not in text or end not in text[text.index(begin):]:
-        return None
-    start = text.index(begin)
-    return text[start:text.index(end, start) + len(end)] + "\n"
+    start = text.find(begin)
+    stop = text.find(end, start) if start >= 0 else -1
+    return (start, stop + len(end)) if stop >= 0 else None
+
+
+def find_section(text, marker="task_table"):
+    """The marked block of ``text`` (with a final newline), or None."""
+    span = _section_span(text, marker)
+    return text[span[0]:span[1]] + "\n" if span else None
 
 
 def replace_section(text, section, marker="task_table"):
     """``text`` with its marked block replaced by ``section`` (a whole block), or with it appended."""
-    old = find_section(text, marker)
-    if old is not None:
-        start = text.index(old.rstrip("\n"))
-        return text[:start] + section + text[start + len(old.rstrip("\n")):].lstrip("\n")
+    span = _section_span(text, marker)
+    if span:
+        return text[:span[0]] + section + text[span[1]:].lstrip("\n")
     return text.rstrip() + ("\n\n" if text else "") + section
 
 
