@@ -12,12 +12,11 @@ from util.errors import UserInputError
 from util.files import put_in_place, temp_dir_beside
 
 
-def _check_target(path, overwrite, what, flag):
+def _check_target(path, overwrite, what, flag, is_dir=True):
     """Refuse an output in the way (unless --overwrite), and one of the wrong kind even with it:
     --overwrite replaces an old output, never a file where a directory goes or the reverse."""
     if not path or not os.path.exists(path):
         return
-    is_dir = what.endswith("directory")
     if is_dir and not os.path.isdir(path):
         raise UserInputError(f"{flag} {path} is a file, not a directory")
     if not is_dir and os.path.isdir(path):
@@ -42,7 +41,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
 
     _check_target(pt_discriminator_path, overwrite, "discriminator directory", "--pt_discriminator_path")
     _check_target(pt_generator_path, overwrite, "generator directory", "--pt_generator_path")
-    _check_target(onnx_path, overwrite, "ONNX file", "--onnx_path")
+    _check_target(onnx_path, overwrite, "ONNX file", "--onnx_path", is_dir=False)
     targets = [p for p in (pt_discriminator_path, pt_generator_path, onnx_path) if p]
     if len({os.path.abspath(p) for p in targets}) != len(targets):
         raise UserInputError("--pt_discriminator_path, --pt_generator_path and --onnx_path must differ")
