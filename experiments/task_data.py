@@ -13,6 +13,8 @@ import json
 import os
 import random
 
+from util.files import atomic_write
+
 # ../shared/data beside the checkout (as experiments/stage_corpus.py finds it), without its imports.
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
@@ -35,7 +37,7 @@ def _rows(path):
 
 
 def _write(path, header, rows):
-    with open(path, "wb") as f:
+    with atomic_write(path, "wb") as f:
         f.write(b"\n".join([header] + rows) + b"\n")
 
 
@@ -96,7 +98,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
         train, test = _split(blocks, 0.8, rng)
         train, test = _sample(train, train_limit, rng), _sample(test, eval_limit, rng)
         for name, part in (("train.tsv", train), ("test.tsv", test)):
-            with open(dst(name), "w", encoding="utf-8") as f:
+            with atomic_write(dst(name)) as f:
                 f.write("\n\n".join(part) + "\n\n")
         notes.append(f"Naver NER is not redistributable and not at hand: KLUE-NER v1.1 dev ({len(blocks):,} "
                      f"sentences, character-level BIO of 6 types) split 80/20 with seed {split_seed}; "
@@ -129,7 +131,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
         train = _cap_questions(train, train_limit)
         held_out = _cap_questions(held_out, eval_limit)
         for name, part in (("KorQuAD_v1.0_train.json", train), ("KorQuAD_v1.0_dev.json", held_out)):
-            with open(dst(name), "w", encoding="utf-8") as f:
+            with atomic_write(dst(name)) as f:
                 json.dump(dict(doc, data=part), f, ensure_ascii=False)
         notes.append(f"KorQuAD 1.0 train is not at hand: the dev file's {len(doc['data'])} articles split 80/20 "
                      f"by article with seed {split_seed}; train {_questions(train):,} questions, evaluation on the "

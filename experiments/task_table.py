@@ -199,6 +199,9 @@ def parse_args(argv=None):
     p.add_argument("--work", default="data/task_table")
     p.add_argument("--random_init", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the same architecture from random initialisation (default on)")
+    p.add_argument("--only", choices=["pretrained", "random_init"],
+                   help="fine-tune this row alone, e.g. the two rows in two processes at once; a last run "
+                        "without --only then finds every run finished and writes the table with both")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
     p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
@@ -230,6 +233,8 @@ def main(argv=None):
     models = [("pretrained", args.model_dir)]
     if args.random_init:
         models.append(("random_init", random_init_copy(args.model_dir, os.path.join(args.work, "random_init"))))
+    if args.only:
+        models = [(label, model_dir) for label, model_dir in models if label == args.only]
     base = {k: v for k, v in (("num_train_epochs", args.num_train_epochs), ("max_steps", args.max_steps),
                               ("logging_steps", args.logging_steps), ("num_threads", args.num_threads))
             if v is not None}

@@ -82,3 +82,27 @@ def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys
     out = capsys.readouterr().out
     assert out.count("done before") == 8 * 2 * 2 and "== nsmc seed 42: /" not in out.replace("done before", "")
     assert open(tmp_path / "work" / "task_table.md", encoding="utf-8").read() == table
+
+
+def test_only_runs_one_row_and_a_later_full_run_reuses_it(tmp_path, capsys):
+    import torch
+
+    from finetune_helpers import make_tiny_electra
+
+    torch.set_num_threads(1)
+    model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
+    argv = ["--model_dir", model, "--seeds", "1", "--tasks", "nsmc", "--train_limit", "16", "--eval_limit", "8",
+            "--max_steps", "1", "--logging_steps", "1", "--work", str(tmp_path / "work")]
+    task_table.main(argv + ["--only", "random_init"])
+    runs = tmp_path / "work" / "runs"
+    assert sorted(os.listdir(runs)) == ["random_init"]
+    rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(n=1)" in line]
+    assert len(rows) == 1 and "random initialisation" in rows[0]
+
+    capsys.readouterr()
+    task_table.main(argv)
+    out = capsys.readouterr().out
+    assert "== nsmc seed 42: done before" in out  # the random-init run, not redone
+    assert sorted(os.listdir(runs)) == ["pretrained", "random_init"]
+    rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(n=1)" in line]
+    assert len(rows) == 2
