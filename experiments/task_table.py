@@ -205,6 +205,8 @@ def parse_args(argv=None):
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
     p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
+    p.add_argument("--learning_rate", type=float, default=None,
+                   help="override the YAMLs' rate (a capped, shortened run under-trains at the published 5e-5)")
     p.add_argument("--max_seq_len", type=int, default=None,
                    help="override (default: the YAML's, cut to the model's max_position_embeddings)")
     p.add_argument("--logging_steps", type=int, default=None, help="override: evaluate every N steps")
@@ -236,6 +238,7 @@ def main(argv=None):
     if args.only:
         models = [(label, model_dir) for label, model_dir in models if label == args.only]
     base = {k: v for k, v in (("num_train_epochs", args.num_train_epochs), ("max_steps", args.max_steps),
+                              ("learning_rate", args.learning_rate),
                               ("logging_steps", args.logging_steps), ("num_threads", args.num_threads))
             if v is not None}
     per_model = {label: {} for label, _ in models}

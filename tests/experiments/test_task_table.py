@@ -84,7 +84,7 @@ def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys
     assert open(tmp_path / "work" / "task_table.md", encoding="utf-8").read() == table
 
 
-def test_only_runs_one_row_and_a_later_full_run_reuses_it(tmp_path, capsys):
+def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(tmp_path, capsys):
     import torch
 
     from finetune_helpers import make_tiny_electra
@@ -92,7 +92,7 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it(tmp_path, capsys):
     torch.set_num_threads(1)
     model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
     argv = ["--model_dir", model, "--seeds", "1", "--tasks", "nsmc", "--train_limit", "16", "--eval_limit", "8",
-            "--max_steps", "1", "--logging_steps", "1", "--work", str(tmp_path / "work")]
+            "--max_steps", "1", "--logging_steps", "1", "--learning_rate", "3e-4", "--work", str(tmp_path / "work")]
     task_table.main(argv + ["--only", "random_init"])
     runs = tmp_path / "work" / "runs"
     assert sorted(os.listdir(runs)) == ["random_init"]
@@ -104,5 +104,6 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "== nsmc seed 42: done before" in out  # the random-init run, not redone
     assert sorted(os.listdir(runs)) == ["pretrained", "random_init"]
-    rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(n=1)" in line]
-    assert len(rows) == 2
+    table = open(tmp_path / "work" / "task_table.md").read()
+    assert len([line for line in table.splitlines() if "(n=1)" in line]) == 2
+    assert "learning_rate 5e-5 → 0.0003" in table  # an override is stated in the task's notes
