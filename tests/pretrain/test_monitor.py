@@ -35,6 +35,7 @@ def test_hook_warns_only_after_the_start_step_on_window_means():
     for step in range(0, 300):  # collapsed throughout; judged at steps 200 and 300 only
         hook.after_run(None, Values(step, 0.52))
     assert len(lines) == 2 and lines[0].startswith("WARNING step 200:")
+    assert "\"temperature\": 2.0" in lines[0]  # the retry the pilots found to work
     for step in range(300, 400):  # recovered
         hook.after_run(None, Values(step, 0.9))
     assert len(lines) == 2
