@@ -205,8 +205,9 @@ def parse_args(argv=None):
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
     p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
-    p.add_argument("--learning_rate", type=float, default=None,
-                   help="override the YAMLs' rate (a capped, shortened run under-trains at the published 5e-5)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any YAML key for every task, as run_finetune.py's --set (e.g. learning_rate: "
+                        "a capped, shortened run under-trains at the published 5e-5); the notes list each one")
     p.add_argument("--max_seq_len", type=int, default=None,
                    help="override (default: the YAML's, cut to the model's max_position_embeddings)")
     p.add_argument("--logging_steps", type=int, default=None, help="override: evaluate every N steps")
@@ -227,6 +228,7 @@ def main(argv=None):
     args = parse_args(argv)
     from transformers import AutoConfig
 
+    from finetune.config import parse_overrides
     from util.errors import UserInputError
 
     if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
@@ -238,9 +240,9 @@ def main(argv=None):
     if args.only:
         models = [(label, model_dir) for label, model_dir in models if label == args.only]
     base = {k: v for k, v in (("num_train_epochs", args.num_train_epochs), ("max_steps", args.max_steps),
-                              ("learning_rate", args.learning_rate),
                               ("logging_steps", args.logging_steps), ("num_threads", args.num_threads))
             if v is not None}
+    base.update(parse_overrides(args.overrides))
     per_model = {label: {} for label, _ in models}
     notes = {}
     for task in args.tasks:

@@ -92,7 +92,7 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(
     torch.set_num_threads(1)
     model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
     argv = ["--model_dir", model, "--seeds", "1", "--tasks", "nsmc", "--train_limit", "16", "--eval_limit", "8",
-            "--max_steps", "1", "--logging_steps", "1", "--learning_rate", "3e-4", "--work", str(tmp_path / "work")]
+            "--max_steps", "1", "--logging_steps", "1", "--set", "learning_rate=3e-4", "--set", "warmup_proportion=0.1", "--work", str(tmp_path / "work")]
     task_table.main(argv + ["--only", "random_init"])
     runs = tmp_path / "work" / "runs"
     assert sorted(os.listdir(runs)) == ["random_init"]
@@ -106,4 +106,4 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(
     assert sorted(os.listdir(runs)) == ["pretrained", "random_init"]
     table = open(tmp_path / "work" / "task_table.md").read()
     assert len([line for line in table.splitlines() if "(n=1)" in line]) == 2
-    assert "learning_rate 5e-5 → 0.0003" in table  # an override is stated in the task's notes
+    assert "learning_rate 5e-5 → 0.0003" in table and "warmup_proportion 0 → 0.1" in table  # overrides stated
