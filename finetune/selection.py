@@ -12,7 +12,8 @@ Three numbers come out of one run, each named in ``results.json`` and in the log
   final evaluation are ``dev_selected`` when both files exist: the honest held-out figure.
 - ``checkpoints`` (``eval_all_checkpoints``): KoELECTRA's protocol, every ``checkpoint-N``
   scored on test and the best of them; the same as ``published`` when ``logging_steps`` equals
-  ``save_steps``, as in every published YAML.
+  ``save_steps``, as in every published YAML. With no test file (KorQuAD's YAML) they are
+  scored on dev, the file KoELECTRA's run_squad scores them on (its ``predict_file``).
 """
 PUBLISHED_RULE = ("best {metric} over the evaluations every logging_steps on {split} "
                   "(Dialog-KoELECTRA's best_score; KoELECTRA's best checkpoint when save_steps == logging_steps)")
@@ -29,10 +30,13 @@ class Selection:
             self.published_split = "test"
         else:
             self.published_split = self.selection_split
-        self.checkpoint_split = "test" if has_test and config.eval_all_checkpoints else None
+        if config.eval_all_checkpoints:
+            self.checkpoint_split = "test" if has_test else ("dev" if has_dev else None)
+        else:
+            self.checkpoint_split = None
         self.best = None
         self.published = None
-        self.checkpoints = {}  # step -> test metrics of checkpoint-<step>
+        self.checkpoints = {}  # step -> metrics of checkpoint-<step> on checkpoint_split
 
     def splits_during_training(self):
         """The splits an evaluation during training scores, selection split first."""
@@ -61,7 +65,7 @@ class Selection:
             return None
         steps = sorted(self.checkpoints)
         best = max(steps, key=lambda s: (self.checkpoints[s][self.metric], -s))
-        return {"split": "test", "evaluations": [{"step": s, "metrics": self.checkpoints[s]} for s in steps],
+        return {"split": self.checkpoint_split, "evaluations": [{"step": s, "metrics": self.checkpoints[s]} for s in steps],
                 "best": {"step": best, "score": self.checkpoints[best][self.metric]}}
 
     def protected_steps(self):
@@ -92,8 +96,8 @@ def summary_lines(results):
     checkpoints = results.get("checkpoints")
     if checkpoints:
         best = checkpoints["best"]
-        lines.append(f"all checkpoints on test: best {metric} = {best['score']:.2f} at checkpoint-{best['step']} "
-                     f"({len(checkpoints['evaluations'])} checkpoints)")
+        lines.append(f"all checkpoints on {checkpoints['split']}: best {metric} = {best['score']:.2f} "
+                     f"at checkpoint-{best['step']} ({len(checkpoints['evaluations'])} checkpoints)")
     best = results.get("best")
     if best and "score" in best:
         lines.append(f"best {best['split']} {metric} = {best['score']:.2f} at step {best['step']} (best_model/)")

@@ -111,16 +111,18 @@ class Trainer:
         self.model.train()
 
     def save_checkpoint(self, step, epoch, batches_done):
-        """``checkpoint-<step>/``; with ``eval_all_checkpoints`` its test score too, taken now
-        while the weights are in memory (the originals reload each checkpoint at the end to get
-        the same number; taking it now keeps it when the keep-limit deletes the directory)."""
+        """``checkpoint-<step>/``; with ``eval_all_checkpoints`` its test score too (dev when
+        there is no test file), taken now while the weights are in memory (the originals reload
+        each checkpoint at the end to get the same number; taking it now keeps it when the
+        keep-limit deletes the directory)."""
         selection, outputs = self.selection, self.outputs
-        if selection.checkpoint_split:
+        split = selection.checkpoint_split
+        if split:
             at, scores = self._last_scores
-            metrics = scores.get("test") if at == step else None
+            metrics = scores.get(split) if at == step else None
             if metrics is None:
-                metrics, _, loss = self.evaluate(self.splits["test"])
-                outputs.write_step_metrics("test", step, metrics, loss)
+                metrics, _, loss = self.evaluate(self.splits[split])
+                outputs.write_step_metrics(split, step, metrics, loss)
                 self.model.train()
             self.record_checkpoint_score(step, metrics)
         state = {"epoch": epoch, "batches_done": batches_done, "selection": selection.state(),
@@ -293,14 +295,15 @@ class Trainer:
     # -- after training ------------------------------------------------------------------------
 
     def evaluate_saved_checkpoints(self):
-        """``eval_all_checkpoints``: score on test each checkpoint on disk not scored yet
-        (all of them when ``do_train`` is false, as the originals' final loop)."""
+        """``eval_all_checkpoints``: score on test (dev without a test file) each checkpoint on
+        disk not scored yet (all of them when ``do_train`` is false, as the originals' final loop)."""
+        split = self.selection.checkpoint_split
         for step, path in checkpoints.list_checkpoints(self.outputs.dir):
             if step in self.selection.checkpoints:
                 continue
             model = self.task.build_model(path).to(self.device)
-            metrics, _, loss = self.evaluate(self.splits["test"], model)
-            self.outputs.write_step_metrics("test", step, metrics, loss)
+            metrics, _, loss = self.evaluate(self.splits[split], model)
+            self.outputs.write_step_metrics(split, step, metrics, loss)
             self.record_checkpoint_score(step, metrics)
 
     def final_evaluation(self):

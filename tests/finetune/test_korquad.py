@@ -336,3 +336,24 @@ def test_a_start_counts_only_in_the_window_where_it_has_most_context(tokenizer):
     files = task.prediction_files(predictions, examples)
     assert files["predictions.json"] == {ex.qid: ex.answers[0]["text"] for ex in examples}
     assert set(files["nbest_predictions.json"]) == {ex.qid for ex in examples}
+
+
+def test_eval_all_checkpoints_scores_every_checkpoint_on_the_dev_file_as_koelectra(tiny_dir, tmp_path):
+    """KorQuAD's published YAML has only a dev file (KoELECTRA's predict_file), and KoELECTRA's
+    final loop scores every checkpoint on it; eval_all_checkpoints must not be silently ignored."""
+    from finetune.config import load_config
+    from finetune.trainer import run
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(FIXTURES)))
+    overrides = {"data_dir": FIXTURES, "train_file": KORQUAD, "dev_file": KORQUAD,
+                 "model_name_or_path": tiny_dir, "ckpt_dir": str(tmp_path), "max_seq_len": 64,
+                 "doc_stride": 32, "max_steps": 4, "logging_steps": 2, "save_steps": 2}
+    config = load_config(os.path.join(root, "conf", "korquad", "electra-small.yaml"),
+                         overrides=overrides, extra_defaults=KorquadTask.config_defaults)
+    assert config.eval_all_checkpoints and not config.test_file
+    with tiny_model.one_thread():
+        results = run(config)
+    record = results["checkpoints"]
+    assert record["split"] == "dev" and [e["step"] for e in record["evaluations"]] == [2, 4]
+    lines = (tmp_path / config.task / "eval_results.txt").read_text().splitlines()
+    assert "f1_2 = " + str(record["evaluations"][0]["metrics"]["f1"]) in lines
