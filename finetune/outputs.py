@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 
-from util.files import atomic_write, put_in_place, temp_dir_beside, write_json
+from util.files import atomic_write, make_dirs, put_in_place, temp_dir_beside, write_json
 
 BEST_MODEL = "best_model"
 
@@ -29,7 +29,7 @@ class RunOutputs:
         self.dir = output_dir
         self.write = write
         if write:
-            os.makedirs(output_dir, exist_ok=True)
+            make_dirs(output_dir, "ckpt_dir")
         self.results = {"task": task_name, "primary_metric": primary_metric, "best": None, "evaluations": []}
         self._writer = None
 

@@ -30,6 +30,7 @@ from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
 from finetune.selection import Selection, summary_lines
 from util.errors import UserInputError
+from util.files import check_dir_can_be_made
 
 logger = logging.getLogger(__name__)
 
@@ -364,6 +365,8 @@ def run(config, context=None):
     model_dir = resolve_model_dir(config)
     tokenizer = load_tokenizer(config, model_dir)
     output_dir = output_dir_for(config)
+    # Now, not when the first output is written after the data and the model are loaded.
+    check_dir_can_be_made(output_dir, f"{config.where('ckpt_dir')}: ckpt_dir")
     resume_from = checkpoints.resume_point(config, output_dir, context.is_main)
 
     splits = {}

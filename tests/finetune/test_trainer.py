@@ -139,6 +139,20 @@ def test_hub_name_gives_one_line_error(tmp_path, write_yaml, tiny_model_dir):
     assert "is not a local directory" in message and "pytorch_convert.py" in message
 
 
+def test_ckpt_dir_blocked_by_a_file_is_one_line_before_any_work(tmp_path, write_yaml, tiny_model_dir, monkeypatch):
+    in_the_way = tmp_path / "ckpt"
+    in_the_way.write_text("x")
+    path = write_yaml(tiny_run_config(tiny_model_dir, in_the_way))
+    config = load_config(path)
+    from finetune import data
+
+    monkeypatch.setattr(data, "load_split", lambda *a, **k: pytest.fail("read the data before checking ckpt_dir"))
+    with pytest.raises(UserInputError) as e:
+        run(config)
+    assert str(e.value) == (f"{path}:6: ckpt_dir {in_the_way}/nsmc_tiny cannot be created: "
+                            f"{in_the_way} is a file")
+
+
 def test_do_reinit_is_dialog_koelectras_xavier_uniform(tiny_model_dir, write_yaml, tmp_path):
     config = load_config(write_yaml(tiny_run_config(tiny_model_dir, tmp_path)))
     model = get_task("nsmc", config).build_model(tiny_model_dir)
