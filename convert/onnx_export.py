@@ -135,14 +135,18 @@ def load_finetuned(model_dir):
     if not os.path.isfile(config_path):
         raise UserInputError(f"{model_dir}: no config.json; pass a fine-tuned model directory "
                              "(ckpt_dir/<task>/best_model)")
-    config = transformers.AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    from finetune.models import model_load_errors
+
+    with model_load_errors(model_dir):
+        config = transformers.AutoConfig.from_pretrained(model_dir, local_files_only=True)
     architecture = (config.architectures or [""])[0]
     heads = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
     if not architecture.endswith(heads):
         raise UserInputError(f"{model_dir}: config.json says {architecture or 'no architecture'}, not a "
                              "fine-tuned head (sequence classification/regression, token classification "
                              "or question answering)")
-    return getattr(transformers, architecture).from_pretrained(model_dir, local_files_only=True).eval()
+    with model_load_errors(model_dir):
+        return getattr(transformers, architecture).from_pretrained(model_dir, local_files_only=True).eval()
 
 
 def parity_check(model, onnx_path, seed=None):

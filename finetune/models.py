@@ -3,8 +3,10 @@
 Fine-tuning never downloads: ``model_name_or_path`` must be a directory such as the one
 ``pytorch_convert.py`` writes (or a model already in the local Hugging Face cache).
 """
+import contextlib
 import logging
 import os
+import pickle
 
 from util.errors import UserInputError
 from util.tokenization import read_tokenizer_config
@@ -31,6 +33,20 @@ def resolve_model_dir(config):
             "and fine-tuning runs offline; point it at a local transformers directory "
             "(e.g. one made by pytorch_convert.py)"
         ) from None
+
+
+@contextlib.contextmanager
+def model_load_errors(model_dir):
+    """A model directory transformers cannot read (config.json not JSON, no weights, weights cut
+    short by an interrupted copy) becomes one line naming it instead of a loader's traceback."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError, SafetensorError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserInputError(f"{model_dir}: cannot load the model ({reason}); copy the directory again "
+                             "or rerun the step that wrote it") from None
 
 
 def load_tokenizer(config, model_dir):

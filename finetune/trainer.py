@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from finetune import checkpoints, data, distributed, evaluation
 from finetune.evaluation import autocast, format_metrics
-from finetune.models import load_tokenizer, reinit_top_layer, resolve_model_dir
+from finetune.models import load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
 from finetune.selection import Selection, summary_lines
@@ -152,7 +152,8 @@ class Trainer:
         self.last_eval_step = state.get("last_eval_step")
         best_dir = self.outputs.best_model_dir
         if self.selection.best and os.path.isdir(best_dir):
-            self.best_state = type(self.model).from_pretrained(best_dir, local_files_only=True).state_dict()
+            with model_load_errors(best_dir):
+                self.best_state = type(self.model).from_pretrained(best_dir, local_files_only=True).state_dict()
         logger.info("resuming from %s (step %d)", self.resume_from, state["step"])
         if self.context.is_main:
             tqdm.write(f"resuming from {self.resume_from}")
@@ -302,7 +303,8 @@ class Trainer:
         for step, path in checkpoints.list_checkpoints(self.outputs.dir):
             if step in self.selection.checkpoints:
                 continue
-            model = self.task.build_model(path).to(self.device)
+            with model_load_errors(path):
+                model = self.task.build_model(path).to(self.device)
             metrics, _, loss = self.evaluate(self.splits[split], model)
             self.outputs.write_step_metrics(split, step, metrics, loss)
             self.record_checkpoint_score(step, metrics)
@@ -377,9 +379,11 @@ def run(config, context=None):
 
     set_seed(config.seed)
     if resume_from:  # the checkpoint's weights; re-initialising them again would undo training
-        model = task.build_model(resume_from)
+        with model_load_errors(resume_from):
+            model = task.build_model(resume_from)
     else:
-        model = task.build_model(model_dir)
+        with model_load_errors(model_dir):
+            model = task.build_model(model_dir)
         if config.do_reinit:
             reinit_top_layer(model)
     model.to(device)

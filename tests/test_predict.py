@@ -64,3 +64,16 @@ def test_not_a_fine_tuned_directory_is_one_line(tmp_path):
     lines = done.stderr.decode().strip().splitlines()
     assert lines == [f"error: {tiny}: ElectraForPreTraining is not a fine-tuned model (no task head); "
                      "fine-tune it with run_finetune.py and pass its best_model/ directory"]
+
+
+def test_model_weights_cut_short_are_one_line(best_model, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "best_model"
+    shutil.copytree(best_model, damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # an interrupted copy
+    done = predict("--model_dir", str(damaged), stdin="좋아요\n".encode())
+    assert done.returncode == 1 and done.stdout == b""
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {damaged}: cannot load the model ("), lines

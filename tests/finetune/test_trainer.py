@@ -153,6 +153,32 @@ def test_ckpt_dir_blocked_by_a_file_is_one_line_before_any_work(tmp_path, write_
                             f"{in_the_way} is a file")
 
 
+def damage_config(directory):
+    (directory / "config.json").write_text("{", encoding="utf-8")
+
+
+def damage_weights_missing(directory):
+    (directory / "model.safetensors").unlink()
+
+
+def damage_weights_cut_short(directory):
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # an interrupted copy
+
+
+@pytest.mark.parametrize("damage", [damage_config, damage_weights_missing, damage_weights_cut_short])
+def test_damaged_model_directory_is_one_line_naming_it(tmp_path, write_yaml, tiny_model_dir, damage):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    damage(model)
+    with pytest.raises(UserInputError) as e:
+        run(load_config(write_yaml(tiny_run_config(str(model), tmp_path / "ckpt"))))
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{model}: cannot load the model (")
+
+
 def test_do_reinit_is_dialog_koelectras_xavier_uniform(tiny_model_dir, write_yaml, tmp_path):
     config = load_config(write_yaml(tiny_run_config(tiny_model_dir, tmp_path)))
     model = get_task("nsmc", config).build_model(tiny_model_dir)
