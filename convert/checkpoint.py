@@ -80,13 +80,21 @@ class CheckpointVariables:
         except (tf.errors.OpError, ValueError) as e:
             raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
         self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
-        self.global_step = int(self._reader.get_tensor("global_step")) if "global_step" in shapes else None
+        self.global_step = int(self.get("global_step")) if "global_step" in shapes else None
 
     def __contains__(self, name):
         return name in self.shapes
 
     def get(self, name):
-        return self._reader.get_tensor(name)
+        import tensorflow as tf
+
+        try:
+            return self._reader.get_tensor(name)
+        except (tf.errors.OpError, IndexError, ValueError) as e:
+            # The index lists every variable, so a data file cut short (an interrupted copy of
+            # the model dir) only shows here; TF reports it as an IndexError.
+            raise UserInputError(f"{self.prefix}: cannot read TF checkpoint, variable {name} "
+                                 f"({str(e).splitlines()[0]}); copy the checkpoint files again") from None
 
     def layer_count(self, scope):
         layers = {int(m.group(1)) for n in self.shapes

@@ -122,3 +122,13 @@ def test_uniform_generator_config_converts_the_discriminator_alone(tmp_path):
     assert [r.name for r in results] == ["discriminator: PyTorch vs TF"] and results[0].ok
     saved = json.load(open(tmp_path / "disc" / "config.json"))
     assert saved["pad_token_id"] == 0 and saved["architectures"] == ["ElectraForPreTraining"]
+
+
+def test_checkpoint_data_cut_short_names_the_checkpoint(tmp_path):
+    """An interrupted copy of the model dir: the index is whole, the data file is not."""
+    model_dir = make_model_dir(str(tmp_path / "model"), DISC, GEN)
+    data = os.path.join(model_dir, "model.ckpt-7.data-00000-of-00001")
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    message = _convert_fails(tmp_path, model_dir, "cannot read TF checkpoint")
+    assert "\n" not in message and message.startswith(os.path.join(model_dir, "model.ckpt-7") + ": ")
