@@ -137,20 +137,43 @@ def find_damaged(files, max_seq_length):
     return None
 
 
+def unreadable_checkpoint(model_dir):
+    """(checkpoint, reason) when the newest checkpoint in ``model_dir`` does not read in full,
+    or None. Slow (reads every variable), so only called once training has failed."""
+    last = tf.train.latest_checkpoint(model_dir)
+    if not last:
+        return None
+    try:
+        reader = tf.train.load_checkpoint(last)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        return last, str(e).splitlines()[0]
+    return None
+
+
 @contextlib.contextmanager
 def naming_damaged_files(files, max_seq_length, model_dir):
     """Turn a DataLossError while reading ``files`` into one line naming the damaged file.
 
     Training stops at the failing step without a final save (the Estimator saves only on a
     clean exit), so the newest checkpoint is the last good one and a rerun resumes from it.
-    A DataLossError that no TFRecord explains (a damaged checkpoint, say) is left as it is.
+    A checkpoint cut short (an interrupted copy of the model dir) fails the restore with an
+    OutOfRangeError or DataLossError: that is named too. Anything else is left as it is.
     """
     try:
         yield
-    except tf.errors.DataLossError as e:
-        damaged = find_damaged(files, max_seq_length)
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
+        damaged = find_damaged(files, max_seq_length) if isinstance(e, tf.errors.DataLossError) else None
         if damaged is None:
-            raise
+            checkpoint = unreadable_checkpoint(model_dir)
+            if checkpoint is None:
+                raise
+            path, reason = checkpoint
+            state = os.path.join(model_dir, "checkpoint")
+            raise UserInputError(f"{path}: damaged checkpoint ({reason}); copy its files again, or remove "
+                                 f"{os.path.basename(path)}.* and its lines in {state} to resume from the one "
+                                 "before") from e
         path, reason = damaged
         last = tf.train.latest_checkpoint(model_dir)
         kept = f"the last checkpoint {os.path.basename(last)} is kept" if last else "no checkpoint was written"

@@ -176,3 +176,26 @@ def test_data_loss_during_training_names_the_file_and_keeps_the_checkpoint(tmp_p
         f.write(good)
     training.train_or_eval(PretrainingConfig(model_dir, data, **dict(hparams, num_train_steps=8)))
     assert tf.train.load_variable(model_dir, "global_step") == 8
+
+
+def test_restore_from_a_checkpoint_cut_short_names_the_checkpoint(tmp_path):
+    """An interrupted copy of the model dir: restoring fails with TF's OutOfRangeError."""
+    model_dir = str(tmp_path / "model")
+    with tf.Graph().as_default():
+        tf.train.get_or_create_global_step()
+        tf.get_variable("w", shape=[64, 64])
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            prefix = tf.train.Saver().save(session, os.path.join(model_dir, "model.ckpt"), global_step=3)
+    data = prefix + ".data-00000-of-00001"
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    with pytest.raises(UserInputError) as e:
+        with tfrecord_check.naming_damaged_files([], 32, model_dir):
+            raise tf.errors.OutOfRangeError(None, None, "Read less bytes than requested")
+    message = str(e.value)
+    assert message.startswith(f"{prefix}: damaged checkpoint (") and "\n" not in message
+    # An error no checkpoint explains is left as it is.
+    with pytest.raises(tf.errors.OutOfRangeError):
+        with tfrecord_check.naming_damaged_files([], 32, str(tmp_path / "none")):
+            raise tf.errors.OutOfRangeError(None, None, "end of something")
