@@ -203,3 +203,30 @@ def test_published_yamls_sample_at_random_and_our_sample_groups_by_length():
     lengths = [len(features[i]["input_ids"]) for i in order]
     got = [batch["attention_mask"].sum(1).tolist() for batch in loader]
     assert [n for b in got for n in b] == lengths
+
+
+def test_nni_receives_the_published_test_score_when_a_dev_file_exists(tmp_path, write_yaml, tiny_model_dir,
+                                                                      monkeypatch):
+    """With evaluate_test_during_training, Dialog-KoELECTRA reports the test score to NNI even
+    though best_model/ is chosen on dev: intermediate results every logging_steps, final the best."""
+    from finetune import trainer
+
+    sent = {"intermediate": [], "final": []}
+
+    class Recorder:
+        def __init__(self, enabled):
+            pass
+
+        def intermediate(self, score):
+            sent["intermediate"].append(score)
+
+        def final(self, score):
+            sent["final"].append(score)
+
+    monkeypatch.setattr(trainer, "NniReporter", Recorder)
+    results = run(load_config(write_yaml(tiny_run_config(
+        tiny_model_dir, tmp_path / "ckpt", **with_dev_file(tmp_path), max_steps=10, logging_steps=5,
+        save_steps=0, evaluate_test_during_training=True, do_nni=True))))
+    test_scores = [e["metrics"]["accuracy"] for e in results["evaluations"] if e["split"] == "test"]
+    assert sent["intermediate"] == test_scores and len(test_scores) == 2
+    assert sent["final"] == [max(test_scores)] == [results["published"]["score"]]
