@@ -253,6 +253,11 @@ def main(argv=None):
 
         yaml_len = int(read_yaml(os.path.join(ROOT, "conf", task, "electra-small.yaml"))[0]["max_seq_len"])
         overrides["max_seq_len"] = min(args.max_seq_len or yaml_len, positions)
+        if task == "korquad" and overrides["max_seq_len"] < yaml_len:
+            # The YAML's 64-token questions and 128-token stride assume 512-token windows; in a
+            # short one they leave no room for context (a one-line error) and no overlap.
+            overrides.setdefault("max_query_length", overrides["max_seq_len"] // 2)
+            overrides.setdefault("doc_stride", overrides["max_seq_len"] // 4)
         config_values = None
         for label, model_dir in models:
             scores = None
