@@ -22,6 +22,18 @@ def test_report_states_the_steps_the_runs_trained_and_compares_seeds(tmp_path):
     write_report(str(work), str(out))
     text = out.read_text(encoding="utf-8")
     assert "'num_train_steps': 600" in text  # not HPARAMS' default of 1000
-    assert "## real generator (2 seeds ours, 2 upstream)" in text
+    assert "## real generator (2 seeds ours, 2 seeds upstream)" in text
     assert "| disc_auc_real_tokens | 0.7100 ± 0.0141 | 0.7000 ± 0.0141 | yes |" in text
     assert (tmp_path / "docs" / "figures" / "parity_loss.png").is_file()
+
+
+def test_one_seed_each_is_reported_without_a_verdict(tmp_path):
+    work = tmp_path / "parity"
+    fake_run(work, "ours_real_seed1", 600, 0.51)
+    fake_run(work, "upstream_real_seed1", 600, 0.53)
+    out = tmp_path / "parity.md"
+    write_report(str(work), str(out))
+    text = out.read_text(encoding="utf-8")
+    assert "## real generator (1 seed ours, 1 seed upstream)" in text
+    assert "| disc_auc_real_tokens | 0.5100 ± 0.0000 | 0.5300 ± 0.0000 | – (one upstream seed" in text
+    assert "'uniform'" not in text  # only the generators that ran are described
