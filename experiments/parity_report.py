@@ -45,6 +45,27 @@ def trained_steps(work):
     return None
 
 
+def compare_init(work, tolerance=0.05):
+    """Lines describing ``<work>/init_{ours,upstream}.json`` (experiments/parity_init.py): the
+    variables only one graph has, and those whose shape, mean or std differ. Empty without them."""
+    paths = [os.path.join(work, f"init_{system}.json") for system in ("ours", "upstream")]
+    if not all(os.path.isfile(p) for p in paths):
+        return []
+    ours, upstream = (json.load(open(p, encoding="utf-8")) for p in paths)
+    differences = [f"- only in ours: `{name}`" for name in sorted(set(ours) - set(upstream))]
+    differences += [f"- only in upstream's: `{name}`" for name in sorted(set(upstream) - set(ours))]
+    for name in sorted(set(ours) & set(upstream)):
+        a, b = ours[name], upstream[name]
+        std_off = abs(a["std"] - b["std"]) > tolerance * max(b["std"], 1e-12)
+        if a["shape"] != b["shape"] or std_off or abs(a["mean"] - b["mean"]) > 0.01:
+            differences.append(f"- `{name}`: ours {a['shape']} mean {a['mean']:.4f} std {a['std']:.4f}, "
+                               f"upstream {b['shape']} mean {b['mean']:.4f} std {b['std']:.4f}")
+    head = (f"{len(set(ours) & set(upstream))} variables in both graphs (ours {len(ours)}, upstream {len(upstream)}), "
+            f"built and initialised by each system's own code (`python -m experiments.parity_init`); "
+            f"same shape, mean within 0.01 and std within {tolerance:.0%} of upstream's unless listed")
+    return ["## Initial variables", "", head + (":" if differences else ": none differs."), "", *differences]
+
+
 def seeds(n):
     return f"{n} seed" + ("" if n == 1 else "s")
 
@@ -119,6 +140,8 @@ def write_report(work, out_path, args=None):
             lines += ["", f"Per-run training wall time: ours {statistics.mean([r['seconds'] for r in ours]):.0f} s, "
                           f"upstream {statistics.mean([r['seconds'] for r in upstream]):.0f} s (same machine)."]
         lines.append("")
+    init = compare_init(work)
+    lines += init + ([""] if init else [])
     lines += [f"![training loss, every seed]({FIGURE})", ""]
     with atomic_write(out_path) as f:
         f.write("\n".join(lines))

@@ -37,3 +37,26 @@ def test_one_seed_each_is_reported_without_a_verdict(tmp_path):
     assert "## real generator (1 seed ours, 1 seed upstream)" in text
     assert "| disc_auc_real_tokens | 0.5100 ± 0.0000 | 0.5300 ± 0.0000 | – (one upstream seed" in text
     assert "'uniform'" not in text  # only the generators that ran are described
+
+
+def test_initial_variables_of_our_graph_are_dumped_and_differences_listed(tmp_path):
+    from experiments.parity_init import dump_variables
+    from experiments.parity_report import compare_init
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"tok{i}" for i in range(295)]) + "\n")
+    work = tmp_path / "parity"
+    dump_variables("ours", None, str(vocab), str(work / "init_ours.json"))
+    ours = json.loads((work / "init_ours.json").read_text())
+    dense = ours["discriminator_predictions/dense_1/kernel"]
+    assert dense["shape"] == [256, 1] and dense["std"] > 0.05  # Glorot uniform, not N(0, 0.02)
+    assert ours["electra/embeddings/word_embeddings"]["shape"] == [300, 128]
+
+    upstream = json.loads(json.dumps(ours))
+    upstream["discriminator_predictions/dense_1/kernel"]["std"] = 0.02  # the init issue 13 found
+    upstream["generator_predictions/extra_bias"] = {"shape": [300], "mean": 0.0, "std": 0.0}
+    (work / "init_upstream.json").write_text(json.dumps(upstream))
+    lines = compare_init(str(work))
+    assert any(line.startswith("- `discriminator_predictions/dense_1/kernel`: ours [256, 1]") for line in lines)
+    assert "- only in upstream's: `generator_predictions/extra_bias`" in lines
+    assert len([line for line in lines if line.startswith("- ")]) == 2
