@@ -77,8 +77,9 @@ def finished(results_path):
     return results if any(e.get("final") for e in results.get("evaluations", [])) else None
 
 
-def run_one(task, model_dir, data_dir, data, run_dir, seed, overrides):
-    """Fine-tune once (or reuse the finished run); returns (results, effective config dict)."""
+def run_one(task, model_dir, data_dir, data, run_dir, seed, overrides, new_runs=True):
+    """Fine-tune once (or reuse the finished run); returns (results, effective config dict).
+    results is None for an unfinished run when ``new_runs`` is false."""
     from finetune.config import load_config
     from finetune.tasks import task_config_defaults
     from finetune.trainer import run
@@ -89,7 +90,9 @@ def run_one(task, model_dir, data_dir, data, run_dir, seed, overrides):
                          overrides=values, extra_defaults=task_config_defaults())
     results_path = os.path.join(run_dir, config.task, "results.json")
     results = finished(results_path)
-    if results is None:
+    if results is None and not new_runs:
+        print(f"== {task} seed {seed}: not run yet, left out of the table", flush=True)
+    elif results is None:
         shutil.rmtree(os.path.join(run_dir, config.task), ignore_errors=True)  # an interrupted run restarts
         print(f"== {task} seed {seed}: {model_dir}", flush=True)
         results = run(config)
@@ -202,6 +205,8 @@ def parse_args(argv=None):
     p.add_argument("--only", choices=["pretrained", "random_init"],
                    help="fine-tune this row alone, e.g. the two rows in two processes at once; a last run "
                         "without --only then finds every run finished and writes the table with both")
+    p.add_argument("--table_only", action="store_true",
+                   help="start no run: tabulate the finished ones (a cell's n says how many seeds it holds)")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
     p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
@@ -263,7 +268,10 @@ def main(argv=None):
             scores = None
             for k in range(args.seeds):
                 run_dir = os.path.join(args.work, "runs", label, task, f"seed{SEED_BASE + k}")
-                results, config_values = run_one(task, model_dir, data_dir, data, run_dir, SEED_BASE + k, overrides)
+                results, config_values = run_one(task, model_dir, data_dir, data, run_dir, SEED_BASE + k, overrides,
+                                                 new_runs=not args.table_only)
+                if results is None:
+                    continue
                 metrics = final_metrics(results, data.report_split)
                 keys = METRICS[task][1]
                 scores = scores or [[] for _ in keys]

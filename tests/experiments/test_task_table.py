@@ -77,6 +77,11 @@ def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys
     assert "<!-- task_table -->" in open(tmp_path / "results.md", encoding="utf-8").read()
 
     # Rerunning skips every finished run and writes the same table.
+    task_table.main(argv + ["--table_only"])  # starts nothing: the pretrained row stays empty
+    assert sorted(os.listdir(runs)) == ["random_init"]
+    rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(this model)" in line]
+    assert rows and "(n=" not in rows[0]
+
     capsys.readouterr()
     task_table.main(argv)
     out = capsys.readouterr().out
@@ -98,6 +103,11 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(
     assert sorted(os.listdir(runs)) == ["random_init"]
     rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(n=1)" in line]
     assert len(rows) == 1 and "random initialisation" in rows[0]
+
+    task_table.main(argv + ["--table_only"])  # starts nothing: the pretrained row stays empty
+    assert sorted(os.listdir(runs)) == ["random_init"]
+    rows = [line for line in open(tmp_path / "work" / "task_table.md").read().splitlines() if "(this model)" in line]
+    assert rows and "(n=" not in rows[0]
 
     capsys.readouterr()
     task_table.main(argv)
