@@ -51,7 +51,6 @@ def dump_variables(system, upstream_dir, vocab_file, out_path, seed=0):
 
     # Not util.files: upstream's code has a top-level package named util too.
     config, model_class = build_config(system, upstream_dir, vocab_file)
-    tf.disable_eager_execution()
     rng = np.random.RandomState(seed)
     ids = rng.randint(5, config.vocab_size, size=(BATCH, SEQ)).astype(np.int32)
     with tf.Graph().as_default():
