@@ -20,19 +20,14 @@ BATCH, SEQ = 8, 64
 
 
 def build_config(system, upstream_dir, vocab_file):
-    from experiments.upstream_parity import GENERATORS, HPARAMS
+    from experiments.upstream_parity import GENERATORS, HPARAMS, import_upstream
 
-    hparams = dict(HPARAMS, **GENERATORS["real"], vocab_file=vocab_file,
-                   vocab_size=sum(1 for _ in open(vocab_file, encoding="utf-8")))
+    with open(vocab_file, encoding="utf-8") as f:
+        vocab_size = sum(1 for _ in f)
+    hparams = dict(HPARAMS, **GENERATORS["real"], vocab_file=vocab_file, vocab_size=vocab_size)
     data_dir = os.path.dirname(vocab_file)
     if system == "upstream":
-        from experiments.upstream_parity import install_contrib_shim
-
-        install_contrib_shim()
-        sys.path.insert(0, upstream_dir)
-        import configure_pretraining  # upstream's, from upstream_dir
-        import run_pretraining
-
+        configure_pretraining, run_pretraining = import_upstream(upstream_dir)
         return configure_pretraining.PretrainingConfig("init", data_dir, **hparams), run_pretraining.PretrainingModel
     from configure_pretraining import PretrainingConfig
     from model.electra_model import PretrainingModel
@@ -49,7 +44,6 @@ def dump_variables(system, upstream_dir, vocab_file, out_path, seed=0):
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    # Not util.files: upstream's code has a top-level package named util too.
     config, model_class = build_config(system, upstream_dir, vocab_file)
     rng = np.random.RandomState(seed)
     ids = rng.randint(5, config.vocab_size, size=(BATCH, SEQ)).astype(np.int32)
@@ -62,6 +56,7 @@ def dump_variables(system, upstream_dir, vocab_file, out_path, seed=0):
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
             values = session.run(variables)
+    # Not util.files.write_json: upstream's code has a top-level package named util too.
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     with open(out_path + ".tmp", "w", encoding="utf-8") as f:
         json.dump({v.op.name: {"shape": list(x.shape), "mean": float(x.mean()), "std": float(x.std())}

@@ -54,13 +54,20 @@ def install_contrib_shim():
     sys.modules["tensorflow.contrib.layers"] = contrib.layers
 
 
-def train_upstream(upstream_dir, data_dir, model_dir, hparams):
-    """Runs upstream's own train_or_eval in this process (called through --_upstream_train)."""
+def import_upstream(upstream_dir):
+    """Upstream's (configure_pretraining, run_pretraining) modules, importable in this process only
+    if ours of the same names (and our util package) were never imported here."""
     install_contrib_shim()
     sys.path.insert(0, upstream_dir)
     import configure_pretraining  # upstream's, from upstream_dir
     import run_pretraining
 
+    return configure_pretraining, run_pretraining
+
+
+def train_upstream(upstream_dir, data_dir, model_dir, hparams):
+    """Runs upstream's own train_or_eval in this process (called through --_upstream_train)."""
+    configure_pretraining, run_pretraining = import_upstream(upstream_dir)
     config = configure_pretraining.PretrainingConfig(
         os.path.basename(model_dir), data_dir, model_dir=model_dir,
         pretrain_tfrecords=os.path.join(data_dir, "pretrain_data.tfrecord*"),

@@ -49,6 +49,12 @@ def model_load_errors(model_dir):
                              "or rerun the step that wrote it") from None
 
 
+def load_model(task, model_dir):
+    """``task.build_model(model_dir)``, a directory transformers cannot read reported in one line."""
+    with model_load_errors(model_dir):
+        return task.build_model(model_dir)
+
+
 def load_tokenizer(config, model_dir):
     """The fast tokenizer that gives the ids pretraining saw, cased as the YAML's ``do_lower_case`` says.
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from finetune import checkpoints, data, distributed, evaluation
 from finetune.evaluation import autocast, format_metrics
-from finetune.models import load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
+from finetune.models import load_model, load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
 from finetune.selection import Selection, summary_lines
@@ -303,8 +303,7 @@ class Trainer:
         for step, path in checkpoints.list_checkpoints(self.outputs.dir):
             if step in self.selection.checkpoints:
                 continue
-            with model_load_errors(path):
-                model = self.task.build_model(path).to(self.device)
+            model = load_model(self.task, path).to(self.device)
             metrics, _, loss = self.evaluate(self.splits[split], model)
             self.outputs.write_step_metrics(split, step, metrics, loss)
             self.record_checkpoint_score(step, metrics)
@@ -379,11 +378,9 @@ def run(config, context=None):
 
     set_seed(config.seed)
     if resume_from:  # the checkpoint's weights; re-initialising them again would undo training
-        with model_load_errors(resume_from):
-            model = task.build_model(resume_from)
+        model = load_model(task, resume_from)
     else:
-        with model_load_errors(model_dir):
-            model = task.build_model(model_dir)
+        model = load_model(task, model_dir)
         if config.do_reinit:
             reinit_top_layer(model)
     model.to(device)
