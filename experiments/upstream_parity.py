@@ -10,7 +10,12 @@ Upstream's code is not part of this project: point ``--upstream_dir`` at a check
 https://github.com/google-research/electra kept outside it. Its one tf.contrib call,
 ``contrib_layers.layer_norm``, is shimmed below with the same variables and epsilon.
 
-    python -m experiments.upstream_parity --upstream_dir /tmp/electra --data_dir DIR --work data/parity
+    python -m experiments.upstream_parity --upstream_dir /tmp/electra --work data/parity \
+        --nsmc_file ../shared/data/nsmc/ratings_train.txt
+
+``--nsmc_file`` builds the issue's data into ``<work>/data`` first (the first 60,000 NSMC
+training reviews, each its own document; an 8,000-entry WordPiece vocab; 64-token examples)
+with this project's own scripts; ``--data_dir`` uses TFRecords you built instead.
 """
 import argparse
 import glob
@@ -80,6 +85,33 @@ def vocab_size(data_dir):
         return json.load(f)["vocab_size"]
 
 
+def build_data(nsmc_file, data_dir, reviews=60000):
+    """The issue's parity data from an NSMC ratings file (id<TAB>document<TAB>label), by our scripts."""
+    if glob.glob(os.path.join(data_dir, "pretrain_data.tfrecord*")):
+        return
+    corpus_dir = os.path.join(data_dir, "corpus")
+    os.makedirs(corpus_dir, exist_ok=True)
+    with open(nsmc_file, encoding="utf-8") as f, open(os.path.join(corpus_dir, "nsmc.txt"), "w", encoding="utf-8") as out:
+        next(f)  # header
+        texts = (line.rstrip("\n").split("\t")[1].strip() for line in f if line.count("\t") == 2)
+        kept = 0
+        for text in texts:
+            if text and kept < reviews:
+                out.write(text + "\n\n")  # a blank line ends the document: one review per document
+                kept += 1
+    vocab_dir = os.path.join(data_dir, "vocab")
+    run([sys.executable, "build_vocab.py", "--corpus", os.path.join(corpus_dir, "nsmc.txt"), "--vocab_size", "8000",
+         "--output_dir", vocab_dir], os.path.join(data_dir, "build_vocab.log"))
+    tfrecords = os.path.join(data_dir, "tfrecords")
+    run([sys.executable, "build_pretraining_dataset.py", "--corpus_dir", corpus_dir, "--vocab_file", vocab_dir,
+         "--output_dir", tfrecords, "--max_seq_length", str(HPARAMS["max_seq_length"]), "--no_progress"],
+        os.path.join(data_dir, "build_dataset.log"))
+    # Both systems read TFRecords, stats.json and vocab.txt from one directory.
+    for name in os.listdir(tfrecords):
+        os.symlink(os.path.join("tfrecords", name), os.path.join(data_dir, name))
+    os.symlink(os.path.join("vocab", "vocab.txt"), os.path.join(data_dir, "vocab.txt"))
+
+
 def run(command, log_path):
     start = time.time()
     with open(log_path, "w", encoding="utf-8") as log:
@@ -119,6 +151,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream_dir", required=True, help="a checkout of google-research/electra")
     p.add_argument("--data_dir", help="TFRecords + stats.json + vocab.txt (build_pretraining_dataset.py output)")
+    p.add_argument("--nsmc_file", help="build the data from this NSMC ratings file into <work>/data instead")
     p.add_argument("--work", default="data/parity")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
@@ -132,7 +165,10 @@ def main():
         return
     if not os.path.exists(os.path.join(args.upstream_dir, "run_pretraining.py")):
         sys.exit(f"--upstream_dir {args.upstream_dir}: no run_pretraining.py (a google-research/electra checkout)")
-    if not glob.glob(os.path.join(args.data_dir, "pretrain_data.tfrecord*")):
+    if args.nsmc_file:
+        args.data_dir = os.path.join(args.work, "data")
+        build_data(args.nsmc_file, args.data_dir)
+    if not args.data_dir or not glob.glob(os.path.join(args.data_dir, "pretrain_data.tfrecord*")):
         sys.exit(f"--data_dir {args.data_dir}: no pretrain_data.tfrecord* files")
     args.data_dir = os.path.abspath(args.data_dir)
     for generator in args.generators.split(","):

@@ -1,0 +1,26 @@
+"""The parity data is built from an NSMC ratings file by the project's own scripts."""
+import json
+import os
+
+from experiments.upstream_parity import build_data
+
+REVIEWS = ["아 더빙.. 진짜 짜증나네요 목소리", "흠...포스터보고 초딩영화줄....오버연기조차 가볍지 않구나",
+           "너무재밓었다그래서보는것을추천한다", "교도소 이야기구먼 ..솔직히 재미는 없다..평점 조정",
+           "사이몬페그의 익살스런 연기가 돋보였던 영화!스파이더맨에서 늙어보이기만 했던 커스틴 던스트가 너무나도 이뻐보였다"]
+
+
+def test_one_document_per_review_and_one_directory_for_both_systems(tmp_path):
+    ratings = tmp_path / "ratings_train.txt"
+    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(120)]
+    rows.insert(7, "999\t\t1")  # an empty review is skipped, not an empty document
+    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data_dir = tmp_path / "data"
+    build_data(str(ratings), str(data_dir), reviews=100)
+
+    stats = json.loads((data_dir / "stats.json").read_text(encoding="utf-8"))
+    assert stats["documents"] == 100 and stats["max_seq_length"] == 64
+    assert os.path.isfile(data_dir / "vocab.txt")
+    assert len([n for n in os.listdir(data_dir) if n.startswith("pretrain_data.tfrecord")]) == stats["num_out_files"]
+    corpus = (data_dir / "corpus" / "nsmc.txt").read_text(encoding="utf-8")
+    assert corpus.startswith(REVIEWS[0] + " 0\n\n") and corpus.count("\n\n") == 100
+    build_data(str(ratings), str(data_dir), reviews=100)  # a second call finds the data and keeps it
