@@ -4,7 +4,7 @@ Shards are written under hidden temporary names and renamed to
 ``pretrain_data.tfrecord-<i>-of-<n>`` only once every shard is complete; ``stats.json``
 is written after the renames, so its presence marks a finished dataset, and it records each
 shard's size and record count (``manifest``) so that pretraining can tell a shard cut short
-by an interrupted copy before it builds a graph (pretrain/tfrecord_check.py). A new run first
+by an interrupted copy before it builds a graph (pretrain/damage_check.py). A new run first
 removes every shard, temporary file and ``stats.json`` a previous (possibly killed) run
 left in the output directory.
 """

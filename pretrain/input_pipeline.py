@@ -9,7 +9,7 @@ import os
 
 import tensorflow.compat.v1 as tf
 
-from pretrain import tfrecord_check
+from pretrain import damage_check
 from util.errors import UserInputError
 from util.files import read_json
 
@@ -51,7 +51,7 @@ def check_dataset(config, tokenizer, tfrecord_files):
     """Refuse a dataset built with another vocab or sequence length (one line naming the key),
     or with a shard that is missing or cut short (one line naming the file)."""
     path, stats = read_stats(tfrecord_files)
-    tfrecord_check.check_shards(tfrecord_files, stats, path, config.max_seq_length)
+    damage_check.check_shards(tfrecord_files, stats, path, config.max_seq_length)
     if stats is None:
         return None
     expected = {"vocab_sha256": tokenizer.vocab_sha256, "vocab_size": config.vocab_size,

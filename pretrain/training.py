@@ -14,7 +14,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import distribution, guards, input_pipeline, monitor, tfrecord_check
+from pretrain import damage_check, distribution, guards, input_pipeline, monitor
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -257,7 +257,7 @@ def train_or_eval(config):
     mode = precision_mode(config)
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
     guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
-    with tfrecord_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
+    with damage_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
         if config.do_train and config.distribution != "none":
             train_distributed(config, files, mode, guarded)
         elif config.do_train:

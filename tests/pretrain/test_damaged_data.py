@@ -11,7 +11,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from configure_pretraining import PretrainingConfig
-from pretrain import dataset_writer, input_pipeline, tfrecord_check, training
+from pretrain import dataset_writer, input_pipeline, damage_check, training
 from util.errors import UserInputError
 
 from .conftest import ROOT, make_dataset, tiny_hparams
@@ -26,7 +26,7 @@ def with_manifest(data_dir):
         stats = json.load(f)
     files = input_pipeline.find_tfrecords(data_dir)
     counts = [sum(1 for _ in tf.io.tf_record_iterator(p)) for p in files]
-    stats["shards"] = tfrecord_check.shard_manifest(files, counts)
+    stats["shards"] = damage_check.shard_manifest(files, counts)
     with open(stats_path, "w") as f:
         json.dump(stats, f)
     return data_dir
@@ -116,10 +116,10 @@ def test_tail_check_accepts_empty_and_single_record_shards(tmp_path):
     one = str(tmp_path / "one")
     with tf.io.TFRecordWriter(one) as writer:
         writer.write(b"\x00" * 300)
-    assert tfrecord_check.last_record_is_complete(str(empty), 64)
-    assert tfrecord_check.last_record_is_complete(one, 64)
+    assert damage_check.last_record_is_complete(str(empty), 64)
+    assert damage_check.last_record_is_complete(one, 64)
     cut_short(one, os.path.getsize(one) - 1)
-    assert not tfrecord_check.last_record_is_complete(one, 64)
+    assert not damage_check.last_record_is_complete(one, 64)
 
 
 def test_masked_crc_matches_tensorflows_framing(tmp_path):
@@ -127,8 +127,8 @@ def test_masked_crc_matches_tensorflows_framing(tmp_path):
     with tf.io.TFRecordWriter(path) as writer:
         writer.write(b"hello")
     raw = open(path, "rb").read()
-    assert int.from_bytes(raw[8:12], "little") == tfrecord_check.masked_crc32c(raw[:8])
-    assert int.from_bytes(raw[-4:], "little") == tfrecord_check.masked_crc32c(b"hello")
+    assert int.from_bytes(raw[8:12], "little") == damage_check.masked_crc32c(raw[:8])
+    assert int.from_bytes(raw[-4:], "little") == damage_check.masked_crc32c(b"hello")
 
 
 def test_run_pretraining_names_the_cut_short_file_in_one_line(data):
@@ -191,11 +191,11 @@ def test_restore_from_a_checkpoint_cut_short_names_the_checkpoint(tmp_path):
     with open(data, "r+b") as f:
         f.truncate(os.path.getsize(data) // 2)
     with pytest.raises(UserInputError) as e:
-        with tfrecord_check.naming_damaged_files([], 32, model_dir):
+        with damage_check.naming_damaged_files([], 32, model_dir):
             raise tf.errors.OutOfRangeError(None, None, "Read less bytes than requested")
     message = str(e.value)
     assert message.startswith(f"{prefix}: damaged checkpoint (") and "\n" not in message
     # An error no checkpoint explains is left as it is.
     with pytest.raises(tf.errors.OutOfRangeError):
-        with tfrecord_check.naming_damaged_files([], 32, str(tmp_path / "none")):
+        with damage_check.naming_damaged_files([], 32, str(tmp_path / "none")):
             raise tf.errors.OutOfRangeError(None, None, "end of something")

@@ -1,4 +1,4 @@
-"""Cheap integrity checks of the pretraining TFRecords, so a damaged shard is named in one line.
+"""Cheap integrity checks of the pretraining TFRecords and checkpoints, so damage is named in one line.
 
 A TFRecord is a chain of ``length (uint64) | masked crc32c of length | data | masked crc32c
 of data``. Reading a file end to end is the only complete check, and it is far too slow to
