@@ -19,6 +19,8 @@ HPARAMS = {
     "gen_weight": (1.0, float, "weight of the generator's MLM loss"),
     "disc_weight": (50.0, float, "weight of the discriminator's loss"),
     "mask_prob": (0.15, float, "fraction of non-special tokens masked"),
+    "mask_with_replacement": (False, bool, "upstream's position sampling: with replacement, count from "
+                              "input_mask ([CLS]/[SEP] included); duplicates mask fewer tokens"),
     "learning_rate": (5e-4, float, "peak learning rate"),
     "lr_decay_power": (1.0, float, "polynomial decay power after warmup (1 = linear)"),
     "weight_decay_rate": (0.01, float, "AdamW weight decay (not on LayerNorm or biases)"),

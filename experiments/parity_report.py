@@ -98,7 +98,7 @@ def plot(runs, path):
     generators = sorted({g for _, g in runs})
     fig, axes = plt.subplots(1, len(generators), figsize=(6 * len(generators), 4), squeeze=False)
     for ax, generator in zip(axes[0], generators):
-        for system, color in (("ours", "tab:blue"), ("upstream", "tab:orange")):
+        for system, color in (("ours", "tab:blue"), ("ourswr", "tab:green"), ("upstream", "tab:orange")):
             for i, run in enumerate(runs.get((system, generator), [])):
                 steps, values = zip(*run["curve"]) if run["curve"] else ((), ())
                 ax.plot(steps, values, color=color, alpha=0.7, label=system if i == 0 else None)
@@ -113,7 +113,7 @@ def plot(runs, path):
 
 
 def write_report(work, out_path, args=None):
-    from experiments.upstream_parity import HPARAMS, METRICS, GENERATORS
+    from experiments.upstream_parity import GENERATORS, HPARAMS, METRICS, OUR_SYSTEMS
 
     runs = collect(work)
     hparams = dict(HPARAMS, num_train_steps=trained_steps(work) or HPARAMS["num_train_steps"])
@@ -126,25 +126,33 @@ def write_report(work, out_path, args=None):
              "both) on the same evaluation batches. `*_real_tokens` metrics count the text's tokens only "
              "(padding, [CLS], [SEP] excluded); the others are upstream's definitions (its AUC counts padding).",
              "", f"Hparams: `{hparams}`; generator settings: "
-             f"`{ {g: GENERATORS[g] for g in sorted({g for _, g in runs}) if g in GENERATORS} }`.", ""]
+             f"`{ {g: GENERATORS[g] for g in sorted({g for _, g in runs}) if g in GENERATORS} }`."
+             + (" `ourswr` is ours with upstream's masking (`mask_with_replacement`: positions drawn with "
+                "replacement, as upstream's `tf.random.categorical`), the one known difference between the graphs."
+                if any(s == "ourswr" for s, _ in runs) else ""), ""]
     for generator in sorted({g for _, g in runs}):
-        ours, upstream = runs.get(("ours", generator), []), runs.get(("upstream", generator), [])
-        lines += [f"## {generator} generator ({seeds(len(ours))} ours, {seeds(len(upstream))} upstream)", "",
-                  "| metric | ours (mean ± std) | upstream (mean ± std) | ours within upstream's spread |",
-                  "|---|---|---|---|"]
+        upstream = runs.get(("upstream", generator), [])
+        # ourswr (upstream's masking, model/masking.py) gets its own columns when it ran.
+        mine = [(s, runs[(s, generator)]) for s in OUR_SYSTEMS if (s, generator) in runs]
+        lines += [f"## {generator} generator ("
+                  + ", ".join(f"{seeds(len(r))} {s}" for s, r in mine + [("upstream", upstream)]) + ")", "",
+                  "| metric | " + " | ".join(f"{s} (mean ± std)" for s, _ in mine) + " | upstream (mean ± std) | "
+                  + " | ".join(f"{s} within upstream's spread" for s, _ in mine) + " |",
+                  "|---|" + "---|" * (2 * len(mine) + 1)]
         for metric in METRICS:
-            a = [r["results"][metric] for r in ours if metric in r["results"]]
             b = [r["results"][metric] for r in upstream if metric in r["results"]]
-            if not a or not b:
+            ours = [[r["results"][metric] for r in rs if metric in r["results"]] for _, rs in mine]
+            if not b or not all(ours):
                 continue
-            (ma, sa), (mb, sb) = spread(a), spread(b)
-            verdict = ("– (one upstream seed: no spread to judge by)" if len(b) < 2
-                       else "yes" if within(a, b) else "**no**")
-            lines.append(f"| {metric} | {ma:.4f} ± {sa:.4f} | {mb:.4f} ± {sb:.4f} | {verdict} |")
-        times = [r["seconds"] for r in ours + upstream if r["seconds"]]
-        if times:
-            lines += ["", f"Per-run training wall time: ours {statistics.mean([r['seconds'] for r in ours]):.0f} s, "
-                          f"upstream {statistics.mean([r['seconds'] for r in upstream]):.0f} s (same machine)."]
+            cells = ["{:.4f} ± {:.4f}".format(*spread(a)) for a in ours]
+            verdicts = [("– (one upstream seed: no spread to judge by)" if len(b) < 2
+                         else "yes" if within(a, b) else "**no**") for a in ours]
+            lines.append(f"| {metric} | " + " | ".join(cells) + " | {:.4f} ± {:.4f} | ".format(*spread(b))
+                         + " | ".join(verdicts) + " |")
+        times = {s: [r["seconds"] for r in rs if r["seconds"]] for s, rs in mine + [("upstream", upstream)]}
+        if all(times.values()):
+            lines += ["", "Per-run training wall time: " + ", ".join(
+                f"{s} {statistics.mean(t):.0f} s" for s, t in times.items()) + " (same machine)."]
         lines.append("")
     init = compare_init(work)
     lines += init + ([""] if init else [])

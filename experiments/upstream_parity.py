@@ -35,7 +35,13 @@ HPARAMS = {
     "iterations_per_loop": 100, "save_checkpoints_steps": 1000, "keep_checkpoint_max": 1,
     "model_hparam_overrides": {"num_hidden_layers": 4, "max_position_embeddings": 128},
 }
-GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25}}
+# real_t2 samples the generator at temperature 2, the setting nsmc_experiment pretrains with (at
+# temperature 1 both systems' discriminators collapse with these hparams).
+# Our systems: "ours" as shipped, "ourswr" with upstream's position sampling (with replacement,
+# see model/masking.py), to tell whether that one known difference explains a gap.
+OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}}
+GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25},
+              "real_t2": {"generator_hidden_size": 0.25, "temperature": 2.0}}
 METRICS = ["disc_auc_real_tokens", "disc_accuracy_real_tokens", "disc_auc", "disc_accuracy", "disc_precision",
            "disc_recall", "disc_loss", "masked_lm_accuracy", "masked_lm_loss", "sampled_masked_lm_accuracy"]
 
@@ -131,8 +137,8 @@ def train_and_evaluate(system, generator, seed, args):
     hparams = dict(HPARAMS, num_train_steps=args.steps, vocab_size=vocab_size(args.data_dir), **GENERATORS[generator])
     log = os.path.join(model_dir, "train.log")
     print(f"[{time.strftime('%H:%M:%S')}] {system} {generator} seed {seed}", flush=True)
-    if system == "ours":
-        ours = dict(hparams, seed=seed, vocab_file=os.path.join(args.data_dir, "vocab.txt"))
+    if system in OUR_SYSTEMS:
+        ours = dict(hparams, seed=seed, vocab_file=os.path.join(args.data_dir, "vocab.txt"), **OUR_SYSTEMS[system])
         seconds = run([sys.executable, "run_pretraining.py", "--data_dir", args.data_dir, "--model_name", model_dir,
                        "--hparams", json.dumps(ours)], log)
     else:  # upstream draws its own seeds: each run is a fresh random initialisation
@@ -156,13 +162,17 @@ def main():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
     p.add_argument("--generators", default="uniform,real")
-    p.add_argument("--systems", default="ours,upstream")
+    p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, upstream")
     p.add_argument("--hparams", help=argparse.SUPPRESS)
     p.add_argument("--_upstream_train", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._upstream_train:
         train_upstream(os.path.abspath(args.upstream_dir), args.data_dir, args.work, json.loads(args.hparams))
         return
+    unknown = sorted(set(args.systems.split(",")) - set(OUR_SYSTEMS) - {"upstream"})
+    unknown += sorted(set(args.generators.split(",")) - set(GENERATORS))
+    if unknown:
+        sys.exit(f"--systems/--generators: unknown {', '.join(unknown)}")
     if not os.path.exists(os.path.join(args.upstream_dir, "run_pretraining.py")):
         sys.exit(f"--upstream_dir {args.upstream_dir}: no run_pretraining.py (a google-research/electra checkout)")
     if args.nsmc_file:

@@ -43,7 +43,7 @@ class PretrainingModel:
         self.real_tokens = tf.cast(masking.candidates_mask(inputs.input_ids, inputs.input_mask,
                                                            config.special_ids), tf.float32)
         masked = masking.mask(inputs, config.mask_prob, config.max_predictions_per_seq, config.mask_id,
-                              config.special_ids, seed=seed)
+                              config.special_ids, seed=seed, with_replacement=config.mask_with_replacement)
         self.masked_inputs = masked
         encoder_args = dict(is_training=is_training, use_one_hot_embeddings=config.use_tpu,
                             compute_dtype=compute_dtype)

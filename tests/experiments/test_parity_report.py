@@ -60,3 +60,18 @@ def test_initial_variables_of_our_graph_are_dumped_and_differences_listed(tmp_pa
     assert any(line.startswith("- `discriminator_predictions/dense_1/kernel`: ours [256, 1]") for line in lines)
     assert "- only in upstream's: `generator_predictions/extra_bias`" in lines
     assert len([line for line in lines if line.startswith("- ")]) == 2
+
+
+def test_ours_with_upstreams_masking_gets_its_own_columns(tmp_path):
+    work = tmp_path / "parity"
+    for seed, (ours, ourswr, upstream) in enumerate([(0.50, 0.52, 0.52), (0.52, 0.53, 0.54)], start=1):
+        fake_run(work, f"ours_real_seed{seed}", 1000, ours)
+        fake_run(work, f"ourswr_real_seed{seed}", 1000, ourswr)
+        fake_run(work, f"upstream_real_seed{seed}", 1000, upstream)
+    out = tmp_path / "parity.md"
+    write_report(str(work), str(out))
+    text = out.read_text(encoding="utf-8")
+    assert "## real generator (2 seeds ours, 2 seeds ourswr, 2 seeds upstream)" in text
+    assert ("| disc_auc_real_tokens | 0.5100 ± 0.0141 | 0.5250 ± 0.0071 | 0.5300 ± 0.0141 | yes | yes |"
+            in text)
+    assert "`ourswr` is ours with upstream's masking" in text

@@ -67,6 +67,30 @@ def test_masking_rate_follows_mask_prob():
     assert abs(rate - 0.3) < 0.01
 
 
+def test_with_replacement_counts_as_upstream_and_draws_duplicates():
+    # Upstream's mask(): round(mask_prob * input_mask tokens), [CLS]/[SEP] counted; positions
+    # from tf.random.categorical, so short examples often draw a position twice.
+    ids, input_mask, lengths = random_batch(seq_length=32, seed=5)
+    lengths = np.minimum(lengths, 32)
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = masking.Inputs(tf.constant(ids), tf.constant(input_mask), tf.zeros_like(ids), None, None, None)
+        masked = masking.mask(inputs, 0.15, 5, MASK_ID, SPECIAL, seed=3, with_replacement=True)
+        out = run({"pos": masked.masked_lm_positions, "w": masked.masked_lm_weights, "ids": masked.input_ids}, graph)
+    expected = np.minimum(5, np.maximum(1, np.round(lengths * 0.15))).astype(int)
+    assert (out["w"].sum(1) == expected).all()
+    duplicates = 0
+    for b in range(len(ids)):
+        positions = out["pos"][b][out["w"][b] > 0]
+        assert all(0 < p < lengths[b] - 1 for p in positions), "only real, non-special tokens are masked"
+        duplicates += len(positions) - len(set(positions))
+        masked_now = np.flatnonzero(out["ids"][b] != ids[b])
+        assert set(masked_now) <= set(positions)
+    # 256 rows of 2-5 draws over 18-30 candidates: about 60 repeats expected; none would mean
+    # the draw is still without replacement.
+    assert duplicates > 10
+
+
 def test_scatter_update_ignores_position_zero_and_reports_written():
     graph = tf.Graph()
     with graph.as_default():
