@@ -19,6 +19,7 @@ with this project's own scripts; ``--data_dir`` uses TFRecords you built instead
 """
 import argparse
 import glob
+import itertools
 import json
 import os
 import subprocess
@@ -35,11 +36,11 @@ HPARAMS = {
     "iterations_per_loop": 100, "save_checkpoints_steps": 1000, "keep_checkpoint_max": 1,
     "model_hparam_overrides": {"num_hidden_layers": 4, "max_position_embeddings": 128},
 }
-# real_t2 samples the generator at temperature 2, the setting nsmc_experiment pretrains with (at
-# temperature 1 both systems' discriminators collapse with these hparams).
 # Our systems: "ours" as shipped, "ourswr" with upstream's position sampling (with replacement,
 # see model/masking.py), to tell whether that one known difference explains a gap.
 OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}}
+# real_t2 samples the generator at temperature 2, the setting nsmc_experiment pretrains with (at
+# temperature 1 both systems' discriminators collapse with these hparams).
 GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25},
               "real_t2": {"generator_hidden_size": 0.25, "temperature": 2.0}}
 METRICS = ["disc_auc_real_tokens", "disc_accuracy_real_tokens", "disc_auc", "disc_accuracy", "disc_precision",
@@ -93,18 +94,15 @@ def vocab_size(data_dir):
 
 def build_data(nsmc_file, data_dir, reviews=60000):
     """The issue's parity data from an NSMC ratings file (id<TAB>document<TAB>label), by our scripts."""
-    if glob.glob(os.path.join(data_dir, "pretrain_data.tfrecord*")):
+    if os.path.lexists(os.path.join(data_dir, "vocab.txt")):  # linked last: the data is complete
         return
     corpus_dir = os.path.join(data_dir, "corpus")
     os.makedirs(corpus_dir, exist_ok=True)
     with open(nsmc_file, encoding="utf-8") as f, open(os.path.join(corpus_dir, "nsmc.txt"), "w", encoding="utf-8") as out:
         next(f)  # header
         texts = (line.rstrip("\n").split("\t")[1].strip() for line in f if line.count("\t") == 2)
-        kept = 0
-        for text in texts:
-            if text and kept < reviews:
-                out.write(text + "\n\n")  # a blank line ends the document: one review per document
-                kept += 1
+        for text in itertools.islice(filter(None, texts), reviews):
+            out.write(text + "\n\n")  # a blank line ends the document: one review per document
     vocab_dir = os.path.join(data_dir, "vocab")
     run([sys.executable, "build_vocab.py", "--corpus", os.path.join(corpus_dir, "nsmc.txt"), "--vocab_size", "8000",
          "--output_dir", vocab_dir], os.path.join(data_dir, "build_vocab.log"))
@@ -114,7 +112,8 @@ def build_data(nsmc_file, data_dir, reviews=60000):
         os.path.join(data_dir, "build_dataset.log"))
     # Both systems read TFRecords, stats.json and vocab.txt from one directory.
     for name in os.listdir(tfrecords):
-        os.symlink(os.path.join("tfrecords", name), os.path.join(data_dir, name))
+        if not os.path.lexists(os.path.join(data_dir, name)):  # a run cut short may have linked some
+            os.symlink(os.path.join("tfrecords", name), os.path.join(data_dir, name))
     os.symlink(os.path.join("vocab", "vocab.txt"), os.path.join(data_dir, "vocab.txt"))
 
 

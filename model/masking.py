@@ -7,8 +7,9 @@ random-token replacement). Positions are drawn without replacement (Gumbel top-k
 masking rate is exact rather than thinned by duplicate draws. ``with_replacement`` draws them
 as upstream does instead (``tf.random.categorical``, the count taken from ``input_mask``, so
 [CLS] and [SEP] count): a position drawn twice is one masked token with two prediction slots,
-and ``scatter_update`` then writes the floor-mean of the generator's two samples' ids there. Unused prediction slots have
-position 0 and weight 0; position 0 always holds [CLS], which is never a candidate.
+and ``scatter_update`` then writes the floor-mean of the generator's two samples' ids there.
+Unused prediction slots have position 0 and weight 0; position 0 always holds [CLS], which is
+never a candidate.
 """
 import collections
 
@@ -84,19 +85,20 @@ def mask(inputs, mask_prob, max_predictions_per_seq, mask_id, special_ids, seed=
     batch_size, seq_length = get_shape_list(inputs.input_ids)
     n = max_predictions_per_seq
     candidates = candidates_mask(inputs.input_ids, inputs.input_mask, special_ids)
+    num_candidates = tf.reduce_sum(tf.cast(candidates, tf.int32), -1)
+    counted = tf.reduce_sum(inputs.input_mask, -1) if with_replacement else num_candidates
+    num_to_predict = tf.cast(tf.round(tf.cast(counted, tf.float32) * mask_prob), tf.int32)
+    num_to_predict = tf.minimum(n, tf.maximum(1, num_to_predict))
+    if not with_replacement:  # distinct positions: no more than there are candidates
+        num_to_predict = tf.minimum(num_to_predict, num_candidates)
+    weights = tf.sequence_mask(num_to_predict, n, dtype=tf.float32)
+
     keys = example_keys(inputs.input_ids)
     if with_replacement:
-        num_tokens = tf.reduce_sum(inputs.input_mask, -1)
-        num_to_predict = tf.cast(tf.round(tf.cast(num_tokens, tf.float32) * mask_prob), tf.int32)
-        weights = tf.sequence_mask(tf.maximum(1, tf.minimum(n, num_to_predict)), n, dtype=tf.float32)
         candidates_float = tf.cast(candidates, tf.float32)
         log_probs = tf.log(candidates_float / tf.reduce_sum(candidates_float, -1, keepdims=True))
         positions = tf.random.categorical(log_probs, n, dtype=tf.int32, seed=seed)
     else:
-        num_candidates = tf.reduce_sum(tf.cast(candidates, tf.int32), -1)
-        num_to_predict = tf.cast(tf.round(tf.cast(num_candidates, tf.float32) * mask_prob), tf.int32)
-        num_to_predict = tf.minimum(tf.minimum(n, tf.maximum(1, num_to_predict)), num_candidates)
-        weights = tf.sequence_mask(num_to_predict, n, dtype=tf.float32)
         # Gumbel top-k: the k largest of (uniform noise on candidates) is a uniform sample of k
         # distinct candidates; non-candidates sit at -inf and are only picked in unused slots.
         noise = uniform_noise([batch_size, seq_length], keys, seed=seed)
