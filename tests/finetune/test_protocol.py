@@ -136,9 +136,14 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, write_yam
 
     watcher = threading.Thread(target=interrupt_after_first_checkpoint, daemon=True)
     watcher.start()
-    with pytest.raises(KeyboardInterrupt):
-        run(load_config(path))
-    stop.set()
+    # interrupt_main() does nothing where SIGINT is ignored, as in a job a shell started with `&`.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(load_config(path))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        stop.set()
     assert not (out / "checkpoint-57").exists()
 
     resumed = run(load_config(path))
