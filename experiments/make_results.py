@@ -340,9 +340,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     text = build(args.work, args.output)
     old = open(args.output, encoding="utf-8").read() if os.path.isfile(args.output) else ""
-    kept = find_section(old)  # experiments/task_table.py's table, from runs of its own
+    # Blocks other scripts write from runs of their own: task_table.py's table, continued_results.py's.
+    for marker in ("task_table", "continued_pretraining"):
+        kept = find_section(old, marker)
+        if kept:
+            text = replace_section(text, kept, marker)
     with atomic_write(args.output) as f:
-        f.write(replace_section(text, kept) if kept else text)
+        f.write(text)
     print(f"wrote {args.output}")
 
 

@@ -75,13 +75,9 @@ def stage_reviews(shared, out_dir, max_reviews=None):
     return {"reviews_kept": kept, "dropped_test_id": dropped_by_id, "dropped_test_text": dropped_by_text}
 
 
-def stage_others(shared, out_dir):
-    shutil.copy(os.path.join(shared, SOURCES["chatbot"][0]), os.path.join(out_dir, "chatbot.csv"))
-    # 3i4k is `label\tutterance` with no header; a header lets the TSV reader take the text column.
-    with open(os.path.join(shared, SOURCES["3i4k"][0]), encoding="utf-8") as src, \
-            atomic_write(os.path.join(out_dir, "3i4k.tsv")) as dst:
-        dst.write("label\tutterance\n")
-        shutil.copyfileobj(src, dst)
+def stage_written(shared, out_dir):
+    """Written text: boddari (wikinews, book reviews, fairy tales, UNESCO report), news sentences
+    from the parallel corpora, konlpy's constitution and bills."""
     boddari = os.path.join(shared, SOURCES["boddari"][0])
     for name in sorted(os.listdir(boddari)):
         shutil.copy(os.path.join(boddari, name), os.path.join(out_dir, f"boddari_{name}"))
@@ -98,13 +94,23 @@ def stage_others(shared, out_dir):
                             with archive.extractfile(member) as src, \
                                     open(os.path.join(out_dir, f"news_{os.path.basename(member.name)}.txt"), "wb") as dst:
                                 shutil.copyfileobj(src, dst)
-    shutil.copy(os.path.join(shared, SOURCES["hate_speech_unlabeled"][0]),
-                os.path.join(out_dir, "hate_speech_unlabeled_comments.txt"))
     konlpy = os.path.join(shared, SOURCES["konlpy"][0])
     for root, _, files in os.walk(konlpy):
         for name in sorted(files):
             if name.endswith(".txt"):
                 shutil.copy(os.path.join(root, name), os.path.join(out_dir, f"konlpy_{os.path.basename(root)}_{name}"))
+
+
+def stage_others(shared, out_dir):
+    shutil.copy(os.path.join(shared, SOURCES["chatbot"][0]), os.path.join(out_dir, "chatbot.csv"))
+    # 3i4k is `label\tutterance` with no header; a header lets the TSV reader take the text column.
+    with open(os.path.join(shared, SOURCES["3i4k"][0]), encoding="utf-8") as src, \
+            atomic_write(os.path.join(out_dir, "3i4k.tsv")) as dst:
+        dst.write("label\tutterance\n")
+        shutil.copyfileobj(src, dst)
+    shutil.copy(os.path.join(shared, SOURCES["hate_speech_unlabeled"][0]),
+                os.path.join(out_dir, "hate_speech_unlabeled_comments.txt"))
+    stage_written(shared, out_dir)
 
 
 def stage_corpus(output_dir, shared=SHARED, max_reviews=None):

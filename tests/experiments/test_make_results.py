@@ -31,6 +31,7 @@ KORSTS = {("pretrained", 1): ([70.0, 71.0], [76.0, 75.0]), ("pretrained", 2): ([
           ("random_init", 1): ([50.0, 55.0], [60.0, 62.0]), ("random_init", 2): ([58.0, 52.0], [61.0, 64.0])}
 BLOCK = ("<!-- task_table -->\n## All tasks, several seeds\n\n| model | NSMC (acc) |\n|---|---|\n| x | 1.00 |\n"
          "<!-- /task_table -->\n")
+CONTINUED = "<!-- continued_pretraining -->\n## Continued pretraining\n\nfigures\n<!-- /continued_pretraining -->\n"
 
 
 def events(run_dir, curves):
@@ -146,13 +147,13 @@ def row(text, label):
     return next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
 
 
-def test_results_from_the_work_dir_keep_the_task_table_block(work, tmp_path):
+def test_results_from_the_work_dir_keep_the_blocks_other_scripts_wrote(work, tmp_path):
     output = tmp_path / "docs" / "results.md"
     output.parent.mkdir()
-    output.write_text("# Old results\n\nstale text\n\n" + BLOCK, encoding="utf-8")
+    output.write_text("# Old results\n\nstale text\n\n" + CONTINUED + "\n" + BLOCK, encoding="utf-8")
     make_results.main(["--work", str(work), "--output", str(output)])
     text = output.read_text(encoding="utf-8")
-    assert "stale text" not in text and text.endswith(BLOCK)
+    assert "stale text" not in text and BLOCK in text and text.endswith(CONTINUED)
     nsmc, korsts = text.split("## Fine-tuning on NSMC")[1].split("## Fine-tuning on KorSTS")
 
     # NSMC: the end of training is the unscheduled last evaluation, not the best or final one.
