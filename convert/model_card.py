@@ -32,11 +32,13 @@ DATASETS = {
     "naver-ner": ("NER (Naver NER or KLUE-NER)", "https://github.com/KLUE-benchmark/KLUE", "see the dataset",
                   "token-classification"),
     "korquad": ("KorQuAD 1.0", "https://korquad.github.io", "CC BY-ND 2.0 KR", "question-answering"),
+    "klue-dp": ("KLUE-DP", "https://github.com/KLUE-benchmark/KLUE", "CC BY-SA 4.0", None),
 }
 HEAD_CLASSES = {"classification": "AutoModelForSequenceClassification",
                 "regression": "AutoModelForSequenceClassification",
                 "token_classification": "AutoModelForTokenClassification",
-                "span_extraction": "AutoModelForQuestionAnswering"}
+                "span_extraction": "AutoModelForQuestionAnswering",
+                "dependency_parsing": None}  # this project's finetune.dp_model class: no transformers Auto class
 
 # transformers' AutoTokenizer reads a mecab_wordpiece vocab as plain WordPiece, which is not how
 # the model was trained; this project's tokenizer runs the published mecab-ko algorithm itself.
@@ -171,7 +173,11 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
     if info.pair_input and info.kind == "classification":
         examples = ("오늘 날씨가 좋다", "날씨가 맑은 하루다")
     lines += ["", "## How to use", ""] + ([MECAB_NOTE, ""] if mecab else [])
-    lines += [_load_snippet(dir_name, model_class, examples, mecab)]
+    if model_class:
+        lines += [_load_snippet(dir_name, model_class, examples, mecab)]
+    else:
+        lines += ["The head (`ElectraForDependencyParsing`) is this project's `finetune/dp_model.py`, not a "
+                  "transformers class; its inputs include each word's first and last sub-token.", ""]
     if info.kind == "span_extraction":
         lines += ["The question and the context go in as a pair; contexts longer than the model's "
                   "sequence length must be read in windows (`predict.py` does that, as training did).", ""]

@@ -137,7 +137,31 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
                      f"by article with seed {split_seed}; train {_questions(train):,} questions, evaluation on the "
                      f"held-out {_questions(held_out):,} (reported as dev), not the full dev set")
         return TaskData({}, "dev", notes)
+    if task == "klue-dp":
+        return _lay_out_klue_dp(src("klue-dev", "klue-dp-v1.1", "klue-dp-v1.1_dev.tsv"), dst, train_limit,
+                                eval_limit, split_seed, rng)
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def _lay_out_klue_dp(source, dst, train_limit, eval_limit, split_seed, rng):
+    """KLUE-DP's dev sentences split 90/10 into the release's train/dev names (no train file at hand)."""
+    with open(source, encoding="utf-8") as f:
+        blocks = [b for b in f.read().split("\n\n") if b.strip()]
+    # The file's leading '## ' comments belong to no sentence: kept atop each file. A sentence
+    # header is '## guid<TAB>sentence'; the column-names comment has more tabs.
+    lines = blocks[0].split("\n")
+    comments = [line for line in lines if line.startswith("##") and line.count("\t") != 1]
+    blocks[0] = "\n".join(line for line in lines if line not in comments)
+    train, dev = _split(blocks, 0.9, rng)
+    train, dev = _sample(train, train_limit, rng), _sample(dev, eval_limit, rng)
+    for name, part in (("klue-dp-v1.1_train.tsv", train), ("klue-dp-v1.1_dev.tsv", dev)):
+        with atomic_write(dst(name)) as f:
+            f.write("\n".join(comments + ["\n\n".join(part)]) + "\n\n")
+    notes = [f"KLUE-DP train is not at hand: KLUE-DP v1.1 dev ({len(blocks):,} sentences) split 90/10 with seed "
+             f"{split_seed}; train {len(train):,} sentences, evaluation on the held-out {len(dev):,} (reported "
+             "as dev, also selects the checkpoint), not KLUE's dev set; KLUE's UAS/LAS macro F1 and plain "
+             "attachment accuracy"]
+    return TaskData({}, "dev", notes)
 
 
 def _questions(articles):

@@ -12,7 +12,7 @@ import torch
 
 from finetune import data, distributed
 
-SEQUENCE_KINDS = ("token_classification", "span_extraction")
+SEQUENCE_KINDS = ("token_classification", "span_extraction", "dependency_parsing")
 
 
 def autocast(config, device):

@@ -17,7 +17,9 @@ Heads and what a prediction holds:
 - question answering (KorQuAD): ``answer`` (chosen by the task's own post-processing, as the
   trainer scores it), its ``start``/``end`` in the context and ``score`` (its probability among
   the n-best candidates where the task reports one, else start x end probability in its
-  window); long contexts are read in windows of ``doc_stride`` as in training.
+  window); long contexts are read in windows of ``doc_stride`` as in training;
+- dependency parsing (KLUE-DP): ``words``, each with its ``index`` (from 1), ``word``, ``head``
+  (0 = root) and ``relation``, words split at whitespace as KLUE's eojeols.
 """
 import dataclasses
 import logging
@@ -33,14 +35,14 @@ logger = logging.getLogger(__name__)
 
 FINETUNE_CONFIG = "finetune_config.json"
 HEAD_KINDS = {"ForSequenceClassification": "classification", "ForTokenClassification": "token_classification",
-              "ForQuestionAnswering": "span_extraction"}
+              "ForQuestionAnswering": "span_extraction", "ForDependencyParsing": "dependency_parsing"}
 
 
 @dataclasses.dataclass
 class ModelInfo:
     """What a fine-tuned directory says about itself."""
     model_dir: str
-    kind: str  # classification | regression | token_classification | span_extraction
+    kind: str  # classification | regression | token_classification | span_extraction | dependency_parsing
     family: object  # task family (nsmc, korsts, ...) from finetune_config.json, or None
     labels: list
     settings: object  # a finetune.config.FinetuneConfig rebuilt from finetune_config.json
@@ -143,8 +145,12 @@ class OnnxRuntime:
             self.session = onnx_session(onnx_path, threads)
         except Exception as e:  # onnxruntime's own errors are long; one line is enough
             raise UserInputError(f"{onnx_path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
+        from convert.onnx_export import PARSER_OUTPUTS
+
         names = {o.name for o in self.session.get_outputs()}
         wanted = {"start_logits", "end_logits"} if info.kind == "span_extraction" else {"logits"}
+        if info.kind == "dependency_parsing":
+            wanted = set(PARSER_OUTPUTS)
         if not wanted <= names:
             raise UserInputError(f"{onnx_path}: outputs {', '.join(sorted(names))}, but {info.model_dir} is a "
                                  f"{info.kind} model needing {', '.join(sorted(wanted))}; export it with "
@@ -153,9 +159,12 @@ class OnnxRuntime:
     def __call__(self, batch):
         from convert.onnx_export import run_onnx_outputs
 
+        from convert.onnx_export import PARSER_INPUTS
+
         ids = batch["input_ids"].numpy()
         types = batch["token_type_ids"].numpy() if "token_type_ids" in batch else np.zeros_like(ids)
-        return run_onnx_outputs(self.session, ids, batch["attention_mask"].numpy(), types)
+        extra = {name: batch[name].numpy() for name in PARSER_INPUTS if name in batch}
+        return run_onnx_outputs(self.session, ids, batch["attention_mask"].numpy(), types, **extra)
 
 
 def run_features(runtime, features, pad_token_id, batch_size, per_token):
@@ -218,6 +227,10 @@ class Predictor:
                 raise UserInputError(f"{info.model_dir}: its NER labels are neither Naver's nor KLUE's tag set")
             info.settings.ner_format = formats[tuple(info.labels)]
             return NerTask(info.settings)
+        if info.kind == "dependency_parsing":
+            from finetune.tasks.klue_dp import KlueDpTask
+
+            return KlueDpTask(info.settings)
         from finetune.tasks.korquad import KorquadTask
 
         return KorquadTask(info.settings)
@@ -231,10 +244,12 @@ class Predictor:
             return self._predict_sequences(items)
         if kind == "token_classification":
             return self._predict_entities(items)
+        if kind == "dependency_parsing":
+            return self._predict_parses(items)
         return self._predict_answers(items)
 
     def _run(self, features):
-        per_token = self.info.kind in ("token_classification", "span_extraction")
+        per_token = self.info.kind in ("token_classification", "span_extraction", "dependency_parsing")
         return run_features(self.runtime, features, self.tokenizer.pad_token_id, self.batch_size, per_token)
 
     # -- classification and regression ----------------------------------------------------
@@ -317,6 +332,32 @@ class Predictor:
                 result["warning"] = (f"longer than max_seq_len {self.max_seq_len} tokens: the last "
                                      f"{len(units) - covered} {'characters' if char_level else 'words'} "
                                      "were not tagged")
+            results.append(result)
+        return results
+
+    # -- dependency parsing -----------------------------------------------------------------
+    def _predict_parses(self, texts):
+        from finetune.tasks.klue_dp import LABELS, DpExample
+
+        examples = []
+        for i, text in enumerate(texts):
+            words = text.split()
+            examples.append(DpExample(str(i), words, [0] * len(words), [LABELS[0]] * len(words), i))
+        features = self.task.build_features(examples, self.tokenizer, self.max_seq_len, "predict")
+        rows = self._run(features)
+        width = max(len(r["heads"]) for r in rows)
+        stacked = {}
+        for name in ("heads", "relations"):
+            stacked[name] = np.zeros((len(rows), width), dtype=np.int64)
+            for k, row in enumerate(rows):
+                stacked[name][k, :len(row[name])] = row[name]
+        results = []
+        for example, (heads, relations) in zip(examples, self.task.postprocess(stacked, features, examples)):
+            result = {"words": [{"index": i, "word": word, "head": head, "relation": relation}
+                                for i, (word, head, relation) in enumerate(zip(example.words, heads, relations), 1)]}
+            if len(heads) < len(example.words):
+                result["warning"] = (f"longer than max_seq_len {self.max_seq_len} tokens: the last "
+                                     f"{len(example.words) - len(heads)} words were not parsed")
             results.append(result)
         return results
 

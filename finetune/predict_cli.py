@@ -1,7 +1,7 @@
 """predict.py's command line: read unlabelled input, predict in chunks, write JSON lines in order.
 
 Input (``--input FILE`` or standard input, UTF-8), one item a line:
-- single-sentence classification (NSMC, Korean Hate Speech's comment) and NER: the text;
+- single-sentence classification (NSMC, Korean Hate Speech's comment), NER and KLUE-DP: the text;
 - sentence-pair classification and KorSTS: ``text_a<TAB>text_b`` (Hate Speech trained with
   ``hate_speech_input: title+comment``: ``title<TAB>comment``);
 - question answering: a JSON object ``{"context": ..., "question": ...}`` (an ``id`` is echoed).
@@ -41,7 +41,7 @@ def parse_line(text, info):
             if not isinstance(item.get(key), str) or not item[key].strip():
                 raise BadLine(f"key {key!r} must be a non-empty string")
         return item
-    if info.kind == "token_classification":
+    if info.kind in ("token_classification", "dependency_parsing"):
         return text
     pair = info.pair_input
     if pair is False:

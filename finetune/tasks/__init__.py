@@ -1,6 +1,6 @@
 """Importing this package registers every task family with ``finetune.tasks.base``."""
 from finetune.tasks import (  # noqa: F401
-    hate_speech, korquad, kornli, korsts, ner, nsmc, paws, question_pair, sentence_classification)
+    hate_speech, klue_dp, korquad, kornli, korsts, ner, nsmc, paws, question_pair, sentence_classification)
 from finetune.tasks.base import TASKS, Task, get_task, register, task_family  # noqa: F401
 
 

@@ -12,7 +12,8 @@ from finetune.trainer import run
 from finetune_helpers import ROOT
 
 SHIPPED = sorted(glob.glob(os.path.join(ROOT, "conf", "*", "electra-*.yaml")))
-TASK_DIRS = ["nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad"]
+TASK_DIRS = ["nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad",
+             "klue-dp"]
 # Dialog-KoELECTRA ships its intent config (isac) for the small model only.
 SMALL_ONLY = ["isac"]
 
