@@ -50,7 +50,7 @@ def extend(args):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     given = [f"--{k}" for k in BUILD_DEFAULTS if getattr(args, k) is not None]
     if given:
-        raise UserInputError(f"{' '.join(given)} do not apply with --extend")
+        raise UserInputError(f"{' '.join(given)}: not used with --extend (it trains a vocab)")
     if args.num_new is None or args.output_dir is None:
         raise UserInputError("--extend needs --num_new and --output_dir")
     check_dir_can_be_made(args.output_dir, "--output_dir")

@@ -161,13 +161,18 @@ def replace_lines(raw, replacements):
 def choose(base, ranked, slots, num_new, units, workdir):
     """The first ``num_new`` candidates that the extended tokenizer emits, that turn no corpus
     unit into [UNK] and that save tokens over the corpus as a whole; returns (chosen, extended
-    tokenizer, extended vocab bytes)."""
+    tokenizer, extended vocab bytes).
+
+    A WordPiece word holds at most one new token, its first (new tokens are bare), so what
+    the word saves is that token's doing; a mecab eojeol can hold several.
+    """
     unit_list = list(units)
     before = _encode(base, unit_list)
     rejected = set()
     while True:
         chosen = [c for c in ranked if c.token not in rejected][:num_new]
         new_ids = {slots[i]: c.token for i, c in enumerate(chosen)}
+        by_id = dict(zip(slots, chosen))
         raw = replace_lines(base.vocab_bytes, new_ids)
         path = os.path.join(workdir, VOCAB_NAME)
         with open(path, "wb") as f:
@@ -176,14 +181,21 @@ def choose(base, ranked, slots, num_new, units, workdir):
             extended = KoTokenizer(path, base.tokenizer_type, base.do_lower_case)
         saved, harmful = collections.Counter(), set()
         for unit, old, new in zip(unit_list, before, _encode(extended, unit_list)):
+            if base.unk_id in new and base.unk_id not in old:
+                # Only WordPiece does this, and the word is then [UNK] whole, the new token
+                # gone with it: the culprit is the longest new token the word starts with,
+                # the one the greedy match took.
+                prefixes = [i for i, token in new_ids.items() if unit.startswith(token)]
+                harmful.update(sorted(prefixes, key=lambda i: len(new_ids[i]))[-1:])
+                continue
             hits = [i for i in new if i in new_ids]
             if not hits:
                 continue
-            if base.unk_id in new and base.unk_id not in old:
-                harmful.update(hits)
-            # A wordpiece word holds at most one new token (its first: new tokens are bare);
-            # a mecab eojeol can hold several, and none can lengthen it.
-            saved[hits[0]] += units[unit] * (len(old) - len(new))
+            if len(hits) == 1:
+                saved[hits[0]] += units[unit] * (len(old) - len(new))
+            else:  # only mecab: pieces are looked up whole, so each saves exactly its own
+                for i in hits:
+                    saved[i] += units[unit] * by_id[i].pieces_saved
         dropped = {new_ids[i] for i in new_ids if i in harmful or saved[i] <= 0}
         if not dropped:
             if rejected:
