@@ -125,6 +125,14 @@ class MecabWordPiece:
             self._tokens[eojeol] = tokens
         return tokens
 
+    def text_pieces(self, text):
+        """The pieces ``tokenize`` looks up in the vocab, special tokens left out (what the
+        vocab extension counts, util/vocab_extension.py)."""
+        if self.do_lower_case:
+            text = _lower_outside_specials(text)
+        return [p for start, end, special in eojeol_spans(text) if not special
+                for p in self.pieces(text[start:end])]
+
     def tokenize(self, text):
         # Lower-casing is str.lower(), as transformers' tokenize() does before the
         # published tokenizer saw the text: never an accent-stripping NFD.

@@ -35,7 +35,7 @@ UNK_SAMPLE_LINES = 20000
 log = logging.getLogger(__name__)
 
 
-def _corpus_lines(corpus):
+def corpus_lines(corpus):
     with open(corpus, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             line = line.strip()
@@ -43,11 +43,11 @@ def _corpus_lines(corpus):
                 yield line_no, line
 
 
-def _check_corpus(corpus):
+def check_corpus(corpus):
     if not os.path.isfile(corpus):
         raise UserInputError(f"corpus file not found: {corpus}")
     try:
-        for _ in _corpus_lines(corpus):
+        for _ in corpus_lines(corpus):
             return
     except UnicodeDecodeError as e:
         raise UserInputError(f"{corpus}: not UTF-8 ({e.reason} at byte {e.start}); run preprocess.py first") from None
@@ -72,7 +72,7 @@ def _count_corpus(corpus, do_lower_case, num_processes):
     """Character and piece counts over the corpus; chunks merge in file order, so ties
     keep the order of first appearance whatever ``num_processes``."""
     def chunks():
-        lines = (line for _, line in _corpus_lines(corpus))
+        lines = (line for _, line in corpus_lines(corpus))
         while True:
             chunk = list(itertools.islice(lines, LINES_PER_CHUNK))
             if not chunk:
@@ -114,7 +114,7 @@ def published_mecab_vocab(chars, counts, special, vocab_size, min_frequency, lim
 
 
 def _unk_rate(tokenizer, corpus):
-    lines = [line for _, line in itertools.islice(_corpus_lines(corpus), UNK_SAMPLE_LINES)]
+    lines = [line for _, line in itertools.islice(corpus_lines(corpus), UNK_SAMPLE_LINES)]
     ids = [i for seq in tokenizer.encode_batch(lines) for i in seq]
     return (sum(i == tokenizer.unk_id for i in ids) / len(ids)) if ids else 0.0
 
@@ -148,7 +148,7 @@ def build_vocab(corpus, output_dir, tokenizer_type="wordpiece", vocab_size=40000
             f"{len(SPECIAL_TOKENS)} special and {unused_size} unused tokens")
     if min_frequency < 1 or limit_alphabet < 1:
         raise UserInputError("--min_frequency and --limit_alphabet must be at least 1")
-    _check_corpus(corpus)
+    check_corpus(corpus)
 
     start = time.time()
     special = SPECIAL_TOKENS + [f"[unused{i}]" for i in range(unused_size)]
