@@ -231,16 +231,23 @@ def main():
     work, py = os.path.abspath(args.work), sys.executable
     os.makedirs(work, exist_ok=True)
     print(json.dumps(stage_corpora(work, args.max_reviews)), flush=True)
-    corpora = {name: prepare_text(work, name, py, args.num_processes) for name in ("written", "dialogue", "heldout")}
+    import concurrent.futures
 
+    corpora = {"written": prepare_text(work, "written", py, args.num_processes)}
     vocab = os.path.join(work, "vocab", "general")
     if not os.path.exists(os.path.join(vocab, "vocab.txt")):
         run("build_vocab", [py, "build_vocab.py", "--corpus", corpora["written"], "--tokenizer", "wordpiece",
                             "--vocab_size", str(args.vocab_size), "--unused_size", "500", "--output_dir", vocab,
                             "--num_processes", str(args.num_processes)], work)
-    data = {label: build_dataset(work, corpus, vocab, label, py, args.num_processes)
-            for label, corpus in (("written", "written"), ("dialogue", "dialogue"), ("heldout", "heldout"))}
-    general = pretrain(work, "general", data["written"], vocab, GENERAL_HPARAMS, args.general_steps, py)
+    data = {"written": build_dataset(work, "written", vocab, "written", py, args.num_processes)}
+    # The general model trains while the dialogue text is cleaned and tokenized beside it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        general_run = pool.submit(pretrain, work, "general", data["written"], vocab, GENERAL_HPARAMS,
+                                  args.general_steps, py)
+        for name in ("dialogue", "heldout"):
+            corpora[name] = prepare_text(work, name, py, 1)
+            data[name] = build_dataset(work, name, vocab, name, py, 1)
+        general = general_run.result()
     if args.stop_after == "general":
         return
 
@@ -251,11 +258,12 @@ def main():
     data["dialogue_extended"] = build_dataset(work, "dialogue", extended, "dialogue_extended", py, args.num_processes)
     data["heldout_extended"] = build_dataset(work, "heldout", extended, "heldout_extended", py, args.num_processes)
     runs = {"general": (general, vocab, "heldout")}
-    for name, train_data, run_vocab in (("written", "written", vocab), ("dialogue", "dialogue", vocab),
-                                        ("dialogue_extended", "dialogue_extended", extended)):
-        model_dir = pretrain(work, name, data[train_data], run_vocab, CONTINUE_HPARAMS, args.continue_steps, py,
-                             saved_model=general)
-        runs[name] = (model_dir, run_vocab, "heldout_extended" if run_vocab == extended else "heldout")
+    continuations = (("written", vocab), ("dialogue", vocab), ("dialogue_extended", extended))
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+        futures = {name: pool.submit(pretrain, work, name, data[name], run_vocab, CONTINUE_HPARAMS,
+                                     args.continue_steps, py, general) for name, run_vocab in continuations}
+        for name, run_vocab in continuations:
+            runs[name] = (futures[name].result(), run_vocab, "heldout_extended" if run_vocab == extended else "heldout")
     for name, (model_dir, run_vocab, heldout) in runs.items():
         held_out_eval(work, name, model_dir, data[heldout], run_vocab, py)
     if args.stop_after == "continue":
@@ -269,7 +277,6 @@ def main():
                                     "--pt_discriminator_path", pt[name]], work)
     if args.stop_after == "convert":
         return
-    import concurrent.futures
     from experiments.task_table import finished
 
     data_dir = intent_data(work, args.train_limit)
