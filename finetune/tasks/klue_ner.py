@@ -6,8 +6,9 @@ lines), the features and the head are the NER task's with ``ner_format: klue``
 predicted tag is spread back over its characters (``B-X`` then ``I-X``), as KLUE-baseline
 does. Scores are on the non-space characters that survive truncation, as KLUE-baseline's:
 
-- ``entity_macro_f1`` (selects the checkpoint): seqeval strict IOB2, macro over the six types;
-- ``char_macro_f1``: sklearn macro F1 over the characters and KLUE's 13 labels, ``O`` included;
+- ``entity_macro_f1``: seqeval strict IOB2, macro over the six types;
+- ``char_macro_f1`` (selects the checkpoint, as KLUE-baseline's ``--metric_key``): sklearn macro
+  F1 over the characters and KLUE's 13 labels, ``O`` included;
 - ``f1``/``precision``/``recall``: the seeds' entity F1 (seqeval's default micro mode), for
   comparison with the Naver NER column.
 Definitions and the one difference from KLUE-baseline: finetune/klue_metrics.py.
@@ -20,7 +21,8 @@ from util.errors import UserInputError
 
 @register("klue-ner")
 class KlueNerTask(NerTask):
-    primary_metric = "entity_macro_f1"
+    # KLUE-baseline selects its NER checkpoint by character macro F1 (run_all.sh --metric_key).
+    primary_metric = "char_macro_f1"
 
     def data_format(self):
         fmt = str(getattr(self.config, "ner_format", None) or "auto").lower()
