@@ -47,6 +47,12 @@ class KlueJsonTask(SequenceClassificationTask):
     text_keys = ()
     label_keys = ()
 
+    def parse_label(self, value, path, number):
+        if value.strip() not in self.label_list:
+            raise UserInputError(f"{path}: example {number}: label {value.strip()!r} is not one of "
+                                 f"{', '.join(self.label_list)}")
+        return value.strip()
+
     def read_examples(self, path, split):
         examples = []
         for number, item in enumerate(read_json_list(path), 1):
