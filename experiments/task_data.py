@@ -196,6 +196,7 @@ def _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared):
     notes = [f"KLUE's training set is not at hand: `{name}_dev` ({len(items):,} {unit}) split 80/20 with seed "
              f"{split_seed}; train {len(train):,}, held-out dev {len(held_out):,} (selects the checkpoint and is "
              "reported), not the full dev set: not comparable with KLUE's published dev or test figures"]
+    return TaskData({}, "dev", notes)
 
 
 def _lay_out_klue_dp(source, dst, train_limit, eval_limit, split_seed, rng):
