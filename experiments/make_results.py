@@ -230,8 +230,8 @@ def task_section(task, runs, exp_args):
     rows = [[label] + [cell(seed_values(runs, model, k)) for k, _ in columns] for model, label in MODELS]
     gains = [gain(runs, k) for k, _ in columns]
     rows.append(["gain (a) − (b)"] + ["–" if g is None else f"**{g:+.2f}**" for g in gains])
-    return (f"## Fine-tuning on {title}\nData: {data}. {settings_line(task, runs)}\n\n{title} {metric}, mean ± sample "
-            f"std over the seeds (n: finished runs, of {exp_args['seeds']} seeds):\n\n"
+    return (f"## Fine-tuning on {title}\nData: {data}. {settings_line(task, runs)}\n\n{title} {metric}, median "
+            f"[min–max; interquartile range past 5 seeds] · mean ± sample std over the seeds (n: finished runs, of {exp_args['seeds']} seeds):\n\n"
             + table(["model"] + [name for _, name in columns], rows) + "\n")
 
 
@@ -278,6 +278,15 @@ The collapse monitor (pretrain/monitor.py) {monitor} (`logs/pretrain.log`).
 {pilots_section(work, hparams)}"""
 
 
+def intent_heldout_note(sources):
+    """The corpus line on the intent test sets removed (absent from corpora staged before that)."""
+    if "dropped_3i4k_test_lines" not in sources:
+        return ""
+    return (f" (minus the intent tasks' test utterances: {sources['dropped_3i4k_test_lines']:,} 3i4k lines and "
+            f"{sources['dropped_chatbot_test_rows']:,} chatbot rows whose text is in 3i4k's `fci_test.txt` or the "
+            "chatbot test split)")
+
+
 def build(work, output):
     """The whole markdown text from the files under ``work``."""
     sources, vocab_config, dataset, hparams, timings, exp_args = [load_json(need(work, *name.split("/"))) for name in (
@@ -307,7 +316,7 @@ The machine: the 2-core CPU this project develops and tests on.
 ## Corpus
 NSMC's crawled reviews with every review of NSMC's test set removed ({sources['dropped_test_id']:,} by review id,
 {sources['dropped_test_text']:,} more whose text equals a test document), {sources['reviews_kept']:,} reviews kept,
-plus dialogue and written text:
+plus dialogue and written text{intent_heldout_note(sources)}:
 
 {table(['source', 'path', 'license'], sources_rows)}
 

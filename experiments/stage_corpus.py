@@ -4,9 +4,11 @@ Sources (all under ../shared/data; licenses in each folder's MANIFEST.md):
 - NSMC's 712,404 crawled reviews, minus every review that is in NSMC's test set — by
   review id (NSMC's ``id`` is the crawl's ``review_id``) and by text, so no test sentence
   is seen in pretraining; one review a document;
-- Korean chatbot Q/A pairs, 3i4k utterances, boddari (wikinews, book reviews, fairy tales,
-  UNESCO report), Korean news sentences from the parallel corpora, BEEP! unlabeled
-  comments, konlpy's constitution and bills.
+- Korean chatbot Q/A pairs and 3i4k utterances, minus every utterance the intent tasks test
+  on (3i4k's ``fci_test.txt`` and the chatbot test split, experiments/intent_splits.py),
+  counted in corpus_sources.json;
+- boddari (wikinews, book reviews, fairy tales, UNESCO report), Korean news sentences from
+  the parallel corpora, BEEP! unlabeled comments, konlpy's constitution and bills.
 
 The directory is then cleaned by preprocess.py like any user's corpus.
 
@@ -18,6 +20,7 @@ import os
 import shutil
 import tarfile
 
+from experiments.intent_splits import chatbot_rows, csv_text, heldout_texts, normalized  # noqa: F401 (normalized: re-exported)
 from util.files import atomic_write, write_json
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
@@ -31,10 +34,6 @@ SOURCES = {
     "hate_speech_unlabeled": ("korean-hate-speech/unlabeled/unlabeled_comments_5.txt", "CC BY-SA 4.0"),
     "konlpy": ("pretrain-text/konlpy-corpus/konlpy/data/corpus", "public works"),
 }
-
-
-def normalized(text):
-    return " ".join(text.split())
 
 
 def nsmc_test_set(shared):
@@ -101,13 +100,30 @@ def stage_written(shared, out_dir):
                 shutil.copy(os.path.join(root, name), os.path.join(out_dir, f"konlpy_{os.path.basename(root)}_{name}"))
 
 
-def stage_others(shared, out_dir):
-    shutil.copy(os.path.join(shared, SOURCES["chatbot"][0]), os.path.join(out_dir, "chatbot.csv"))
+def stage_intent_text(shared, out_dir):
+    """The chatbot Q/A pairs and 3i4k utterances, minus what the intent tasks test on
+    (experiments/intent_splits.py): a chatbot row whose question, or a 3i4k line whose
+    utterance, is a test utterance of either task is dropped. Returns the counts."""
+    heldout = heldout_texts(shared)
+    header, rows = chatbot_rows(shared)
+    kept = [row for row in rows if normalized(row[0]) not in heldout]
+    with atomic_write(os.path.join(out_dir, "chatbot.csv")) as dst:
+        dst.write(csv_text(header, kept))
     # 3i4k is `label\tutterance` with no header; a header lets the TSV reader take the text column.
+    dropped_3i4k = 0
     with open(os.path.join(shared, SOURCES["3i4k"][0]), encoding="utf-8") as src, \
             atomic_write(os.path.join(out_dir, "3i4k.tsv")) as dst:
         dst.write("label\tutterance\n")
-        shutil.copyfileobj(src, dst)
+        for line in src:
+            if normalized(line.split("\t", 1)[-1]) in heldout:
+                dropped_3i4k += 1
+                continue
+            dst.write(line)
+    return {"intent_test_utterances": len(heldout), "dropped_chatbot_test_rows": len(rows) - len(kept),
+            "dropped_3i4k_test_lines": dropped_3i4k}
+
+
+def stage_others(shared, out_dir):
     shutil.copy(os.path.join(shared, SOURCES["hate_speech_unlabeled"][0]),
                 os.path.join(out_dir, "hate_speech_unlabeled_comments.txt"))
     stage_written(shared, out_dir)
@@ -116,6 +132,7 @@ def stage_others(shared, out_dir):
 def stage_corpus(output_dir, shared=SHARED, max_reviews=None):
     os.makedirs(output_dir, exist_ok=True)
     stats = stage_reviews(shared, output_dir, max_reviews)
+    stats.update(stage_intent_text(shared, output_dir))
     stage_others(shared, output_dir)
     stats["sources"] = {name: {"path": path, "license": license} for name, (path, license) in SOURCES.items()}
     write_json(os.path.join(os.path.dirname(os.path.abspath(output_dir)), "corpus_sources.json"), stats)

@@ -1,4 +1,4 @@
-"""The eight task families' data for experiments/task_table.py, laid out from ../shared/data.
+"""The task families' data for experiments/task_table.py, laid out from ../shared/data.
 
 Each task gets the files its shipped ``conf/<task>/electra-small.yaml`` expects, cut to a
 training cap (and an evaluation cap) so a run fits a CPU budget. Where ../shared/data lacks a
@@ -13,12 +13,15 @@ import json
 import os
 import random
 
+from experiments import intent_splits
 from util.files import atomic_write
 
 # ../shared/data beside the checkout (as experiments/stage_corpus.py finds it), without its imports.
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
-TASKS = ("nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad")
+TASKS = ("nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad",
+         "klue-nli", "klue-sts", "klue-ner", "intent-3i4k", "intent-chatbot")
+KLUE_FILES = {"klue-nli": "klue-nli-v1.1", "klue-sts": "klue-sts-v1.1", "klue-ner": "klue-ner-v1.1"}
 
 
 @dataclasses.dataclass
@@ -104,7 +107,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
                      f"sentences, character-level BIO of 6 types) split 80/20 with seed {split_seed}; "
                      f"train {len(train):,} sentences, test {len(test):,}; character-level entity F1, "
                      "not comparable with the seeds' Naver NER figures")
-        return TaskData({}, "test", notes, {"task": "klue-ner_small_v1", "ner_format": "klue"})
+        return TaskData({}, "test", notes, {"ner_format": "klue"})
     if task in ("kornli", "paws"):
         folder, dev_name, test_name, train_name = {
             "kornli": ("kornli", "xnli.dev.ko.tsv", "xnli.test.ko.tsv", "multinli.train.ko.tsv"),
@@ -140,7 +143,60 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
     if task == "klue-dp":
         return _lay_out_klue_dp(src("klue-dev", "klue-dp-v1.1", "klue-dp-v1.1_dev.tsv"), dst, train_limit,
                                 eval_limit, split_seed, rng)
+    if task in KLUE_FILES:
+        return _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared)
+    if task == "intent-3i4k":
+        folder = src(*intent_splits.THREEI4K_DIR.split(os.sep))
+        for split, name, limit in (("train", "fci_train_val.txt", train_limit), ("test", "fci_test.txt", eval_limit)):
+            with open(os.path.join(folder, name), "rb") as f:
+                rows = [line for line in f.read().split(b"\n") if line.strip()]
+            kept = _sample(rows, limit, rng)
+            with atomic_write(dst(name), "wb") as f:
+                f.write(b"\n".join(kept) + b"\n")
+            notes.append(f"{split}: {len(kept):,} of {len(rows):,} lines of the official `{name}`")
+        notes.append("no dev split (as Dialog-KoELECTRA's isac YAML): the best checkpoint is selected on test; "
+                     "the test utterances are removed from the experiments' pretraining corpus")
+        return TaskData({}, "test", notes)
+    if task == "intent-chatbot":
+        header, train, test = intent_splits.chatbot_split(shared)
+        kept_train, kept_test = _sample(train, train_limit, rng), _sample(test, eval_limit, rng)
+        intent_splits.write_chatbot_split(data_dir, shared, kept_train, kept_test)
+        notes.append(f"no official split: the {len(train) + len(test):,} rows of `ChatbotData.csv` split by distinct "
+                     f"question {1 - intent_splits.CHATBOT_TEST_FRACTION:.0%}/{intent_splits.CHATBOT_TEST_FRACTION:.0%} "
+                     f"with the fixed seed {intent_splits.CHATBOT_SPLIT_SEED} of experiments/intent_splits.py "
+                     f"(not --split_seed, so pretraining can leave its test questions out); train {len(kept_train):,} "
+                     f"of {len(train):,} rows, test {len(kept_test):,} of {len(test):,}; the question alone is "
+                     "classified; no dev split: the best checkpoint is selected on test")
+        return TaskData({}, "test", notes)
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared):
+    """KLUE's dev file (the only labelled split at hand) cut 80/20 into train and a held-out dev."""
+    name = KLUE_FILES[task]
+    source = os.path.join(shared, "klue-dev", name, f"{name}_dev" + (".tsv" if task == "klue-ner" else ".json"))
+    if task == "klue-ner":
+        with open(source, encoding="utf-8") as f:
+            items = [b for b in f.read().split("\n\n") if b.strip()]
+        # The file opens with `##` comment lines (no tab) before the first sentence's header.
+        items[0] = "\n".join(line for line in items[0].split("\n") if not (line.startswith("## ") and "\t" not in line))
+    else:
+        with open(source, encoding="utf-8") as f:
+            items = json.load(f)
+    train, held_out = _split(items, 0.8, rng)
+    train, held_out = _sample(train, train_limit, rng), _sample(held_out, eval_limit, rng)
+    ext = ".tsv" if task == "klue-ner" else ".json"
+    for split, part in (("train", train), ("dev", held_out)):
+        with atomic_write(os.path.join(data_dir, f"{name}_{split}{ext}")) as f:
+            if task == "klue-ner":
+                f.write("\n\n".join(part) + "\n\n")
+            else:
+                json.dump(part, f, ensure_ascii=False)
+    unit = "sentences" if task == "klue-ner" else "examples"
+    notes = [f"KLUE's training set is not at hand: `{name}_dev` ({len(items):,} {unit}) split 80/20 with seed "
+             f"{split_seed}; train {len(train):,}, held-out dev {len(held_out):,} (selects the checkpoint and is "
+             "reported), not the full dev set: not comparable with KLUE's published dev or test figures"]
+    return TaskData({}, "dev", notes)
 
 
 def _lay_out_klue_dp(source, dst, train_limit, eval_limit, split_seed, rng):

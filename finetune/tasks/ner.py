@@ -1,4 +1,6 @@
-"""Named-entity recognition: Naver NER (KoELECTRA's tsv or the 2018 challenge files) and KLUE-NER.
+"""Named-entity recognition: Naver NER (KoELECTRA's tsv or the 2018 challenge files) and KLUE-NER's layout.
+
+The ``klue-ner`` task family (finetune/tasks/klue_ner.py) is this task with KLUE's own metrics.
 
 Two granularities share one model head:
 - Naver NER tags whole words (eojeols). The first sub-token of each word carries the
@@ -267,7 +269,7 @@ def _char_units(ex, word_ids, starts):
     return units
 
 
-@register("naver-ner", "ner", "klue-ner")
+@register("naver-ner", "ner")
 class NerTask(Task):
     kind = "token_classification"
     primary_metric = "f1"
@@ -433,12 +435,16 @@ class NerTask(Task):
                     tags[u] = _continuation(tag)
         return predictions
 
-    def compute_metrics(self, predictions, examples):
+    def scored_tags(self, predictions, examples):
+        """(gold, predicted) tag sequences as scored: cut where truncation cut the input,
+        unless ``ner_truncation: miss``."""
         if self._drops_truncated():
             kept = [len(ex.tags) if ex.scored is None else ex.scored for ex in examples]
-            return ner_metrics.entity_scores([ex.tags[:n] for ex, n in zip(examples, kept)],
-                                             [p[:n] for p, n in zip(predictions, kept)])
-        return ner_metrics.entity_scores([ex.tags for ex in examples], predictions)
+            return [ex.tags[:n] for ex, n in zip(examples, kept)], [p[:n] for p, n in zip(predictions, kept)]
+        return [ex.tags for ex in examples], predictions
+
+    def compute_metrics(self, predictions, examples):
+        return ner_metrics.entity_scores(*self.scored_tags(predictions, examples))
 
     def prediction_records(self, predictions, examples):
         records = []

@@ -158,19 +158,25 @@ def test_results_from_the_work_dir_keep_the_blocks_other_scripts_wrote(work, tmp
 
     # NSMC: the end of training is the unscheduled last evaluation, not the best or final one.
     assert row(nsmc, "model") == "| model | end of training, test | published protocol, test |"  # no dev file
-    assert row(nsmc, "(a) pretrained here") == "| (a) pretrained here | 81.00 ± 1.41 (n=2) | 83.50 ± 0.71 (n=2) |"
-    assert row(nsmc, "(b) random initialisation") == ("| (b) random initialisation | 78.50 ± 0.71 (n=2) "
-                                                      "| 79.25 ± 1.06 (n=2) |")
+    # Each cell: median [min–max] · mean ± sample std; for two seeds the median is the mean.
+    assert row(nsmc, "(a) pretrained here") == ("| (a) pretrained here | 81.00 [80.00–82.00] · 81.00 ± 1.41 (n=2) "
+                                                "| 83.50 [83.00–84.00] · 83.50 ± 0.71 (n=2) |")
+    assert row(nsmc, "(b) random initialisation") == ("| (b) random initialisation "
+                                                      "| 78.50 [78.00–79.00] · 78.50 ± 0.71 (n=2) "
+                                                      "| 79.25 [78.50–80.00] · 79.25 ± 1.06 (n=2) |")
     assert row(nsmc, "gain (a) − (b)") == "| gain (a) − (b) | **+2.50** | **+4.25** |"
     assert ("on NSMC's end-of-training test accuracy: **missed**: the gain is +2.50 points." in text)
     assert "`best_model/finetune_config.json`): num_train_epochs 1, train_batch_size 32, learning_rate 0.0001" in nsmc
     assert "seed 1 / 2" in nsmc and "the first 2,000 reviews" in nsmc
 
     # KorSTS: dev-selected = the final test score of the model chosen on dev (+0.5 in the fixture).
-    assert row(korsts, "(a) pretrained here") == ("| (a) pretrained here | 74.50 ± 0.71 (n=2) | 75.00 ± 1.41 (n=2) "
-                                                  "| 74.00 ± 2.12 (n=2) |")
-    assert row(korsts, "(b) random initialisation") == ("| (b) random initialisation | 63.00 ± 1.41 (n=2) "
-                                                        "| 63.00 ± 1.41 (n=2) | 62.00 ± 0.71 (n=2) |")
+    assert row(korsts, "(a) pretrained here") == ("| (a) pretrained here | 74.50 [74.00–75.00] · 74.50 ± 0.71 (n=2) "
+                                                  "| 75.00 [74.00–76.00] · 75.00 ± 1.41 (n=2) "
+                                                  "| 74.00 [72.50–75.50] · 74.00 ± 2.12 (n=2) |")
+    assert row(korsts, "(b) random initialisation") == ("| (b) random initialisation "
+                                                        "| 63.00 [62.00–64.00] · 63.00 ± 1.41 (n=2) "
+                                                        "| 63.00 [62.00–64.00] · 63.00 ± 1.41 (n=2) "
+                                                        "| 62.00 [61.50–62.50] · 62.00 ± 0.71 (n=2) |")
     assert row(korsts, "gain (a) − (b)") == "| gain (a) − (b) | **+11.50** | **+12.00** | **+12.00** |"
     assert "from `nsmc_experiment.FINETUNE`; no run saved its config): num_train_epochs 3" in korsts
 

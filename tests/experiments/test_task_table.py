@@ -1,6 +1,6 @@
 """experiments/task_table.py: capped real splits, resumable runs, and the generated table.
 
-The end-to-end check fine-tunes a tiny model on all eight task families from ../shared/data
+The end-to-end check fine-tunes a tiny model on every task family from ../shared/data
 (two seeds, a few steps, tiny caps) with the random-initialisation baseline, and reads the
 table back against the runs' own results.json files.
 """
@@ -44,13 +44,13 @@ def test_stand_in_splits_are_disjoint_capped_and_stated(tmp_path):
     assert [task_data._questions(d["data"]) for d in docs] == [30, 20]
 
     ner = task_data.lay_out("naver-ner", str(tmp_path / "ner"), train_limit=40, eval_limit=10)
-    assert ner.overrides["task"].startswith("klue-ner") and "KLUE-NER" in ner.notes[0]
+    assert ner.overrides["ner_format"] == "klue" and "KLUE-NER" in ner.notes[0]
     text = open(tmp_path / "ner" / "train.tsv", encoding="utf-8").read()
     assert text.count("\n## klue-ner") + text.startswith("## klue-ner") == 40
 
 
 @pytest.mark.slow
-def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys):
+def test_all_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys):
     import torch
 
     from finetune_helpers import make_tiny_electra
@@ -64,7 +64,8 @@ def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys
     table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 2 + len(task_table.PUBLISHED)  # header, our two models, published
-    assert rows[1].count("(n=2)") == 8 and rows[2].count("(n=2)") == 8
+    n_tasks = len(task_table.METRICS)
+    assert rows[1].count("(n=2)") == n_tasks and rows[2].count("(n=2)") == n_tasks
     # Each cell is the mean of the two seeds' final test (or dev) metric, from their results.json.
     for label, row in (("pretrained", rows[1]), ("random_init", rows[2])):
         scores = []
@@ -80,7 +81,7 @@ def test_all_eight_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys
     capsys.readouterr()
     task_table.main(argv)
     out = capsys.readouterr().out
-    assert out.count("done before") == 8 * 2 * 2 and "== nsmc seed 42: /" not in out.replace("done before", "")
+    assert out.count("done before") == len(task_table.METRICS) * 2 * 2 and "== nsmc seed 42: /" not in out.replace("done before", "")
     assert open(tmp_path / "work" / "task_table.md", encoding="utf-8").read() == table
 
 
@@ -126,3 +127,53 @@ def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path)
     table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
     assert "max_query_length 64 → 32" in table and "doc_stride 128 → 16" in table
     assert "max_seq_len cut to the model's 64 positions" in table
+
+
+def test_cell_gives_median_and_spread_beside_mean_and_std():
+    import numpy as np
+
+    # Five seeds, one diverged: the median stays at 3 while the mean jumps to 22; min-max range.
+    five = [4.0, 1.0, 100.0, 3.0, 2.0]
+    assert task_table.cell(five) == f"3.00 [1.00–100.00] · 22.00 ± {np.std(five, ddof=1):.2f}"
+    # Past five seeds the bracket is the interquartile range (numpy's linear percentiles agree).
+    six = [6.0, 1.0, 2.0, 5.0, 3.0, 4.0]
+    q1, q3 = np.percentile(six, [25, 75])
+    assert (q1, q3) == (2.25, 4.75)
+    assert task_table.cell(six) == f"3.50 [{q1:.2f}–{q3:.2f}] · 3.50 ± {np.std(six, ddof=1):.2f}"
+    assert task_table.spread(six)[0] == "IQR" and task_table.spread(five)[0] == "range"
+    assert task_table.cell([81.5]) == "81.50"
+    assert task_table.parse_args(["--model_dir", "x"]).seeds == 5
+
+
+@pytest.mark.parametrize("task,unit", [("klue-nli", "json"), ("klue-sts", "json"), ("klue-ner", "tsv")])
+def test_klue_layouts_split_dev_into_train_and_held_out(tmp_path, task, unit):
+    from finetune.config import load_config
+    from finetune.tasks import get_task, task_config_defaults
+
+    data = task_data.lay_out(task, str(tmp_path), train_limit=40, eval_limit=20)
+    name = task_data.KLUE_FILES[task]
+    assert data.report_split == "dev" and "split 80/20 with seed 0" in data.notes[0]
+    config = load_config(os.path.join(ROOT, "conf", task, "electra-small.yaml"), extra_defaults=task_config_defaults(),
+                         overrides={"data_dir": str(tmp_path), "model_name_or_path": str(tmp_path)})
+    task_obj = get_task(config.task, config)
+    train = task_obj.read_examples(str(tmp_path / f"{name}_train.{unit}"), "train")
+    dev = task_obj.read_examples(str(tmp_path / f"{name}_dev.{unit}"), "dev")
+    assert (len(train), len(dev)) == (40, 20)
+    assert not {e.guid for e in train} & {e.guid for e in dev}  # held-out examples never trained on
+
+
+@pytest.mark.parametrize("task,files", [("intent-3i4k", ("fci_train_val.txt", "fci_test.txt")),
+                                        ("intent-chatbot", ("train.csv", "test.csv"))])
+def test_intent_layouts_read_through_the_generic_task(tmp_path, task, files):
+    from finetune.config import load_config
+    from finetune.tasks import get_task, task_config_defaults
+
+    data = task_data.lay_out(task, str(tmp_path), train_limit=50, eval_limit=30)
+    config = load_config(os.path.join(ROOT, "conf", task, "electra-small.yaml"), extra_defaults=task_config_defaults(),
+                         overrides={"data_dir": str(tmp_path), "model_name_or_path": str(tmp_path)})
+    task_obj = get_task(config.task, config)
+    train, test = (task_obj.read_examples(str(tmp_path / name), split) for name, split in zip(files, ("train", "test")))
+    assert (len(train), len(test)) == (50, 30) and data.report_split == "test"
+    assert task_obj.labels() == [str(i) for i in range(7 if task == "intent-3i4k" else 3)]
+    if task == "intent-chatbot":  # split by distinct question (3i4k's official split repeats a few)
+        assert not {e.text_a for e in train} & {e.text_a for e in test}

@@ -13,7 +13,9 @@ from finetune_helpers import ROOT
 
 SHIPPED = sorted(glob.glob(os.path.join(ROOT, "conf", "*", "electra-*.yaml")))
 TASK_DIRS = ["nsmc", "question-pair", "hate-speech", "naver-ner", "kornli", "korsts", "paws", "korquad",
-             "klue-dp"]
+             "klue-dp", "klue-nli", "klue-sts", "klue-ner", "intent-3i4k", "intent-chatbot"]
+# The intent YAMLs run the generic sentence-classification family on a named data set.
+FAMILY_OF_DIR = {"intent-3i4k": "intent", "intent-chatbot": "intent"}
 # Dialog-KoELECTRA ships its intent config (isac) for the small model only.
 SMALL_ONLY = ["isac"]
 
@@ -38,7 +40,7 @@ def test_shipped_yaml_is_valid(path, tmp_path, tiny_model_dir):
             (tmp_path / name).write_text("", encoding="utf-8")
     config = load_config(path, extra_defaults=task_config_defaults(), overrides={
         "data_dir": str(tmp_path), "model_name_or_path": tiny_model_dir})
-    assert task_family(config.task) == task_dir
+    assert task_family(config.task) == FAMILY_OF_DIR.get(task_dir, task_dir)
     assert config.adam_epsilon == 1e-8 and config.seed == 42
     assert config.ckpt_dir == os.path.join(ROOT, "ckpt", "finetune")
 
