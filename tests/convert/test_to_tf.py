@@ -223,3 +223,19 @@ def test_vocab_that_does_not_fit_the_embeddings_is_refused(tmp_path):
                                              rf"have {VOCAB} rows"):
         transformers_to_tf(hub[0], None, str(tmp_path / "tf" / "model.ckpt"))
     assert sorted(os.listdir(tmp_path)) == ["hub"]
+
+
+@pytest.mark.slow
+def test_koelectra_small_v3_shape_round_trips(tmp_path):
+    """KoELECTRA-Small-v3's sizes (vocab 35,000, 512 positions, embedding 128, hidden 256, 12 layers,
+    4 heads; generator_hidden_size 1.0, so the generator is the same size) through TF and back."""
+    disc_cfg = bert_config(256, 12, 4, 128, 35000, max_positions=512)
+    gen_cfg = dict(disc_cfg)
+    hub = save_hub_pair(str(tmp_path / "hub"), disc_cfg, gen_cfg)
+    report = transformers_to_tf(*hub, str(tmp_path / "tf" / "model.ckpt"))
+    assert report["notes"] == []
+    recorded = json.load(open(tmp_path / "tf" / "pretrain_config.json"))
+    assert (recorded["generator_hidden_size"], recorded["generator_layers"]) == (1.0, 1.0)
+    assert recorded["generator_bert_config"] == recorded["bert_config"] == disc_cfg
+    assert CheckpointVariables(str(tmp_path / "tf" / "model.ckpt")).shapes == variable_shapes(disc_cfg, gen_cfg)
+    assert_round_trip(hub, str(tmp_path / "tf"), str(tmp_path / "back"))
