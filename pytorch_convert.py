@@ -1,26 +1,35 @@
-"""Convert a TF ELECTRA checkpoint into transformers directories (and ONNX), proving parity.
+"""Convert a TF ELECTRA checkpoint into transformers directories (and ONNX), proving parity; or back.
 
     python pytorch_convert.py \
         --tf_ckpt_path model/ckpt/pretrain_ckpt_len_128_small \
         --pt_discriminator_path model/pytorch/dialog-koelectra-small-discriminator \
         --pt_generator_path model/pytorch/dialog-koelectra-small-generator
 
+With --to_tf the same flags are read the other way: the transformers directories are the input
+and --tf_ckpt_path the checkpoint written (upstream ELECTRA's variable names).
 See docs/conversion.md for every argument.
 """
 import argparse
 import os
 
-from util.errors import run_cli
+from util.errors import UserInputError, run_cli
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--to_tf", action="store_true",
+                        help="reverse direction: transformers directories -> TF checkpoint")
     parser.add_argument("--tf_ckpt_path", required=True,
-                        help="model directory (its newest checkpoint is used) or a checkpoint prefix")
+                        help="model directory (its newest checkpoint is used) or a checkpoint prefix; with --to_tf "
+                             "the output: a directory (checkpoint DIR/model.ckpt) or a prefix such as DIR/model.ckpt-0")
     parser.add_argument("--pt_discriminator_path", required=True,
-                        help="output directory for the discriminator (ElectraForPreTraining)")
+                        help="output directory for the discriminator (ElectraForPreTraining); the input with --to_tf")
     parser.add_argument("--pt_generator_path", default=None,
-                        help="output directory for the generator (ElectraForMaskedLM); optional")
+                        help="output directory for the generator (ElectraForMaskedLM); optional; the input with "
+                             "--to_tf (without one only the discriminator is written)")
+    parser.add_argument("--untied_generator_embeddings", action="store_true",
+                        help="--to_tf only: keep the generator's own embeddings (generator/embeddings) instead of "
+                             "sharing the discriminator's, as upstream's untied_generator_embeddings")
     parser.add_argument("--onnx_path", default=None, help="also export the discriminator to this ONNX file")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                         help="compare TF, PyTorch and onnxruntime logits on random inputs (default on)")
@@ -46,10 +55,33 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+# Flags of the TF -> transformers direction that mean nothing with --to_tf (their defaults).
+FORWARD_ONLY = {"onnx_path": None, "config_file": None, "vocab_dir": None, "num_attention_heads": None,
+                "generator_num_attention_heads": None, "hidden_act": None, "do_lower_case": None,
+                "tokenizer_type": None}
+
+
+def to_tf(args):
+    from convert.to_tf import format_report, output_prefix, transformers_to_tf
+
+    given = [f"--{name}" for name, default in FORWARD_ONLY.items() if getattr(args, name) != default]
+    if given:
+        raise UserInputError(f"{', '.join(given)}: only for TF -> transformers, not with --to_tf "
+                             "(sizes, vocab and casing come from the transformers directories)")
+    report = transformers_to_tf(args.pt_discriminator_path, args.pt_generator_path, output_prefix(args.tf_ckpt_path),
+                                untied_generator_embeddings=args.untied_generator_embeddings,
+                                overwrite=args.overwrite, verify=args.verify, seed=args.seed)
+    print(format_report(report))
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("USE_TF", "0")  # we run TF ourselves; transformers needs only PyTorch
+    if args.to_tf:
+        return to_tf(args)
+    if args.untied_generator_embeddings:
+        raise UserInputError("--untied_generator_embeddings is for --to_tf (a TF checkpoint records its own layout)")
     from convert.pipeline import convert_checkpoint
 
     convert_checkpoint(

@@ -1,8 +1,10 @@
-"""TF ELECTRA checkpoints -> transformers directories and ONNX files, with parity checks.
+"""TF ELECTRA checkpoints <-> transformers directories, and ONNX files, with parity checks.
 
 ``pipeline`` runs one conversion end to end; ``checkpoint`` reads a model directory (or
 checkpoint prefix) and decides every size and variable name; ``to_transformers`` maps the
 variables onto ElectraForPreTraining / ElectraForMaskedLM and writes the directories;
 ``tf_reference`` is an independent TF forward pass of the upstream architecture; ``parity``
 compares the three runtimes; ``onnx_export`` / ``onnx_inference`` export and run ONNX files.
+The reverse direction: ``hf_directory`` reads and checks a transformers ELECTRA directory and
+``to_tf`` writes it as an upstream-named TF checkpoint through ``to_transformers``' name table.
 """

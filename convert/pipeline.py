@@ -25,7 +25,7 @@ def _check_target(path, overwrite, what, flag, is_dir=True):
         raise UserInputError(f"{path}: {what} already exists; pass --overwrite to replace it")
 
 
-def _size_line(name, cfg):
+def size_line(name, cfg):
     return (f"{name}: hidden {cfg['hidden_size']}, layers {cfg['num_hidden_layers']}, heads "
             f"{cfg['num_attention_heads']}, intermediate {cfg['intermediate_size']}, embedding "
             f"{cfg['embedding_size']}, vocab {cfg['vocab_size']}, positions {cfg['max_position_embeddings']}, "
@@ -60,9 +60,9 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         raise UserInputError(f"{prefix}: the checkpoint holds no generator (no generator_predictions/*); "
                              "drop --pt_generator_path")
     to_transformers.check_variables(variables, arch)
-    log(_size_line("discriminator", arch.discriminator))
+    log(size_line("discriminator", arch.discriminator))
     if arch.generator:
-        log(_size_line("generator", arch.generator))
+        log(size_line("generator", arch.generator))
 
     vocab_path = vocab_dir or model_dir
     if vocab_dir is None and not os.path.isfile(os.path.join(model_dir, "vocab.txt")):

@@ -149,3 +149,49 @@ def test_vocab_with_repeats_goes_through_every_script(tmp_path, sample_corpus_fi
         auto = AutoTokenizer.from_pretrained(disc, local_files_only=True)
         assert auto(lines, add_special_tokens=False)["input_ids"] == ours
     assert "contains holes" not in convert.stdout + train.stdout + built.stdout
+
+
+def _eval_results(model_dir):
+    lines = open(os.path.join(model_dir, "results", "unsup_results.txt"), encoding="utf-8").read().splitlines()
+    return dict(line.split(" = ") for line in lines)
+
+
+@pytest.mark.slow
+def test_tf_to_transformers_to_tf_keeps_every_variable_and_the_eval_metrics(tmp_path):
+    """run_pretraining.py's checkpoint -> transformers -> TF (convert/to_tf.py): the same model
+    variables bit for bit, and run_pretraining.py's evaluation of both gives the same metrics."""
+    from convert.checkpoint import CheckpointVariables, resolve_checkpoint
+    from convert.pipeline import convert_checkpoint
+    from convert.to_tf import transformers_to_tf
+
+    data_dir, model_dir = str(tmp_path / "data"), str(tmp_path / "model")
+    _write_dataset(data_dir)
+    hparams = json.load(open(TINY))
+    hparams.update(max_seq_length=MAX_SEQ_LENGTH, train_batch_size=4, eval_batch_size=4, num_train_steps=3,
+                   save_checkpoints_steps=3, iterations_per_loop=3, num_warmup_steps=1, num_eval_steps=4,
+                   do_eval=True, generator_hidden_size=0.5, seed=5)  # seeded: evaluation masks and samples
+    train = _run(["run_pretraining.py", "--data_dir", data_dir, "--model_name", model_dir,
+                  "--hparams", json.dumps(hparams)])
+    assert train.returncode == 0, (train.stdout + train.stderr)[-4000:]
+
+    hub = tmp_path / "pytorch"
+    convert_checkpoint(model_dir, str(hub / "disc"), str(hub / "gen"), log=lambda _: None)
+    back = str(tmp_path / "back" / "model.ckpt")
+    report = transformers_to_tf(str(hub / "disc"), str(hub / "gen"), back)
+    assert report["notes"] == [] and report["embeddings_replaced"] == []
+
+    original = CheckpointVariables(resolve_checkpoint(model_dir)[0])
+    converted = CheckpointVariables(back)
+    assert converted.shapes == original.shapes  # every model variable, no other (training state aside)
+    for name in original.shapes:
+        np.testing.assert_array_equal(converted.get(name), original.get(name), err_msg=name)
+
+    # Evaluate the converted checkpoint from a fresh model dir that starts from it (saved_model).
+    hparams.update(do_train=False, saved_model=back)
+    evaluate = _run(["run_pretraining.py", "--data_dir", data_dir, "--model_name", str(tmp_path / "eval"),
+                     "--hparams", json.dumps(hparams)])
+    assert evaluate.returncode == 0, (evaluate.stdout + evaluate.stderr)[-4000:]
+    before, after = _eval_results(model_dir), _eval_results(str(tmp_path / "eval"))
+    assert before.pop("global_step") == "3" and after.pop("global_step") == "0"
+    assert "disc_auc" in " ".join(before) and "masked_lm_accuracy" in " ".join(before), before
+    assert after == before
