@@ -211,9 +211,10 @@ def plan(config, prefix, variables, tokenizer, origin):
     model = model_variable_shapes(config)
     loaded, fresh = [], {}
     has_generator = "generator_predictions/output_bias" in variables
+    gen = generator_config(config)
     for name, shape in model.items():
         if name not in variables:
-            fresh[name] = _why_fresh(name, has_generator, config, generator_config(config))
+            fresh[name] = _why_fresh(name, has_generator, gen)
         elif variables.shapes[name] != shape:
             raise UserInputError(f"{prefix}: variable {name} has shape {_fmt(variables.shapes[name])} in the "
                                  f"checkpoint, the model needs {_fmt(shape)}")
@@ -236,7 +237,7 @@ def plan(config, prefix, variables, tokenizer, origin):
     return warm
 
 
-def _why_fresh(name, has_generator, config, gen):
+def _why_fresh(name, has_generator, gen):
     if name.startswith(("generator/", "generator_predictions/")) and not has_generator:
         return (f"the checkpoint has no generator: it starts fresh at the configured size (hidden {gen.hidden_size}, "
                 f"{gen.num_hidden_layers} layers) and needs steps to catch up with the loaded discriminator")
@@ -284,7 +285,10 @@ def _fmt(shape):
 
 
 def load(config):
-    """Before validation: resolve saved_model and take the sizes from it. Returns (variables, prefix, resuming, origin)."""
+    """Before validation: resolve saved_model and take the sizes from it.
+
+    Returns (variables, prefix, resuming, origin), or None without ``saved_model``.
+    """
     found = architecture_checkpoint(config)
     if found is None:
         return None

@@ -73,7 +73,8 @@ def test_record_says_what_was_loaded_and_what_starts_fresh(warm_run):
     assert set(record["loaded"]) == set(warm_run["tensors"]) and record["fresh"] == {}
     assert record["global_step"] == {"starts_at": 0, "checkpoint_had": None}
     assert record["optimizer_slots"].startswith("start at zero")
-    assert record["sizes_from"]["hidden_size"] == "64 (from electra/encoder/layer_0/attention/self/query/kernel [64, 64])"
+    query = "electra/encoder/layer_0/attention/self/query/kernel"
+    assert record["sizes_from"]["hidden_size"] == f"64 (from {query} [64, 64])"
     assert "hidden_size // 64" in record["sizes_from"]["num_attention_heads"]
 
 
@@ -205,7 +206,8 @@ def test_user_setting_contradicting_the_checkpoint_names_variable_and_shapes(tmp
 
 def test_a_shape_the_config_cannot_express_is_named(tmp_path, tiny_data):
     """Our generator's feed-forward is 4 x its width; a checkpoint with another is refused, not half-loaded."""
-    write_released_checkpoint(str(tmp_path / "c" / "model.ckpt-1"), upstream_shapes(gen=dict(GEN, intermediate_size=100)))
+    shapes = upstream_shapes(gen=dict(GEN, intermediate_size=100))
+    write_released_checkpoint(str(tmp_path / "c" / "model.ckpt-1"), shapes)
     _prepare_fails(tmp_path, tiny_data, r"variable generator/encoder/layer_0/intermediate/dense/kernel has shape "
                    r"\[48, 100\] in the checkpoint, the model needs \[48, 192\]", saved_model=str(tmp_path / "c"))
 

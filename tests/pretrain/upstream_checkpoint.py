@@ -45,7 +45,8 @@ def write_released_checkpoint(prefix, shapes, seed=0):
 
 def write_bert_checkpoint(prefix):
     """A BERT checkpoint (google-research/bert's names), to be refused."""
-    shapes = {"bert/embeddings/word_embeddings": [130, 32], "bert/encoder/layer_0/attention/self/query/kernel": [32, 32],
+    shapes = {"bert/embeddings/word_embeddings": [130, 32],
+              "bert/encoder/layer_0/attention/self/query/kernel": [32, 32],
               "cls/predictions/output_bias": [130], "cls/seq_relationship/output_weights": [2, 32]}
     return write_released_checkpoint(prefix, shapes)
 
