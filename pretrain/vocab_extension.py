@@ -12,9 +12,9 @@ import os
 
 from util.errors import UserInputError
 from util.files import read_json
+from util.vocab_extension import RECORD_NAME as EXTENSION_NAME  # the file build_vocab.py --extend writes
 from util.vocab_file import VocabFile
 
-EXTENSION_NAME = "vocab_extension.json"
 # The tables indexed by token id, as upstream names them.
 TOKEN_TABLES = ("electra/embeddings/word_embeddings", "generator/embeddings/word_embeddings",
                 "generator_predictions/output_bias")
