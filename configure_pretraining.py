@@ -66,7 +66,10 @@ HPARAMS = {
     "vocab_file": (None, str, "vocab.txt or its directory; default <data_dir>/vocab.txt"),
     "pretrain_tfrecords": (None, str, "TFRecord glob(s), comma separated; default found under data_dir"),
     "model_dir": (None, str, "where checkpoints go; default from --model_name"),
-    "saved_model": (None, str, "checkpoint to warm-start from"),
+    "saved_model": (None, str, "warm start: a TF checkpoint prefix or a directory (its newest checkpoint); "
+                               "sizes not set are read from it (docs/pretraining.md)"),
+    "saved_generator": (None, str, "warm start: a transformers generator directory to go with a transformers "
+                                   "saved_model (a TF checkpoint holds its own generator)"),
     "seed": (None, int, "graph-level random seed"),
 }
 
@@ -145,6 +148,9 @@ class PretrainingConfig:
         self.model_name = model_name
         self.data_dir = data_dir
         self._source = source
+        # What the user set (not a preset or a default): a warm start reads every other size
+        # from the checkpoint, and a user setting that contradicts it is an error.
+        self.user_set = frozenset(overrides) | frozenset(overrides.get("model_hparam_overrides") or {})
         for name, value in overrides.items():
             if name not in HPARAMS:
                 raise UserInputError(f"{source}: unknown hparam {name!r}{closest(name, list(HPARAMS))}")
@@ -183,6 +189,8 @@ class PretrainingConfig:
         # Token ids the masking needs; filled in by attach_vocab().
         self.mask_id = None
         self.special_ids = ()
+        # What a warm start loads (pretrain/warm_start.WarmStart); filled in by pretrain/training.prepare().
+        self.warm_start = None
 
     def _check_types(self):
         for name, (_, kind, _) in HPARAMS.items():

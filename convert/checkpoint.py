@@ -10,10 +10,10 @@ number of attention heads is read off the variable shapes (heads follow upstream
 Variable names are upstream ELECTRA's (model/modeling.py, run_pretraining.py).
 """
 import dataclasses
-import glob
 import os
-import re
 
+from model.checkpoint_reader import (CheckpointVariables, encoder_shapes, is_training_state,  # noqa: F401
+                                     resolve_checkpoint)
 from util.errors import UserInputError
 from util.files import read_json
 
@@ -27,79 +27,6 @@ BERT_CONFIG_DEFAULTS = {
     "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
     "type_vocab_size": 2, "initializer_range": 0.02,
 }
-# Training state that is not part of the model: optimizer slots (our AdamWeightDecay's
-# adam_m/adam_v, tf.train.Adam's Adam/Adam_1 and beta powers), the step counter and the
-# loss-scale variables of mixed-precision training.
-_SKIP_LAST = {"adam_m", "adam_v", "Adam", "Adam_1", "beta1_power", "beta2_power", "global_step",
-              "good_steps", "current_loss_scale", "loss_scale"}
-
-
-def is_training_state(name):
-    return name.split("/")[-1] in _SKIP_LAST or "loss_scale" in name
-
-
-def resolve_checkpoint(path):
-    """A model directory (-> its newest checkpoint) or a checkpoint prefix -> (prefix, model_dir)."""
-    import tensorflow as tf
-
-    path = os.fspath(path).rstrip("/")
-    if os.path.isdir(path):
-        prefix = tf.train.latest_checkpoint(path)
-        if prefix is None or not os.path.exists(prefix + ".index"):
-            # The `checkpoint` state file may name absolute paths of another machine.
-            candidates = glob.glob(os.path.join(path, "*.index"))
-            if not candidates:
-                raise UserInputError(f"{path}: no TF checkpoint (*.index) in this directory")
-            prefix = max(candidates, key=_step_of)[: -len(".index")]
-        return prefix, path
-    for suffix in (".index", ".meta"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-    path = re.sub(r"\.data-\d+-of-\d+$", "", path)
-    if not os.path.exists(path + ".index"):
-        raise UserInputError(f"{path}: neither a model directory nor a checkpoint prefix "
-                             f"({path}.index not found)")
-    return path, os.path.dirname(os.path.abspath(path))
-
-
-def _step_of(index_path):
-    match = re.search(r"-(\d+)\.index$", index_path)
-    return (int(match.group(1)) if match else -1, os.path.getmtime(index_path))
-
-
-class CheckpointVariables:
-    """Names, shapes and values of the model variables in a checkpoint (training state dropped)."""
-
-    def __init__(self, prefix):
-        import tensorflow as tf
-
-        self.prefix = prefix
-        try:
-            self._reader = tf.train.load_checkpoint(prefix)
-            shapes = self._reader.get_variable_to_shape_map()
-        except (tf.errors.OpError, ValueError) as e:
-            raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
-        self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
-        self.global_step = int(self.get("global_step")) if "global_step" in shapes else None
-
-    def __contains__(self, name):
-        return name in self.shapes
-
-    def get(self, name):
-        import tensorflow as tf
-
-        try:
-            return self._reader.get_tensor(name)
-        except (tf.errors.OpError, IndexError, ValueError) as e:
-            # The index lists every variable, so a data file cut short (an interrupted copy of
-            # the model dir) only shows here; TF reports it as an IndexError.
-            raise UserInputError(f"{self.prefix}: cannot read TF checkpoint, variable {name} "
-                                 f"({str(e).splitlines()[0]}); copy the checkpoint files again") from None
-
-    def layer_count(self, scope):
-        layers = {int(m.group(1)) for n in self.shapes
-                  for m in [re.match(rf"{re.escape(scope)}/encoder/layer_(\d+)/", n)] if m}
-        return max(layers) + 1 if layers else 0
 
 
 @dataclasses.dataclass
@@ -190,28 +117,16 @@ def _from_config(config, path, variables):
 def _from_shapes(variables, heads, gen_heads, hidden_act):
     notes = []
 
-    def shape(name):
-        if name not in variables:
-            raise UserInputError(f"{variables.prefix}: variable {name} is missing, so the model "
-                                 "sizes cannot be read off the checkpoint; pass --config_file")
-        return variables.shapes[name]
-
     def encoder_sizes(scope, emb_scope, heads, what):
-        vocab, emb = shape(f"{emb_scope}/embeddings/word_embeddings")
-        hidden = shape(f"{scope}/encoder/layer_0/attention/self/query/kernel")[1]
+        sizes = {key: value for key, (value, _, _) in
+                 encoder_shapes(variables, scope, emb_scope, "; pass --config_file").items()}
         if heads is None:
-            heads = max(1, hidden // 64)
+            heads = max(1, sizes["hidden_size"] // 64)
             notes.append(f"{what}: num_attention_heads is not stored in a checkpoint; using "
                          f"hidden_size // 64 = {heads} as upstream ELECTRA does "
                          f"(pass --{'generator_' if what == 'generator' else ''}num_attention_heads otherwise)")
-        return _validated_bert_config({
-            "vocab_size": vocab, "embedding_size": emb, "hidden_size": hidden,
-            "num_hidden_layers": variables.layer_count(scope), "num_attention_heads": heads,
-            "intermediate_size": shape(f"{scope}/encoder/layer_0/intermediate/dense/kernel")[1],
-            "max_position_embeddings": shape(f"{emb_scope}/embeddings/position_embeddings")[0],
-            "type_vocab_size": shape(f"{emb_scope}/embeddings/token_type_embeddings")[0],
-            "hidden_act": hidden_act or "gelu",
-        }, f"{variables.prefix} ({what} sizes read from variable shapes)")
+        return _validated_bert_config(dict(sizes, num_attention_heads=heads, hidden_act=hidden_act or "gelu"),
+                                      f"{variables.prefix} ({what} sizes read from variable shapes)")
 
     disc = encoder_sizes("electra", "electra", heads, "discriminator")
     arch = Architecture(discriminator=disc, source="variable shapes (no pretrain_config.json)", notes=notes)

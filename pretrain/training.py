@@ -3,7 +3,8 @@
 Everything the user can get wrong is checked in ``prepare`` before a graph is built; the
 model directory then gets ``pretrain_config.json`` and a copy of the vocab so it converts on
 another machine. The Estimator resumes from the newest checkpoint in the model dir, so
-rerunning a killed command continues the step count.
+rerunning a killed command continues the step count. ``saved_model`` warm-starts the first
+run from another checkpoint (pretrain/warm_start.py).
 """
 import json
 import os
@@ -14,7 +15,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import damage_check, distribution, guards, input_pipeline, monitor
+from pretrain import damage_check, distribution, guards, input_pipeline, monitor, warm_start
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -49,10 +50,17 @@ def resolve_vocab(config, stats=None):
 
 
 def prepare(config):
-    """Validate config, vocab and dataset; return (tokenizer, tfrecord files). Builds no graph."""
+    """Validate config, vocab and dataset; return (tokenizer, tfrecord files). Trains nothing.
+
+    With ``saved_model`` the sizes come from its checkpoint first, and on a first run
+    ``config.warm_start`` is set to what will be loaded.
+    """
+    source = warm_start.load(config)
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
     tokenizer = resolve_vocab(config, input_pipeline.read_stats(files)[1])
+    if source:
+        warm_start.check_vocab(config, source[0], tokenizer)
     config.attach_vocab(tokenizer)
     input_pipeline.check_dataset(config, tokenizer, files)
     existing = os.path.join(config.model_dir, CONFIG_NAME)
@@ -65,6 +73,13 @@ def prepare(config):
                 raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with "
                                      f"{key} {old.get(key)!r}, the config now gives {new[key]!r}; "
                                      "use another model_name")
+    if source:
+        variables, prefix, resuming, origin = source
+        if resuming:
+            print(f"resuming from {prefix}, the model dir's own checkpoint; saved_model {config.saved_model} is "
+                  f"not loaded again ({warm_start.RECORD_NAME} records the first start)", flush=True)
+        else:
+            config.warm_start = warm_start.plan(config, prefix, variables, tokenizer, origin)
     return tokenizer, files
 
 
@@ -195,8 +210,11 @@ def model_fn_builder(config, mode_name="fp32"):
             if "loss/disc" in report:
                 real = {k.split("/", 1)[1]: v for k, v in report.items() if k.endswith("_real")}
                 hooks.append(monitor.CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
+            # The warm start goes through the scaffold so it runs under use_tpu too; the Estimator
+            # uses it only when the model dir has no checkpoint to restore.
+            scaffold_fn = config.warm_start.scaffold_fn if config.warm_start else None
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
-                                                     training_hooks=hooks)
+                                                     training_hooks=hooks, scaffold_fn=scaffold_fn)
         if mode == tf.estimator.ModeKeys.EVAL:
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, eval_metrics=model.eval_metrics())
         raise ValueError("only TRAIN and EVAL are supported")
@@ -205,13 +223,9 @@ def model_fn_builder(config, mode_name="fp32"):
 
 
 def build_estimator(config, mode="fp32"):
-    warm_start = None
-    if config.saved_model:
-        warm_start = tf.estimator.WarmStartSettings(config.saved_model, vars_to_warm_start=".*")
     return tf.estimator.tpu.TPUEstimator(
         use_tpu=config.use_tpu, model_fn=model_fn_builder(config, mode), config=run_config(config, mode),
-        train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size,
-        warm_start_from=warm_start)
+        train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size)
 
 
 def with_real_token_spread(results):
@@ -256,6 +270,8 @@ def train_or_eval(config):
         write_model_dir(config, tokenizer)
     mode = precision_mode(config)
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
+    if config.warm_start and config.do_train:
+        warm_start.report(config.warm_start, config.model_dir, write=chief)
     guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
     with damage_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
         if config.do_train and config.distribution != "none":

@@ -119,3 +119,13 @@ def test_repeated_hparams_layer_overrides_on_a_file(tmp_path):
     assert merged["model_hparam_overrides"] == {"max_position_embeddings": 128, "hidden_dropout_prob": 0.0}
     assert source == f"{base} + --hparams"
     assert merge_hparams([]) == ({}, "--hparams")
+
+
+def test_user_set_keys_are_told_apart_from_presets_and_debug():
+    """A warm start reads every size the user did not set from the checkpoint (pretrain/warm_start.py)."""
+    config = PretrainingConfig("m", "d", debug=True, hidden_size=128, saved_model="ckpt", saved_generator=None,
+                               model_hparam_overrides={"max_position_embeddings": 256})
+    assert {"hidden_size", "max_position_embeddings", "saved_model"} <= config.user_set
+    assert not {"num_hidden_layers", "intermediate_size", "embedding_size"} & config.user_set  # debug and derived
+    assert config.saved_generator is None and config.warm_start is None
+    assert "saved_generator" not in PretrainingConfig("m", "d").user_set
