@@ -66,8 +66,8 @@ HPARAMS = {
     "vocab_file": (None, str, "vocab.txt or its directory; default <data_dir>/vocab.txt"),
     "pretrain_tfrecords": (None, str, "TFRecord glob(s), comma separated; default found under data_dir"),
     "model_dir": (None, str, "where checkpoints go; default from --model_name"),
-    "saved_model": (None, str, "warm start: a TF checkpoint prefix or a directory (its newest checkpoint); "
-                               "sizes not set are read from it (docs/pretraining.md)"),
+    "saved_model": (None, str, "warm start: a TF checkpoint prefix or a directory (its newest checkpoint), or a "
+                               "transformers ELECTRA directory; sizes not set are read from it (docs/pretraining.md)"),
     "saved_generator": (None, str, "warm start: a transformers generator directory to go with a transformers "
                                    "saved_model (a TF checkpoint holds its own generator)"),
     "seed": (None, int, "graph-level random seed"),

@@ -22,6 +22,7 @@ from util.errors import UserInputError
 from util.files import read_json, write_json
 
 RECORD_NAME = "warm_start.json"
+CONVERTED_DIR = "converted_from_transformers"  # in the model dir: a transformers saved_model as a TF checkpoint
 # Sizes read off the discriminator's shapes -> which dimensions of the named variable they are.
 DISCRIMINATOR_SIZES = {"vocab_size": (0,), "embedding_size": (1,), "hidden_size": (0, 1),
                        "num_hidden_layers": (), "intermediate_size": (1,), "max_position_embeddings": (0,),
@@ -29,12 +30,12 @@ DISCRIMINATOR_SIZES = {"vocab_size": (0,), "embedding_size": (1,), "hidden_size"
 IN_MODEL_OVERRIDES = ("max_position_embeddings", "type_vocab_size")  # BertConfig fields without a top-level hparam
 
 
-def checkpoint_prefix(saved_model, saved_generator=None, work_dir=None):
+def checkpoint_prefix(saved_model, saved_generator=None, work_dir=None, untied_generator_embeddings=False):
     """The TF checkpoint prefix to warm-start from, given ``saved_model`` (and ``saved_generator``).
 
-    ``saved_model`` is a checkpoint prefix or a directory (its newest checkpoint). The one
-    place where another source becomes a TF checkpoint: a transformers directory is converted
-    here (into ``work_dir``) once convert/to_tf.py exists.
+    ``saved_model`` is a checkpoint prefix or a directory (its newest checkpoint), or a
+    transformers ELECTRA discriminator directory (``saved_generator``: its generator, optional),
+    which is converted once into ``work_dir``/converted_from_transformers by convert/to_tf.py.
     """
     path = os.fspath(saved_model).rstrip("/")
     stripped = path
@@ -43,12 +44,28 @@ def checkpoint_prefix(saved_model, saved_generator=None, work_dir=None):
     if not (tf.io.gfile.exists(path) or tf.io.gfile.exists(stripped + ".index")):
         raise UserInputError(f"saved_model {saved_model} does not exist")
     if tf.io.gfile.isdir(path) and _is_transformers_dir(path):
-        raise UserInputError(f"saved_model {saved_model} is a transformers directory (config.json, no TF "
-                             "checkpoint): transformers directories: convert first with pytorch_convert.py --to_tf")
+        return _converted(path, saved_generator, work_dir, untied_generator_embeddings)
     if saved_generator:
         raise UserInputError(f"saved_generator {saved_generator}: only a transformers saved_model takes a "
                              f"separate generator; the TF checkpoint {saved_model} holds its own")
     return resolve_checkpoint(path)[0]
+
+
+def _converted(discriminator_dir, generator_dir, work_dir, untied_generator_embeddings):
+    """The checkpoint convert/to_tf.py writes from a transformers pair; reused when already there."""
+    if generator_dir and not tf.io.gfile.isdir(generator_dir):
+        raise UserInputError(f"saved_generator {generator_dir} does not exist")
+    prefix = os.path.join(work_dir, CONVERTED_DIR, "model.ckpt")
+    if tf.io.gfile.exists(prefix + ".index"):  # to_tf renames its directory into place whole
+        print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
+        return prefix
+    from convert.to_tf import format_report, transformers_to_tf  # torch and transformers: only for this source
+
+    print(f"warm start: converting the transformers directories to a TF checkpoint at {prefix}", flush=True)
+    report = transformers_to_tf(discriminator_dir, generator_dir, prefix,
+                                untied_generator_embeddings=untied_generator_embeddings)
+    print(format_report(report), flush=True)
+    return prefix
 
 
 def _is_transformers_dir(path):
@@ -67,7 +84,8 @@ def architecture_checkpoint(config):
     own = tf.train.latest_checkpoint(config.model_dir) if tf.io.gfile.isdir(config.model_dir) else None
     if own:
         return own, True
-    return checkpoint_prefix(config.saved_model, config.saved_generator, config.model_dir), False
+    return checkpoint_prefix(config.saved_model, config.saved_generator, config.model_dir,
+                             config.untied_generator_embeddings), False
 
 
 def apply_architecture(config, variables):

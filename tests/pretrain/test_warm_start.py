@@ -212,11 +212,45 @@ def test_a_shape_the_config_cannot_express_is_named(tmp_path, tiny_data):
                    r"\[48, 100\] in the checkpoint, the model needs \[48, 192\]", saved_model=str(tmp_path / "c"))
 
 
-def test_transformers_directory_and_saved_generator_are_pointed_elsewhere(tmp_path, tiny_data, released):
+def test_transformers_pair_is_converted_once_and_loaded(tmp_path, tiny_data, capsys):
+    """A discriminator and generator that transformers itself made and saved, as on the Hub."""
+    import torch
+    from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+
+    torch.manual_seed(0)
+    sizes = dict(vocab_size=DISC["vocab_size"], embedding_size=32, max_position_embeddings=128)
+    disc_dir, gen_dir = str(tmp_path / "hub" / "disc"), str(tmp_path / "hub" / "gen")
+    ElectraForPreTraining(ElectraConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=256, **sizes)).save_pretrained(disc_dir)
+    ElectraForMaskedLM(ElectraConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=1,
+                                     intermediate_size=192, **sizes)).save_pretrained(gen_dir)
+    model_dir = str(tmp_path / "model")
+    config = PretrainingConfig(model_dir, tiny_data, saved_model=disc_dir, saved_generator=gen_dir, **RUN)
+    training.train_or_eval(config)
+    out = capsys.readouterr().out
+    assert "converting the transformers directories" in out
+    step0 = tf.train.load_checkpoint(os.path.join(model_dir, "model.ckpt-0"))
+    disc = ElectraForPreTraining.from_pretrained(disc_dir)
+    gen = ElectraForMaskedLM.from_pretrained(gen_dir)
+    np.testing.assert_array_equal(step0.get_tensor("electra/embeddings/word_embeddings"),
+                                  disc.electra.embeddings.word_embeddings.weight.detach().numpy())
+    np.testing.assert_array_equal(step0.get_tensor("generator/encoder/layer_0/output/dense/kernel"),
+                                  gen.electra.encoder.layer[0].output.dense.weight.detach().numpy().T)
+    assert config.to_dict()["bert_config"]["num_attention_heads"] == 2  # from the converted config, not 64 // 64
+    with open(os.path.join(model_dir, "warm_start.json")) as f:
+        record = json.load(f)
+    assert record["fresh"] == {} and warm_start.CONVERTED_DIR in record["checkpoint"]
+    # The same command again resumes from the model dir: no second conversion.
+    training.train_or_eval(PretrainingConfig(model_dir, tiny_data, saved_model=disc_dir, saved_generator=gen_dir,
+                                             **dict(RUN, num_train_steps=3)))
+    assert "converting" not in capsys.readouterr().out
+
+
+def test_transformers_directory_of_another_model_and_misplaced_saved_generator(tmp_path, tiny_data, released):
     hub = tmp_path / "hub"
     hub.mkdir()
-    write_json(str(hub / "config.json"), {"model_type": "electra"})
-    _prepare_fails(tmp_path, tiny_data, "convert first with pytorch_convert.py --to_tf", saved_model=str(hub))
+    write_json(str(hub / "config.json"), {"model_type": "bert", "architectures": ["BertModel"]})
+    _prepare_fails(tmp_path, tiny_data, "is not ELECTRA", saved_model=str(hub))
     _prepare_fails(tmp_path, tiny_data, "holds its own", saved_model=released[0], saved_generator=str(hub))
 
 
