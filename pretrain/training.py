@@ -216,7 +216,11 @@ def model_fn_builder(config, mode_name="fp32"):
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                      training_hooks=hooks, scaffold_fn=scaffold_fn)
         if mode == tf.estimator.ModeKeys.EVAL:
-            return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, eval_metrics=model.eval_metrics())
+            # Evaluation alone of a saved_model (the model dir has no checkpoint): the Estimator runs
+            # the initializers, and the warm start's scaffold makes them load the checkpoint.
+            scaffold_fn = config.warm_start.scaffold_fn if config.warm_start else None
+            return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, eval_metrics=model.eval_metrics(),
+                                                     scaffold_fn=scaffold_fn)
         raise ValueError("only TRAIN and EVAL are supported")
 
     return model_fn
@@ -270,8 +274,8 @@ def train_or_eval(config):
         write_model_dir(config, tokenizer)
     mode = precision_mode(config)
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
-    if config.warm_start and config.do_train:
-        warm_start.report(config.warm_start, config.model_dir, write=chief)
+    if config.warm_start:
+        warm_start.report(config.warm_start, config.model_dir, write=chief and config.do_train)
     guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
     with damage_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
         if config.do_train and config.distribution != "none":
