@@ -63,3 +63,23 @@ def test_preprocess_on_a_full_disk_is_one_line_and_leaves_no_file(full_disk, tmp
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"--output_file {output}: the disk is full" in lines[0], result.stderr
     assert sorted(os.listdir(full_disk)) == ["filler"]
+
+
+def test_the_dataset_builder_on_a_full_disk_is_one_line_and_leaves_no_shard(full_disk, tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "pretrain"))
+    from conftest import write_vocab  # tests/pretrain's tiny vocab: [PAD].. then w0..w119
+
+    write_vocab(str(tmp_path / "vocab"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with open(corpus / "a.txt", "w", encoding="utf-8") as f:
+        f.writelines(" ".join(f"w{(i * 7 + j) % 120}" for j in range(30)) + "\n\n" for i in range(3000))
+    output = full_disk / "tfrecords"
+    result = subprocess.run([sys.executable, "build_pretraining_dataset.py", "--corpus_dir", str(corpus),
+                             "--vocab_file", str(tmp_path / "vocab"), "--output_dir", str(output),
+                             "--max_seq_length", "64", "--num_out_files", "2", "--no_progress"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith(("error", "Traceback"))]
+    assert len(errors) == 1 and f"--output_dir {output}: the disk is full" in errors[0], result.stderr[-2000:]
+    assert os.listdir(output) == []
