@@ -10,6 +10,7 @@ removes the leftovers of one that failed anyway.
 """
 import glob
 import os
+import re
 import shutil
 
 import tensorflow.compat.v1 as tf
@@ -50,9 +51,13 @@ class FreeSpaceListener(tf.estimator.CheckpointSaverListener):
 
 
 def clear_failed_save(model_dir):
-    """Remove the files of checkpoints the state file does not list (a save cut short); say what is kept."""
+    """Remove what a write cut short left: checkpoints the state file does not list, TensorFlow's
+    temporaries (``graph.pbtxt.tmp<hex>``); say what is kept."""
     if "://" in model_dir or not os.path.isdir(model_dir):
         return None
+    for name in os.listdir(model_dir):  # TensorFlow's atomic writes (graph.pbtxt, checkpoint) cut short
+        if re.search(r"\.tmp[0-9a-f]{32}$", name):
+            os.remove(os.path.join(model_dir, name))
     state = tf.train.get_checkpoint_state(model_dir)
     listed = {os.path.basename(p) for p in (state.all_model_checkpoint_paths if state else [])}
     for path in glob.glob(os.path.join(glob.escape(model_dir), "model.ckpt-*")):

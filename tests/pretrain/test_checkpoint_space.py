@@ -45,9 +45,13 @@ def test_a_failed_save_keeps_the_previous_checkpoint_usable(small_disk):
             with pytest.raises(Exception) as caught:  # TensorFlow's own error, as a training run meets it
                 saver.save(session, os.path.join(model_dir, "model.ckpt"), global_step=2)
     assert "No space left on device" in str(caught.value)
+    with tf.Graph().as_default() as big:  # the Estimator writes graph.pbtxt through a temporary too
+        tf.constant(np.zeros(200_000, np.float32))
+        with pytest.raises(Exception):
+            tf.io.write_graph(big.as_graph_def(), model_dir, "graph.pbtxt")
     note = clear_failed_save(model_dir)
     assert note == "model.ckpt-1 (step 1) is intact and a rerun resumes from it"
-    left = sorted(n for n in os.listdir(model_dir) if n.startswith("model.ckpt"))
+    left = sorted(n for n in os.listdir(model_dir) if n not in ("filler", "checkpoint"))
     assert left == ["model.ckpt-1.data-00000-of-00001", "model.ckpt-1.index", "model.ckpt-1.meta"]
     assert tf.train.latest_checkpoint(model_dir).endswith("model.ckpt-1")
     assert np.all(tf.train.load_variable(model_dir, "w") == 1.0)
