@@ -47,6 +47,8 @@ def parse_args(argv=None):
                         help="keep the case (default: what the vocab recorded)")
     parser.add_argument("--tokenizer_type", "--tokenizer-type", choices=TOKENIZER_TYPES, default=None,
                         help="default: what the vocab recorded (wordpiece when nothing is recorded)")
+    parser.add_argument("--force_tokenizer_type", "--force-tokenizer-type", action="store_true",
+                        help="use --tokenizer_type even where the vocab records another type")
     parser.add_argument("--num_out_files", "--num-out-files", type=int, default=defaults.num_out_files,
                         help="number of output shards (default %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
@@ -66,7 +68,8 @@ def main():
         corpus_dir=args.corpus_dir, vocab_file=args.vocab_file, output_dir=args.output_dir,
         max_seq_length=args.max_seq_length, num_processes=args.num_processes,
         blanks_separate_docs=args.blanks_separate_docs, do_lower_case=args.do_lower_case,
-        tokenizer_type=args.tokenizer_type, num_out_files=args.num_out_files, seed=args.seed,
+        tokenizer_type=args.tokenizer_type,
+        force_tokenizer_type=args.force_tokenizer_type, num_out_files=args.num_out_files, seed=args.seed,
         chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))), progress=not args.no_progress)
     stats = build_dataset(options)
     print(f"wrote {stats['examples']} examples from {stats['documents']} documents "

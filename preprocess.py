@@ -7,6 +7,7 @@ import json
 import sys
 
 from util.corpus_readers import DEFAULT_JSON_KEYS, ReadOptions
+from util.disk_space import reporting_full_disk
 from util.errors import run_cli
 from util.preprocessing import preprocess_corpus
 
@@ -36,8 +37,9 @@ def main(argv=None):
         text_columns=tuple(c for c in args.text_columns.split(",") if c),
         blanks_separate_docs=args.blanks_separate_docs,
     )
-    stats = preprocess_corpus(args.corpus_dir, args.output_file, args.num_processes, options,
-                              dedup=not args.keep_duplicates, show_progress=not args.quiet)
+    with reporting_full_disk(args.output_file, "--output_file"):  # atomic_write leaves no partial file
+        stats = preprocess_corpus(args.corpus_dir, args.output_file, args.num_processes, options,
+                                  dedup=not args.keep_duplicates, show_progress=not args.quiet)
     warnings = stats.pop("warnings")
     for w in warnings[:MAX_WARNINGS_SHOWN]:
         print(f"warning: {w}", file=sys.stderr)

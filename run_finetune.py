@@ -10,6 +10,7 @@ Data-parallel on several GPUs or machines, unchanged (see docs/scaling.md):
     torchrun --nproc_per_node N run_finetune.py --config_file ...
 """
 import argparse
+import contextlib
 import logging
 import os
 
@@ -58,7 +59,8 @@ def main(argv=None):
     if not context.distributed:
         nni_params = nni_glue.next_parameters() if args.do_nni else None
         config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
-        return report(run(config))
+        with holding_output_dir(config):
+            return report(run(config))
 
     import torch
 
@@ -71,11 +73,24 @@ def main(argv=None):
             nni_params = distributed.broadcast_object(nni_glue.next_parameters() if context.is_main else None,
                                                       context)
             config = load_config(args.config_file, nni_params=nni_params, overrides=overrides, extra_defaults=extra)
-        results = run(config, context)
+        # Rank 0 holds the lock for the group: the other ranks write nothing there.
+        with holding_output_dir(config) if context.is_main else contextlib.nullcontext():
+            results = run(config, context)
         if context.is_main:
             report(results)
     finally:
         distributed.shutdown()
+
+
+def holding_output_dir(config):
+    """One run at a time in ckpt_dir/<task>/: a second is a one-line error naming the first's PID."""
+    from finetune.trainer import output_dir_for
+    from util.dir_lock import hold
+    from util.files import check_dir_can_be_made
+
+    output_dir = output_dir_for(config)
+    check_dir_can_be_made(output_dir, f"{config.where('ckpt_dir')}: ckpt_dir")
+    return hold(output_dir, "output dir")
 
 
 def report(results):

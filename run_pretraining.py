@@ -7,6 +7,7 @@
 See docs/pretraining.md for every argument and hyperparameter.
 """
 import argparse
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -32,7 +33,8 @@ def main(argv=None):
     import tensorflow.compat.v1 as tf
 
     import configure_pretraining
-    from pretrain import training
+    from pretrain import checkpoint_space, distribution, training
+    from util import dir_lock, disk_space
     from util.files import check_dir_can_be_made
 
     # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
@@ -49,7 +51,12 @@ def main(argv=None):
         hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
     check_dir_can_be_made(config.model_dir, "model dir")
-    training.train_or_eval(config)
+    # One run per model dir (the chief's: multi_worker's other workers write there too);
+    # a full disk is one line, and a checkpoint cut short is cleared so the last one resumes.
+    lock = dir_lock.hold(config.model_dir, "model dir") if distribution.is_chief(config) else contextlib.nullcontext()
+    with lock, disk_space.reporting_full_disk(config.model_dir, "model dir",
+                                              kept=lambda: checkpoint_space.clear_failed_save(config.model_dir)):
+        training.train_or_eval(config)
 
 
 if __name__ == "__main__":

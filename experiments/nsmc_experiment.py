@@ -49,7 +49,7 @@ PRETRAIN_HPARAMS = {
 # Fine-tuning: fixed subsets and fewer epochs than the published configs, to fit the CPU. The rate
 # is the ELECTRA paper's for Small (3e-4) with upstream's 10 % warmup (configure_finetuning.py), not
 # the published YAMLs' 5e-5 without warmup: in one epoch 1e-4 under-trained these 4-layer models
-# (session 4, NSMC 75-76 for both), and 5e-4 without warmup left one random-init seed of two at
+# (2-core development machine, commit c3bb21c: NSMC 75-76 for both), and 5e-4 without warmup left one random-init seed of two at
 # chance (50.44 for all of training).
 FINETUNE = {
     "nsmc": {"config": "conf/nsmc/electra-small.yaml", "files": ("ratings_train.txt", "ratings_test.txt"),

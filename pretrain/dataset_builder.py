@@ -18,6 +18,7 @@ import itertools
 import os
 import random
 
+from util import dir_lock, disk_space
 from util.errors import UserInputError
 from util.files import list_files, write_json
 from util.tokenization import KoTokenizer
@@ -49,6 +50,7 @@ class DatasetOptions:
     blanks_separate_docs: bool = True
     do_lower_case: bool = None  # None: what tokenizer_config.json beside the vocab says
     tokenizer_type: str = None  # None: likewise
+    force_tokenizer_type: bool = False  # tokenizer_type even where the vocab records another
     num_out_files: int = 100
     seed: int = 12345
     chunk_bytes: int = 4 << 20
@@ -339,10 +341,16 @@ def _ordered_results(chunks, processor_args, num_processes):
 
 
 def build_dataset(options):
-    """Write the shards and stats.json for ``options``; return the stats."""
+    """Write the shards and stats.json for ``options``; return the stats.
+
+    The output dir is locked while this runs (a second build there is a one-line error), and
+    a full disk is one line: the shards are still temporaries then, and are removed.
+    """
     options.validate()
     files = list_files(options.corpus_dir)
-    tokenizer = KoTokenizer.from_vocab(options.vocab_file, options.tokenizer_type, options.do_lower_case)
+    tokenizer = KoTokenizer.from_vocab(options.vocab_file, options.tokenizer_type, options.do_lower_case,
+                                       flag=None if options.force_tokenizer_type else "--tokenizer_type",
+                                       override="add --force_tokenizer_type")
     # Open every file now, so an unreadable one fails before anything is written.
     for path in files:
         try:
@@ -350,7 +358,12 @@ def build_dataset(options):
         except OSError as e:
             raise UserInputError(f"{path}: cannot read ({e.strerror})") from None
     total_bytes = sum(os.path.getsize(path) for path in files)
+    with dir_lock.hold(options.output_dir, "--output_dir"), \
+            disk_space.reporting_full_disk(options.output_dir, "--output_dir"):
+        return _write_dataset(options, files, tokenizer, total_bytes)
 
+
+def _write_dataset(options, files, tokenizer, total_bytes):
     import tensorflow as tf  # noqa: F401  (imported before forking, see _ordered_results)
     from tqdm import tqdm
 

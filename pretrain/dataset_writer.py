@@ -121,7 +121,11 @@ class ShardWriter:
                          for path, count in zip(self._final, records)}
 
     def abort(self):
-        self._close()
+        # On a full disk closing flushes, and fails: the temporaries must go all the same.
+        for writer in self._writers:
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._writers = []
         for tmp in self._temp:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(tmp)

@@ -19,6 +19,7 @@ import socket
 
 import tensorflow.compat.v1 as tf
 
+from pretrain.step_log import log_every
 from util.errors import UserInputError
 
 
@@ -150,7 +151,7 @@ def build_estimator(config, model_fn, session_config, strategy, batch_size):
     # The V1 Estimator wants V1 strategies in graph mode; both strategy classes have one.
     run_config = tf.estimator.RunConfig(
         model_dir=config.model_dir, save_checkpoints_steps=config.save_checkpoints_steps,
-        keep_checkpoint_max=config.keep_checkpoint_max or None, save_summary_steps=config.iterations_per_loop,
+        keep_checkpoint_max=config.keep_checkpoint_max or None, save_summary_steps=log_every(config),
         log_step_count_steps=None, session_config=session_config, train_distribute=strategy,
         tf_random_seed=config.seed)
     return tf.estimator.Estimator(estimator_model_fn, config=run_config, params={"batch_size": batch_size})

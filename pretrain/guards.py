@@ -87,4 +87,7 @@ def train_kwargs(config, precision):
     hooks = [] if precision == "fp16_gpu" else [NonFiniteLossHook(config.model_dir, config.learning_rate)]
     if config.distribution == "multi_worker":
         return {"hooks": hooks}
-    return {"hooks": hooks, "saving_listeners": [FiniteWeightsListener(config.model_dir, config.learning_rate)]}
+    from pretrain.checkpoint_space import FreeSpaceListener
+
+    return {"hooks": hooks, "saving_listeners": [FiniteWeightsListener(config.model_dir, config.learning_rate),
+                                                 FreeSpaceListener(config.model_dir)]}

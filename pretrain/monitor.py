@@ -28,9 +28,10 @@ def check_start(num_warmup_steps):
 def diagnose(auc, recall, prob_std):
     """The reason the discriminator looks collapsed, or None when it is learning."""
     if prob_std < MIN_PROB_STD:
-        return f"its output is the same for every token (spread {prob_std:.1e})"
+        return f"its output is the same for every token (disc_prob_std_real {prob_std:.1e})"
     if auc < MAX_STUCK_AUC and recall < MAX_STUCK_RECALL:
-        return f"it barely ranks replaced tokens (real-token AUC {auc:.3f}) and finds none of them (recall {recall:.3f})"
+        return (f"it barely ranks replaced tokens (disc_auc_real {auc:.3f}) and finds none of them "
+                f"(disc_recall_real {recall:.3f})")
     return None
 
 
@@ -60,6 +61,7 @@ class CollapseMonitorHook(tf.estimator.SessionRunHook):
         if step % self.every:
             return
         means = {k: v / self.count for k, v in self.sums.items()}
+        first = step - self.count + 1
         self.sums, self.count = {}, 0
         if step < self.start:
             return
@@ -67,8 +69,8 @@ class CollapseMonitorHook(tf.estimator.SessionRunHook):
         if reason is None:
             return
         self.warnings += 1
-        self.printer(f"WARNING step {step}: the discriminator looks collapsed: {reason}, over the last "
-                     f"{self.every} steps. Collapsed pilots (real-token AUC 0.56) fine-tuned at chance, below "
+        self.printer(f"WARNING step {step}: the discriminator looks collapsed: {reason}, averaged over steps "
+                     f"{first}-{step} (the step log shows single batches). Collapsed pilots (real-token AUC 0.56) fine-tuned at chance, below "
                      "random initialisation. Stop and retry with \"temperature\": 2.0, which kept the pilots "
                      "learning where a lower learning_rate or a longer num_warmup_steps only delayed the fall "
                      "(docs/pretraining.md, 'When the discriminator collapses').")

@@ -8,14 +8,15 @@ run from another checkpoint (pretrain/warm_start.py).
 """
 import json
 import os
-import time
 
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import damage_check, distribution, guards, input_pipeline, monitor, warm_start
+from pretrain import (damage_check, distribution, eval_summary, guards, input_pipeline, monitor, schedule_check,
+                      settings_check, warm_start)
+from pretrain.step_log import StepLogHook, log_every, resume_line
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.tokenization import KoTokenizer
@@ -58,7 +59,9 @@ def prepare(config):
     source = warm_start.load(config)
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
-    tokenizer = resolve_vocab(config, input_pipeline.read_stats(files)[1])
+    stats = input_pipeline.read_stats(files)[1]
+    settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
+    tokenizer = resolve_vocab(config, stats)
     if source:
         warm_start.check_vocab(config, source[0], tokenizer)
     config.attach_vocab(tokenizer)
@@ -134,36 +137,9 @@ def run_config(config, mode="fp32"):
         per_host_input_for_training=tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2)
     return tf.estimator.tpu.RunConfig(
         cluster=cluster, model_dir=config.model_dir, save_checkpoints_steps=config.save_checkpoints_steps,
-        keep_checkpoint_max=config.keep_checkpoint_max or None, save_summary_steps=config.iterations_per_loop,
+        keep_checkpoint_max=config.keep_checkpoint_max or None, save_summary_steps=log_every(config),
         log_step_count_steps=None, session_config=session_config(mode), tpu_config=tpu_config,
         tf_random_seed=config.seed)
-
-
-class StepLogHook(tf.estimator.SessionRunHook):
-    """Prints step, loss and examples/s every ``every`` steps (the first step, which compiles, excluded)."""
-
-    def __init__(self, tensors, batch_size, num_steps, every):
-        self.tensors, self.batch_size, self.num_steps, self.every = tensors, batch_size, num_steps, every
-        self.count = 0
-        self.start = None
-
-    def begin(self):
-        self.global_step = tf.train.get_or_create_global_step()
-
-    def before_run(self, run_context):
-        return tf.estimator.SessionRunArgs({"step": self.global_step, **self.tensors})
-
-    def after_run(self, run_context, run_values):
-        self.count += 1
-        if self.start is None:
-            self.start, self.start_count = time.time(), self.count
-            return
-        values = dict(run_values.results)
-        step = values.pop("step") + 1  # fetched before this step's increment
-        if step % self.every == 0 or step == self.num_steps:
-            rate = self.batch_size * (self.count - self.start_count) / max(time.time() - self.start, 1e-9)
-            shown = " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items()))
-            print(f"train step {step}/{self.num_steps}: {shown}, {rate:.1f} examples/s", flush=True)
 
 
 def first_replica():
@@ -205,8 +181,8 @@ def model_fn_builder(config, mode_name="fp32"):
                 if "loss/disc" in report:
                     logged["disc_loss"] = report["loss/disc"]
                     logged["disc_auc_real"] = report["accuracy/disc_auc_real"]
-            hooks = [StepLogHook(logged, config.train_batch_size, config.num_train_steps,
-                                 config.iterations_per_loop)]
+            hooks = [StepLogHook(logged, config, log_every(config),
+                                 config.model_dir if not config.use_tpu and first_replica() else None)]
             if "loss/disc" in report:
                 real = {k.split("/", 1)[1]: v for k, v in report.items() if k.endswith("_real")}
                 hooks.append(monitor.CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
@@ -276,6 +252,10 @@ def train_or_eval(config):
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
     if config.warm_start:
         warm_start.report(config.warm_start, config.model_dir, write=chief and config.do_train)
+    if config.do_train:
+        for line in schedule_check.schedule_warnings(config) + [resume_line(config.model_dir, config.num_train_steps)]:
+            if line:
+                print(line, flush=True)
     guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
     with damage_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
         if config.do_train and config.distribution != "none":
@@ -291,7 +271,7 @@ def train_or_eval(config):
                                      steps=config.num_eval_steps)
         results = with_real_token_spread({k: (v.item() if hasattr(v, "item") else v) for k, v in results.items()})
         write_results(config.results_txt, results)
-        for key in sorted(results):
-            print(f"  {key} = {results[key]}", flush=True)
+        for line in eval_summary.summary_lines(results):
+            print(line, flush=True)
         return results
     return None

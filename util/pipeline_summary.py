@@ -72,7 +72,9 @@ def collect(work, finetune_dir):
                      f"output spread {float(unsup.get('disc_prob_std_real_tokens', 'nan')):.3f}; "
                      f"precision {float(unsup.get('disc_precision', 'nan')):.3f}, "
                      f"recall {float(unsup.get('disc_recall', 'nan')):.3f}; upstream's AUC "
-                     f"{float(unsup.get('disc_auc', 'nan')):.3f}; MLM accuracy {float(unsup['masked_lm_accuracy']):.3f}"))
+                     f"{float(unsup.get('disc_auc', 'nan')):.3f}; MLM accuracy {float(unsup['masked_lm_accuracy']):.3f}"
+                     + ("; it calls every token original (found no replaced token): not learned"
+                        if float(unsup.get('disc_recall', 'nan')) < 0.005 else "")))
     parity = _read_json(os.path.join(work, "pytorch", "discriminator", "parity.json"))
     if parity:
         shown = ", ".join(f"{name} {err:.1e}" for name, err in sorted(parity.get("max_relative_error", {}).items()))

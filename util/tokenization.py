@@ -133,10 +133,22 @@ class KoTokenizer:
             self._mecab = None
 
     @classmethod
-    def from_vocab(cls, path, tokenizer_type=None, do_lower_case=None):
-        """Load from a vocab directory or vocab.txt; explicit arguments override the recorded ones."""
+    def from_vocab(cls, path, tokenizer_type=None, do_lower_case=None, flag=None, override=None):
+        """Load from a vocab directory or vocab.txt; explicit arguments override the recorded ones.
+
+        With ``flag`` (how the user set ``tokenizer_type``, e.g. "--tokenizer_type"), a type
+        contradicting the one the vocab records is an error that names both and ``override``,
+        the way to tokenize so on purpose: a mecab_wordpiece vocab split by plain WordPiece
+        loses whole morphemes to [UNK] without any other sign. A bare vocab records nothing.
+        """
         vocab_file, directory = resolve_vocab_path(path)
         config = read_tokenizer_config(directory)
+        recorded = config.get("tokenizer_type")
+        if flag and tokenizer_type is not None and recorded is not None and tokenizer_type != recorded:
+            raise UserInputError(
+                f"{flag} {tokenizer_type} contradicts {os.path.join(directory, CONFIG_NAME)}, which records "
+                f"tokenizer_type {recorded} for {vocab_file}: drop {flag} to use the vocab's"
+                + (f", or {override} to tokenize it as {tokenizer_type} on purpose" if override else ""))
         if tokenizer_type is None:
             tokenizer_type = config.get("tokenizer_type", "wordpiece")
         if do_lower_case is None:

@@ -54,3 +54,18 @@ def test_set_overrides_a_key(tmp_path, write_yaml, tiny_model_dir, capsys):
     path = write_yaml(tiny_run_config(tiny_model_dir, tmp_path))
     code, err = run_main(["--config_file", path, "--set", "train_batch_size=0"], capsys)
     assert code == 1 and err == "error: command-line override train_batch_size: train_batch_size must be positive, got 0"
+
+
+def test_a_second_run_into_the_same_output_dir_names_the_first(tmp_path, write_yaml, tiny_model_dir, capsys):
+    output = tmp_path / "nsmc_tiny"  # ckpt_dir/<task> of tiny_run_config
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from util.dir_lock import hold\n"
+                               f"with hold({str(output)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = run_main(["--config_file", write_yaml(tiny_run_config(tiny_model_dir, tmp_path))], capsys)
+    finally:
+        holder.communicate("")
+    assert code == 1
+    assert err == (f"error: output dir {output} is in use by PID {holder.pid} (lock {output}/.lock): wait for "
+                   "that run to end or stop it, or write to another directory")

@@ -402,3 +402,37 @@ def test_word_cache_gives_the_tokenizers_ids_for_mecab(tmp_path):
     tokenizer = KoTokenizer.from_vocab(vocab)
     encoder = dataset_builder.WordCachedEncoder(tokenizer)
     assert encoder.encode_batch(lines + TRICKY_LINES) == tokenizer.encode_batch(lines + TRICKY_LINES)
+
+
+def test_a_tokenizer_type_contradicting_the_vocab_is_refused_unless_forced(corpus_dir, tmp_path):
+    """The README's old chain: a mecab_wordpiece vocab, then --tokenizer_type wordpiece."""
+    from util.errors import UserInputError
+
+    vocab = train_vocab(str(tmp_path / "vocab"), ["가나 다라"] * 20, tokenizer_type="mecab_wordpiece")
+    with pytest.raises(UserInputError, match=r"--tokenizer_type wordpiece contradicts .*tokenizer_config.json, "
+                                             r"which records tokenizer_type mecab_wordpiece .*--force_tokenizer_type"):
+        build(corpus_dir, vocab, str(tmp_path / "out"), tokenizer_type="wordpiece")
+    assert not os.path.exists(tmp_path / "out")
+    stats = build(corpus_dir, vocab, str(tmp_path / "out"), tokenizer_type="wordpiece", force_tokenizer_type=True)
+    assert stats["tokenizer_type"] == "wordpiece"
+    bare = tmp_path / "bare"  # a bare vocab.txt records nothing: the flag rules
+    bare.mkdir()
+    (bare / "vocab.txt").write_bytes((tmp_path / "vocab" / "vocab.txt").read_bytes())
+    assert build(corpus_dir, str(bare), str(tmp_path / "out2"), tokenizer_type="wordpiece")["tokenizer_type"] == "wordpiece"
+
+
+def test_a_second_build_into_a_locked_output_dir_names_the_holder(corpus_dir, vocab_dir, tmp_path):
+    from util.dir_lock import DirectoryInUseError
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    output = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from util.dir_lock import hold\n"
+                               f"with hold({str(output)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+                              cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DirectoryInUseError, match=rf"--output_dir {output} is in use by PID {holder.pid} "):
+            build(corpus_dir, vocab_dir, str(output))
+    finally:
+        holder.communicate("")
+    assert build(corpus_dir, vocab_dir, str(output))["examples"] > 0

@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 
 from configure_pretraining import PretrainingConfig
 from pretrain import guards, training
+from pretrain.checkpoint_space import FreeSpaceListener
 
 from .conftest import tiny_hparams
 
@@ -81,7 +82,8 @@ def test_weights_poisoned_at_the_last_step_are_not_saved_by_the_final_save(tmp_p
 
 def test_fp16_keeps_its_own_skipping_and_multi_worker_gets_the_loss_check():
     fp16 = guards.train_kwargs(toy_config("m"), "fp16_gpu")
-    assert fp16["hooks"] == [] and len(fp16["saving_listeners"]) == 1
+    assert fp16["hooks"] == [] and [type(x) for x in fp16["saving_listeners"]] == [
+        guards.FiniteWeightsListener, FreeSpaceListener]
     multi = guards.train_kwargs(toy_config("m", "multi_worker"), "fp32")
     assert [type(h) for h in multi["hooks"]] == [guards.NonFiniteLossHook] and "saving_listeners" not in multi
 

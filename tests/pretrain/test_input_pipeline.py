@@ -37,12 +37,12 @@ def test_prepare_takes_vocab_size_from_the_vocab(tiny_data):
 
 
 def test_vocab_size_disagreeing_with_vocab_file(tiny_data):
-    with pytest.raises(UserInputError, match=r"vocab_size 40000 disagrees with .*vocab.txt \(130 tokens\)"):
+    with pytest.raises(UserInputError, match=r"vocab_size 40000, but .*vocab.txt has 130 tokens"):
         training.prepare(config_for(tiny_data, vocab_size=40000))
 
 
 def test_dataset_built_with_another_sequence_length(tiny_data):
-    with pytest.raises(UserInputError, match=r"stats.json: dataset max_seq_length is 64 but .* gives 128"):
+    with pytest.raises(UserInputError, match=r"max_seq_length 128, but the dataset has 64"):
         training.prepare(config_for(tiny_data, max_seq_length=128))
 
 
@@ -73,7 +73,7 @@ def test_unset_tokenizer_settings_come_from_the_dataset_not_a_bare_vocab(tmp_pat
     assert (config.tokenizer_type, config.do_lower_case) == ("mecab_wordpiece", True)
     assert (tokenizer.tokenizer_type, tokenizer.do_lower_case) == ("mecab_wordpiece", True)
     # What the hparams say still wins, and a contradiction is still refused.
-    with pytest.raises(UserInputError, match="dataset tokenizer_type is 'mecab_wordpiece' but the config gives 'wordpiece'"):
+    with pytest.raises(UserInputError, match="tokenizer_type wordpiece, but the dataset was built with mecab_wordpiece"):
         training.prepare(config_for(data, tokenizer_type="wordpiece"))
 
 
@@ -105,3 +105,30 @@ def test_make_dataset_without_stats_is_accepted(tmp_path):
     data = make_dataset(str(tmp_path / "plain"), with_stats=False, num_examples=16)
     _, files = training.prepare(config_for(data))
     assert len(files) == 2
+
+
+def test_the_published_json_on_other_data_names_every_contradiction_at_once(tiny_data):
+    """Its vocab_file, vocab_size 40000 and tokenizer_type wordpiece, against a mecab dataset of another vocab."""
+    from configure_pretraining import merge_hparams
+
+
+    data = os.path.join(os.path.dirname(tiny_data), "published_on_own_data")
+    shutil.copytree(tiny_data, data, dirs_exist_ok=True)
+    stats = json.loads(open(os.path.join(data, "stats.json")).read())
+    stats.update(tokenizer_type="mecab_wordpiece")
+    open(os.path.join(data, "stats.json"), "w").write(json.dumps(stats))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    published = os.path.join(root, "conf", "pretrain", "small_config_kor_wordpiece_train.json")
+    hparams, source = merge_hparams([published, '{"max_seq_length": 64, "model_hparam_overrides": {}}'])
+    hparams["vocab_file"] = os.path.join(data, "no_such_dir", "vocab.txt")
+    config = PretrainingConfig(os.path.join(data, "model"), data, source=source, **hparams)
+    with pytest.raises(UserInputError) as caught:
+        training.prepare(config)
+    message = str(caught.value)
+    assert "3 setting(s) contradict" in message and "vocab_file" in message and "vocab_size 40000" in message
+    assert "tokenizer_type wordpiece, but the dataset was built with mecab_wordpiece" in message
+    fix = json.loads(message.split("--hparams '")[1].split("'")[0])
+    assert fix == {"vocab_file": None, "vocab_size": None, "tokenizer_type": None}
+    resolved = PretrainingConfig(os.path.join(data, "model"), data, source=source, **dict(hparams, **fix))
+    training.prepare(resolved)  # the suggested layer is enough
+    assert (resolved.vocab_size, resolved.tokenizer_type) == (130, "mecab_wordpiece")

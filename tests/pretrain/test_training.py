@@ -73,7 +73,8 @@ def test_training_lowers_the_loss_and_logs_summaries(trained):
     losses = summaries(trained.model_dir, "loss/total")
     assert len(losses) >= 6
     assert np.mean(losses[-2:]) < np.mean(losses[:2]) - 1.0
-    for tag in ("loss/mlm", "loss/disc", "learning_rate", "accuracy/mlm_accuracy", "accuracy/disc_accuracy"):
+    for tag in ("loss/mlm", "loss/disc", "learning_rate", "accuracy/mlm_accuracy", "accuracy/disc_accuracy",
+                "speed/examples_per_sec", "speed/tokens_per_sec", "speed/model_flops_per_sec"):
         assert summaries(trained.model_dir, tag), tag
 
 
@@ -123,6 +124,12 @@ def test_killed_run_resumes_from_the_last_checkpoint(tmp_path, tiny_data):
         deadline = time.time() + 120
         while time.time() < deadline and not (tf.train.latest_checkpoint(model_dir) or "").endswith(("-10", "-20")):
             time.sleep(0.5)
+        # The same command started again while the first still trains: refused, naming the first.
+        second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"error: model dir {model_dir} is in use by PID {first.pid} (lock {model_dir}/.lock): wait for that "
+            "run to end or stop it, or write to another directory"]
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -135,6 +142,10 @@ def test_killed_run_resumes_from_the_last_checkpoint(tmp_path, tiny_data):
     assert result.returncode == 0, result.stderr[-2000:]
     steps = [int(line.split()[2].split("/")[0]) for line in result.stdout.splitlines() if line.startswith("train step")]
     assert steps and min(steps) > resumed_from
+    assert f"resuming from {last} at step {resumed_from} of {resumed_from + 10}" in result.stdout
+    assert f"taking over the lock left by PID {first.pid}" in result.stderr  # the killed run's
+    assert all(" tokens/s, " in line and " model GFLOP/s, " in line and " left" in line
+               for line in result.stdout.splitlines() if line.startswith("train step"))
     assert tf.train.load_variable(model_dir, "global_step") == resumed_from + 10
 
 

@@ -1,0 +1,51 @@
+"""The step log's figures: model FLOPs as docs/benchmarks.md counts them, enough lines for any run."""
+import json
+import os
+
+from bench.bench_pretraining import flops_per_example as bench_flops
+from bench.bench_pretraining import max_predictions
+from configure_pretraining import PretrainingConfig
+from pretrain.eval_summary import summary_lines
+from pretrain.step_log import duration, flops_per_example, log_every, speed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PUBLISHED = os.path.join(ROOT, "conf", "pretrain", "small_config_kor_wordpiece_train.json")
+
+
+def published(tmp_path, **overrides):
+    with open(PUBLISHED) as f:
+        hparams = json.load(f)
+    return PretrainingConfig(str(tmp_path / "model"), str(tmp_path), **dict(hparams, **overrides))
+
+
+def test_model_flops_are_counted_as_the_benchmark_counts_them(tmp_path):
+    # The benchmark's model is the published Small (generator as wide as the discriminator, vocab 40,000).
+    assert flops_per_example(published(tmp_path)) == bench_flops(max_predictions())
+    # The generator's vocabulary head runs at the masked positions only: more of them, more FLOPs.
+    assert flops_per_example(published(tmp_path, mask_prob=0.25)) > bench_flops(max_predictions())
+
+
+def test_a_short_run_logs_enough_lines_to_see_its_curve(tmp_path):
+    assert log_every(published(tmp_path, num_train_steps=400, iterations_per_loop=200)) == 20
+    assert log_every(published(tmp_path, num_train_steps=1000000, iterations_per_loop=200)) == 200
+    assert log_every(published(tmp_path, num_train_steps=5, iterations_per_loop=200)) == 1
+
+
+def test_speed_and_time_left():
+    rates = speed(batch_size=8, seq_length=128, flops_per_batch_example=1e9, steps=10, seconds=5.0, steps_left=100)
+    assert rates == {"examples_per_sec": 16.0, "tokens_per_sec": 2048.0, "model_flops_per_sec": 16e9,
+                     "seconds_left": 50.0}
+    assert duration(50) == "0m50s" and duration(3 * 86400 + 7200) == "3d02h"
+
+
+def test_eval_summary_leads_with_real_tokens_and_says_when_nothing_is_found():
+    # The figures of the 400-step run whose learning rate never rose.
+    results = {"disc_auc": 0.887, "disc_accuracy": 0.855, "disc_precision": 0.0, "disc_recall": 0.0,
+               "disc_auc_real_tokens": 0.504, "disc_accuracy_real_tokens": 0.86, "disc_prob_std_real_tokens": 0.0,
+               "masked_lm_accuracy": 0.01}
+    lines = summary_lines(results)
+    assert lines[0].startswith("discriminator on real tokens") and "AUC 0.504" in lines[0]
+    assert "calls every token original" in lines[1]
+    assert "upstream's figures" in lines[2] and "disc_auc 0.887" in lines[2]
+    learned = summary_lines(dict(results, disc_recall=0.4, disc_precision=0.7))
+    assert not any("every token original" in line for line in learned)

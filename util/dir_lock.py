@@ -1,0 +1,89 @@
+"""One run at a time per output directory.
+
+Two copies of the same command (two terminal panes, a scheduler retrying a job that is still
+alive) would otherwise both write into one directory: pre-training checkpoints from two
+trajectories interleave, and both runs end with exit 0. Each script that writes a directory
+holds ``<dir>/.lock`` with ``fcntl.flock`` for as long as it writes there; the file holds
+the holder's PID, so a second run's one-line error can name it. The kernel drops a flock
+when its process dies, however it dies, so a lock left by a killed run is simply free: the
+PID it still records is noted and the lock taken over. Any end but a kill removes the file.
+"""
+import contextlib
+import errno
+import fcntl
+import os
+import sys
+
+from util.errors import UserInputError
+from util.files import make_dirs
+
+LOCK_NAME = ".lock"
+
+
+class DirectoryInUseError(UserInputError):
+    """Another live process holds the directory's lock."""
+
+
+def _recorded_pid(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 64).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _open_locked(path, what, directory):
+    """An fd of ``path`` holding its flock; DirectoryInUseError when another process holds it."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise UserInputError(f"{what} {directory}: cannot create its lock {path} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            pid = _recorded_pid(fd)
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UserInputError(f"{what} {directory}: cannot lock {path} ({e.strerror})") from None
+            holder = f"PID {pid}" if pid else "another process"
+            raise DirectoryInUseError(f"{what} {directory} is in use by {holder} (lock {path}): wait for that "
+                                      "run to end or stop it, or write to another directory") from None
+        # The holder before us may have removed the file between our open and our flock:
+        # then we hold a lock on a file nobody else will open. Start again.
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def hold(directory, what="output directory", note=None):
+    """Hold ``directory``'s lock for the ``with`` block; a held lock is a DirectoryInUseError.
+
+    Remote directories (gs://...) are not locked: flock does not reach them.
+    """
+    if "://" in os.fspath(directory):
+        yield None
+        return
+    note = note or (lambda line: print(line, file=sys.stderr, flush=True))
+    make_dirs(directory, what)
+    path = os.path.join(directory, LOCK_NAME)
+    fd = _open_locked(path, what, directory)
+    try:
+        stale = _recorded_pid(fd)
+        if stale and stale != os.getpid():
+            note(f"note: {what} {directory}: taking over the lock left by PID {stale}, which no longer holds it "
+                 "(a run that was killed)")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        try:
+            yield path
+        finally:
+            # Any end but a kill removes the file (while still holding it), so the directory
+            # holds only the outputs; a killed run leaves it, with its PID, for the note above.
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    finally:
+        os.close(fd)  # releases the flock
