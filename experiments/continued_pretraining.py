@@ -37,13 +37,13 @@ from util.files import atomic_write, write_json
 THREE_I4K = os.path.join(SHARED, "pretrain-text", "3i4k", "data", "train_val_test")
 HELD_OUT_EVERY = 50
 # The NSMC experiment's architecture and sampling temperature (its pilots: temperature 2 keeps the
-# discriminator learning on this kind of text). From scratch: its rate, warmup a quarter of the
-# run; continued: half the rate, warmup a tenth of the run, fresh optimizer slots.
+# discriminator learning on this kind of text). From scratch: its rate, 500 warmup steps;
+# continued: half the rate, a tenth of the run as warmup, fresh optimizer slots.
 GENERAL_HPARAMS = dict(PRETRAIN_HPARAMS, num_warmup_steps=500, save_checkpoints_steps=250)
-CONTINUE_HPARAMS = dict(PRETRAIN_HPARAMS, learning_rate=1e-4, num_warmup_steps=70, save_checkpoints_steps=250)
+CONTINUE_HPARAMS = dict(PRETRAIN_HPARAMS, learning_rate=1e-4, num_warmup_steps=50, save_checkpoints_steps=250)
 INTENT_SET = {"task": "intent_3i4k", "train_file": "train.tsv", "test_file": "fci_test.txt",
               "text_column": 1, "label_column": 0, "num_train_epochs": 2, "max_seq_len": 64,
-              "learning_rate": 3e-4, "warmup_proportion": 0.1, "logging_steps": 100, "save_steps": 100,
+              "learning_rate": 3e-4, "warmup_proportion": 0.1, "logging_steps": 160, "save_steps": 160,
               "no_cuda": True, "num_threads": 1}
 
 
@@ -189,7 +189,7 @@ def held_out_eval(work, name, model_dir, heldout_data, vocab_dir, py):
     with atomic_write(os.path.join(eval_dir, "checkpoint")) as f:
         f.write(f'model_checkpoint_path: "{os.path.basename(prefix)}"\n')
     trained = json.load(open(os.path.join(model_dir, "pretrain_config.json")))
-    values = dict(PRETRAIN_HPARAMS, vocab_file=vocab_dir, do_train=False, do_eval=True, num_eval_steps=100,
+    values = dict(PRETRAIN_HPARAMS, vocab_file=vocab_dir, do_train=False, do_eval=True, num_eval_steps=50,
                   num_train_steps=trained["num_train_steps"])
     run(f"heldout_eval_{name}", [py, "run_pretraining.py", "--data_dir", heldout_data, "--model_name", eval_dir,
                                  "--hparams", json.dumps(values)], work)
@@ -218,8 +218,8 @@ def finetune_command(model, data_dir, out, seed, py):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="data/continued")
-    p.add_argument("--general_steps", type=int, default=2000)
-    p.add_argument("--continue_steps", type=int, default=700)
+    p.add_argument("--general_steps", type=int, default=1200)
+    p.add_argument("--continue_steps", type=int, default=500)
     p.add_argument("--vocab_size", type=int, default=16000)
     p.add_argument("--num_new", type=int, default=300, help="dialogue pieces added to the vocab in (c)")
     p.add_argument("--max_reviews", type=int, default=60000)
