@@ -72,13 +72,13 @@ def test_ours_against_ours_is_identical_and_a_changed_learning_rate_shows_after_
 @pytest.mark.slow
 @pytest.mark.skipif(not UPSTREAM, reason="PARITY_UPSTREAM_DIR unset: no google-research/electra checkout to compare "
                                          "with (it is never part of this repository)")
-def test_ours_against_upstream_differs_only_by_upstreams_learning_rate_one_step_ahead(sample_vocab_dir, tmp_path):
+def test_ours_and_upstreams_graphs_agree_on_a_fixed_batch_and_upstream_moves_weights_at_step_0(
+        sample_vocab_dir, tmp_path):
     vocab = os.path.join(sample_vocab_dir, "vocab.txt")
-    shifted = run("ours", "upstream", vocab, str(tmp_path / "shifted"), UPSTREAM, hparams=TINY, steps=3,
-                  batch_size=4, ours_lr_ahead=True)
-    assert shifted["equal"], shifted["steps"]
-    as_shipped = run("ours", "upstream", vocab, str(tmp_path / "shipped"), UPSTREAM, hparams=TINY, steps=3,
-                     batch_size=4)
-    assert max(v for g in as_shipped["grad"].values() for v in g.values()) < 1e-4  # the graphs agree
-    assert not as_shipped["equal"]  # upstream already moves the weights at step 0 (ours: learning rate 0)
-    assert as_shipped["steps"][0]["variables"]["electra/embeddings/word_embeddings"] > 1e-3
+    result = run("ours", "upstream", vocab, str(tmp_path / "shipped"), UPSTREAM, hparams=TINY, steps=1, batch_size=4)
+    assert all(result["first"][g]["relative"] < 1e-5 for g in result["first"])
+    assert max(v for g in result["grad"].values() for v in g.values()) < 1e-4  # the graphs agree
+    # Upstream's global-step increment runs before its update reads the learning rate: its
+    # weights move at step 0, where the warmup gives ours rate 0.
+    assert not result["equal"]
+    assert result["steps"][0]["variables"]["electra/embeddings/word_embeddings"] > 1e-3
