@@ -72,13 +72,11 @@ def test_ours_against_ours_is_identical_and_a_changed_learning_rate_shows_after_
 @pytest.mark.slow
 @pytest.mark.skipif(not UPSTREAM, reason="PARITY_UPSTREAM_DIR unset: no google-research/electra checkout to compare "
                                          "with (it is never part of this repository)")
-def test_ours_and_upstreams_graphs_agree_on_a_fixed_batch_and_upstream_moves_weights_at_step_0(
-        sample_vocab_dir, tmp_path):
+def test_ours_and_upstreams_graphs_agree_on_a_fixed_batch(sample_vocab_dir, tmp_path):
     vocab = os.path.join(sample_vocab_dir, "vocab.txt")
     result = run("ours", "upstream", vocab, str(tmp_path / "shipped"), UPSTREAM, hparams=TINY, steps=1, batch_size=4)
+    assert not result["only_a"] and not result["only_b"]
     assert all(result["first"][g]["relative"] < 1e-5 for g in result["first"])
-    assert max(v for g in result["grad"].values() for v in g.values()) < 1e-4  # the graphs agree
-    # Upstream's global-step increment runs before its update reads the learning rate: its
-    # weights move at step 0, where the warmup gives ours rate 0.
-    assert not result["equal"]
-    assert result["steps"][0]["variables"]["electra/embeddings/word_embeddings"] > 1e-3
+    assert max(v for g in result["grad"].values() for v in g.values()) < 1e-4
+    # Not asserted: the step. Upstream's global-step increment races its update's read of the
+    # learning rate (no control dependency), so its step 0 moves the weights in some runs only.
