@@ -43,10 +43,22 @@ def test_stand_in_splits_are_disjoint_capped_and_stated(tmp_path):
     assert not titles[0] & titles[1] and qa.report_split == "dev"
     assert [task_data._questions(d["data"]) for d in docs] == [30, 20]
 
-    ner = task_data.lay_out("naver-ner", str(tmp_path / "ner"), train_limit=40, eval_limit=10)
-    assert ner.overrides["ner_format"] == "klue" and "KLUE-NER" in ner.notes[0]
-    text = open(tmp_path / "ner" / "train.tsv", encoding="utf-8").read()
-    assert text.count("\n## klue-ner") + text.startswith("## klue-ner") == 40
+
+
+def test_naver_ner_is_not_laid_out_twice_and_the_notes_say_why(tmp_path):
+    # KLUE-NER's split is the table's NER column; Naver NER (not at hand) gets a note, not a rerun of it.
+    assert "naver-ner" not in task_data.TASKS and "naver-ner" not in task_table.METRICS
+    with pytest.raises(ValueError, match="not redistributable"):
+        task_data.lay_out("naver-ner", str(tmp_path / "ner"))
+    assert not os.path.exists(tmp_path / "ner")
+    with pytest.raises(SystemExit):
+        task_table.parse_args(["--model_dir", "x", "--tasks", "nsmc,naver-ner"])
+    args = task_table.parse_args(["--model_dir", "x"])
+    assert args.tasks == list(task_data.TASKS)
+    table = task_table.build_table([], {}, args)
+    assert "NER (entity F1)" not in table and "KLUE-NER (entity / char macro F1)" in table
+    note = [line for line in table.splitlines() if line.startswith("- **Naver NER**")]
+    assert len(note) == 1 and "not redistributable" in note[0] and "85.51" in note[0] and "84.65" in note[0]
 
 
 @pytest.mark.slow
@@ -74,7 +86,8 @@ def test_all_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys):
             results = json.load(open(run_dir / "results.json", encoding="utf-8"))
             scores.append(task_table.final_metrics(results, "test")["accuracy"])
         assert row.split(" | ")[1].startswith(task_table.cell(scores))
-    assert "max_steps -1 → 2" in table and "KLUE-NER v1.1 dev" in table and "config_dir" not in table
+    assert "max_steps -1 → 2" in table and "`klue-ner-v1.1_dev`" in table and "config_dir" not in table
+    assert "not redistributable" in table and "naver-ner" not in os.listdir(tmp_path / "work" / "runs" / "pretrained")
     assert "<!-- task_table -->" in open(tmp_path / "results.md", encoding="utf-8").read()
 
     # Rerunning skips every finished run and writes the same table.
