@@ -20,7 +20,7 @@ from util.files import atomic_write
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
 TASKS = ("nsmc", "question-pair", "hate-speech", "kornli", "korsts", "paws", "korquad",
-         "klue-nli", "klue-sts", "klue-ner", "intent-3i4k", "intent-chatbot")
+         "klue-nli", "klue-sts", "klue-ner", "klue-dp", "intent-3i4k", "intent-chatbot")
 # Supported fine-tuning tasks the table cannot lay out from ../shared/data, and why.
 NOT_AT_HAND = {
     "naver-ner": "its data is not redistributable and not at hand: the table measures NER on KLUE-NER (task "

@@ -142,6 +142,28 @@ def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path)
     assert "max_seq_len cut to the model's 64 positions" in table
 
 
+def test_klue_dp_column_has_klue_and_plain_attachment_scores_of_its_runs(tmp_path):
+    import torch
+
+    from finetune_helpers import make_tiny_electra
+
+    torch.set_num_threads(1)
+    model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
+    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", "klue-dp", "--train_limit", "8",
+                     "--eval_limit", "4", "--max_steps", "1", "--work", str(tmp_path / "work"), "--no-random_init"])
+    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    assert rows[0][1] == "KLUE-DP (UAS / LAS macro F1 as KLUE; plain UAS / LAS) |"
+    results = json.load(open(tmp_path / "work" / "runs" / "pretrained" / "klue-dp" / "seed42" / "klue-dp_small_v1"
+                             / "results.json", encoding="utf-8"))
+    metrics = task_table.final_metrics(results, "dev")
+    expected = " / ".join(f"{metrics[k]:.2f}" for k in ("uas_macro_f1", "las_macro_f1", "uas", "las"))
+    assert rows[1][1] == expected + " (n=1) |"
+    # KLUE's README figures for its DP "UAS"/"LAS" (macro F1), none for plain accuracy.
+    assert "| *koELECTRA-base (KLUE README)*, published | 92.90 / 87.77 / – / – |" in table
+    assert "KLUE-DP v1.1 dev" in table and "split 90/10 with seed 0" in table
+
+
 def test_cell_gives_median_and_spread_beside_mean_and_std():
     import numpy as np
 
