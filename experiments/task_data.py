@@ -169,10 +169,7 @@ def _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared):
     name = KLUE_FILES[task]
     source = os.path.join(shared, "klue-dev", name, f"{name}_dev" + (".tsv" if task == "klue-ner" else ".json"))
     if task == "klue-ner":
-        with open(source, encoding="utf-8") as f:
-            items = [b for b in f.read().split("\n\n") if b.strip()]
-        # The file opens with `##` comment lines (no tab) before the first sentence's header.
-        items[0] = "\n".join(line for line in items[0].split("\n") if not (line.startswith("## ") and "\t" not in line))
+        _, items = _klue_tsv_sentences(source)
     else:
         with open(source, encoding="utf-8") as f:
             items = json.load(f)
@@ -192,15 +189,27 @@ def _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared):
     return TaskData({}, "dev", notes)
 
 
+def _klue_tsv_sentences(path):
+    """(the file's leading comment lines, its sentence blocks) of a KLUE NER or DP TSV.
+
+    The release opens with '## ' comments, then each sentence: a '## guid<TAB>sentence' header
+    and its rows, blank-line separated. A comment may hold tabs too (NER's '## 컬럼명 :
+    CHAR<TAB>NE_TAG' has exactly one, as a header), so the first sentence's header is told by
+    position: the last of the '##' lines the file opens with, the one its rows follow."""
+    with open(path, encoding="utf-8") as f:
+        blocks = [b for b in f.read().split("\n\n") if b.strip()]
+    lines = blocks[0].split("\n")
+    opening = 0
+    while opening < len(lines) and lines[opening].startswith("##"):
+        opening += 1
+    comments = lines[:max(opening - 1, 0)]
+    blocks[0] = "\n".join(lines[len(comments):])
+    return comments, blocks
+
+
 def _lay_out_klue_dp(source, dst, train_limit, eval_limit, split_seed, rng):
     """KLUE-DP's dev sentences split 90/10 into the release's train/dev names (no train file at hand)."""
-    with open(source, encoding="utf-8") as f:
-        blocks = [b for b in f.read().split("\n\n") if b.strip()]
-    # The file's leading '## ' comments belong to no sentence: kept atop each file. A sentence
-    # header is '## guid<TAB>sentence'; the column-names comment has more tabs.
-    lines = blocks[0].split("\n")
-    comments = [line for line in lines if line.startswith("##") and line.count("\t") != 1]
-    blocks[0] = "\n".join(line for line in lines if line not in comments)
+    comments, blocks = _klue_tsv_sentences(source)  # the comments are kept atop each file
     train, dev = _split(blocks, 0.9, rng)
     train, dev = _sample(train, train_limit, rng), _sample(dev, eval_limit, rng)
     for name, part in (("klue-dp-v1.1_train.tsv", train), ("klue-dp-v1.1_dev.tsv", dev)):

@@ -197,6 +197,23 @@ def test_klue_layouts_split_dev_into_train_and_held_out(tmp_path, task, unit):
     assert not {e.guid for e in train} & {e.guid for e in dev}  # held-out examples never trained on
 
 
+def test_klue_ner_split_leaves_the_files_tabbed_column_comment_out_of_every_sentence(tmp_path):
+    # The release opens with '## ' comments; one, '## 컬럼명 : CHAR<TAB>NE_TAG', has a tab like a
+    # sentence header '## guid<TAB>sentence' has: it must not be taken into the first sentence.
+    source = os.path.join(SHARED, "klue-dev", "klue-ner-v1.1", "klue-ner-v1.1_dev.tsv")
+    header_lines = [line for line in open(source, encoding="utf-8").read().split("\n") if line.startswith("## ")]
+    assert any("\t" in line and not line.startswith("## klue-ner-v1_dev_") for line in header_lines)
+    task_data.lay_out("klue-ner", str(tmp_path))
+    sentences = []
+    for split in ("train", "dev"):
+        text = open(tmp_path / f"klue-ner-v1.1_{split}.tsv", encoding="utf-8").read()
+        sentences += [block for block in text.split("\n\n") if block.strip()]
+    assert len(sentences) == 5000
+    for block in sentences:
+        headers = [line for line in block.split("\n") if line.startswith("##")]
+        assert len(headers) == 1 and headers[0].startswith("## klue-ner-v1_dev_"), block[:120]
+
+
 @pytest.mark.parametrize("task,files", [("intent-3i4k", ("fci_train_val.txt", "fci_test.txt")),
                                         ("intent-chatbot", ("train.csv", "test.csv"))])
 def test_intent_layouts_read_through_the_generic_task(tmp_path, task, files):
