@@ -57,7 +57,8 @@ PUBLISHED = [
                                  "korquad": "54.40 / 77.97"}),
     # KLUE's README, "Baseline Scores" (KLUE-benchmark/KLUE @ 3efd987, also ../shared/data/klue-dev/README.md):
     # base-size models fine-tuned on KLUE's full training sets; the README does not say which split.
-    # Its DP "UAS"/"LAS" are KLUE's macro F1 figures; it gives no plain attachment accuracy ("–").
+    # Its DP columns are headed just "UAS"/"LAS": taken as KLUE's own definitions (KLUE-baseline's
+    # uas/las macro F1, finetune/dp_metrics.py), so they fill the macro F1 slots; no plain accuracy ("–").
     ("koELECTRA-base (KLUE README)", {"klue-nli": "85.63", "klue-sts": "92.46 / 84.84", "klue-ner": "86.11 / 92.56",
                                       "klue-dp": "92.90 / 87.77 / – / –"}),
     ("KLUE-BERT-base (KLUE README)", {"klue-nli": "81.63", "klue-sts": "90.85 / 82.84", "klue-ner": "83.97 / 91.39",
