@@ -245,7 +245,9 @@ class Predictor:
         if kind == "token_classification":
             return self._predict_entities(items)
         if kind == "dependency_parsing":
-            return self._predict_parses(items)
+            from finetune.dp_inference import predict_parses
+
+            return predict_parses(self.task, self.tokenizer, self.max_seq_len, self._run, items)
         return self._predict_answers(items)
 
     def _run(self, features):
@@ -332,32 +334,6 @@ class Predictor:
                 result["warning"] = (f"longer than max_seq_len {self.max_seq_len} tokens: the last "
                                      f"{len(units) - covered} {'characters' if char_level else 'words'} "
                                      "were not tagged")
-            results.append(result)
-        return results
-
-    # -- dependency parsing -----------------------------------------------------------------
-    def _predict_parses(self, texts):
-        from finetune.tasks.klue_dp import LABELS, DpExample
-
-        examples = []
-        for i, text in enumerate(texts):
-            words = text.split()
-            examples.append(DpExample(str(i), words, [0] * len(words), [LABELS[0]] * len(words), i))
-        features = self.task.build_features(examples, self.tokenizer, self.max_seq_len, "predict")
-        rows = self._run(features)
-        width = max(len(r["heads"]) for r in rows)
-        stacked = {}
-        for name in ("heads", "relations"):
-            stacked[name] = np.zeros((len(rows), width), dtype=np.int64)
-            for k, row in enumerate(rows):
-                stacked[name][k, :len(row[name])] = row[name]
-        results = []
-        for example, (heads, relations) in zip(examples, self.task.postprocess(stacked, features, examples)):
-            result = {"words": [{"index": i, "word": word, "head": head, "relation": relation}
-                                for i, (word, head, relation) in enumerate(zip(example.words, heads, relations), 1)]}
-            if len(heads) < len(example.words):
-                result["warning"] = (f"longer than max_seq_len {self.max_seq_len} tokens: the last "
-                                     f"{len(example.words) - len(heads)} words were not parsed")
             results.append(result)
         return results
 

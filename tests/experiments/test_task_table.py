@@ -43,10 +43,22 @@ def test_stand_in_splits_are_disjoint_capped_and_stated(tmp_path):
     assert not titles[0] & titles[1] and qa.report_split == "dev"
     assert [task_data._questions(d["data"]) for d in docs] == [30, 20]
 
-    ner = task_data.lay_out("naver-ner", str(tmp_path / "ner"), train_limit=40, eval_limit=10)
-    assert ner.overrides["ner_format"] == "klue" and "KLUE-NER" in ner.notes[0]
-    text = open(tmp_path / "ner" / "train.tsv", encoding="utf-8").read()
-    assert text.count("\n## klue-ner") + text.startswith("## klue-ner") == 40
+
+
+def test_naver_ner_is_not_laid_out_twice_and_the_notes_say_why(tmp_path):
+    # KLUE-NER's split is the table's NER column; Naver NER (not at hand) gets a note, not a rerun of it.
+    assert "naver-ner" not in task_data.TASKS and "naver-ner" not in task_table.METRICS
+    with pytest.raises(ValueError, match="not redistributable"):
+        task_data.lay_out("naver-ner", str(tmp_path / "ner"))
+    assert not os.path.exists(tmp_path / "ner")
+    with pytest.raises(SystemExit):
+        task_table.parse_args(["--model_dir", "x", "--tasks", "nsmc,naver-ner"])
+    args = task_table.parse_args(["--model_dir", "x"])
+    assert args.tasks == list(task_data.TASKS)
+    table = task_table.build_table([], {}, args)
+    assert "NER (entity F1)" not in table and "KLUE-NER (entity / char macro F1)" in table
+    note = [line for line in table.splitlines() if line.startswith("- **Naver NER**")]
+    assert len(note) == 1 and "not redistributable" in note[0] and "85.51" in note[0] and "84.65" in note[0]
 
 
 @pytest.mark.slow
@@ -74,7 +86,8 @@ def test_all_tasks_two_seeds_with_random_init_then_resume(tmp_path, capsys):
             results = json.load(open(run_dir / "results.json", encoding="utf-8"))
             scores.append(task_table.final_metrics(results, "test")["accuracy"])
         assert row.split(" | ")[1].startswith(task_table.cell(scores))
-    assert "max_steps -1 → 2" in table and "KLUE-NER v1.1 dev" in table and "config_dir" not in table
+    assert "max_steps -1 → 2" in table and "`klue-ner-v1.1_dev`" in table and "config_dir" not in table
+    assert "not redistributable" in table and "naver-ner" not in os.listdir(tmp_path / "work" / "runs" / "pretrained")
     assert "<!-- task_table -->" in open(tmp_path / "results.md", encoding="utf-8").read()
 
     # Rerunning skips every finished run and writes the same table.
@@ -129,6 +142,28 @@ def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path)
     assert "max_seq_len cut to the model's 64 positions" in table
 
 
+def test_klue_dp_column_has_klue_and_plain_attachment_scores_of_its_runs(tmp_path):
+    import torch
+
+    from finetune_helpers import make_tiny_electra
+
+    torch.set_num_threads(1)
+    model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
+    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", "klue-dp", "--train_limit", "8",
+                     "--eval_limit", "4", "--max_steps", "1", "--work", str(tmp_path / "work"), "--no-random_init"])
+    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    assert rows[0][1] == "KLUE-DP (UAS / LAS macro F1 as KLUE; plain UAS / LAS) |"
+    results = json.load(open(tmp_path / "work" / "runs" / "pretrained" / "klue-dp" / "seed42" / "klue-dp_small_v1"
+                             / "results.json", encoding="utf-8"))
+    metrics = task_table.final_metrics(results, "dev")
+    expected = " / ".join(f"{metrics[k]:.2f}" for k in ("uas_macro_f1", "las_macro_f1", "uas", "las"))
+    assert rows[1][1] == expected + " (n=1) |"
+    # KLUE's README figures for its DP "UAS"/"LAS" (macro F1), none for plain accuracy.
+    assert "| *koELECTRA-base (KLUE README)*, published | 92.90 / 87.77 / – / – |" in table
+    assert "KLUE-DP v1.1 dev" in table and "split 90/10 with seed 0" in table
+
+
 def test_cell_gives_median_and_spread_beside_mean_and_std():
     import numpy as np
 
@@ -160,6 +195,23 @@ def test_klue_layouts_split_dev_into_train_and_held_out(tmp_path, task, unit):
     dev = task_obj.read_examples(str(tmp_path / f"{name}_dev.{unit}"), "dev")
     assert (len(train), len(dev)) == (40, 20)
     assert not {e.guid for e in train} & {e.guid for e in dev}  # held-out examples never trained on
+
+
+def test_klue_ner_split_leaves_the_files_tabbed_column_comment_out_of_every_sentence(tmp_path):
+    # The release opens with '## ' comments; one, '## 컬럼명 : CHAR<TAB>NE_TAG', has a tab like a
+    # sentence header '## guid<TAB>sentence' has: it must not be taken into the first sentence.
+    source = os.path.join(SHARED, "klue-dev", "klue-ner-v1.1", "klue-ner-v1.1_dev.tsv")
+    header_lines = [line for line in open(source, encoding="utf-8").read().split("\n") if line.startswith("## ")]
+    assert any("\t" in line and not line.startswith("## klue-ner-v1_dev_") for line in header_lines)
+    task_data.lay_out("klue-ner", str(tmp_path))
+    sentences = []
+    for split in ("train", "dev"):
+        text = open(tmp_path / f"klue-ner-v1.1_{split}.tsv", encoding="utf-8").read()
+        sentences += [block for block in text.split("\n\n") if block.strip()]
+    assert len(sentences) == 5000
+    for block in sentences:
+        headers = [line for line in block.split("\n") if line.startswith("##")]
+        assert len(headers) == 1 and headers[0].startswith("## klue-ner-v1_dev_"), block[:120]
 
 
 @pytest.mark.parametrize("task,files", [("intent-3i4k", ("fci_train_val.txt", "fci_test.txt")),

@@ -107,6 +107,17 @@ def test_ner_entities_match_the_trainer_and_point_into_the_text(finetuned, name,
             assert text[entity["start"]:entity["end"]] == entity["text"]
 
 
+def test_character_ner_prediction_logs_no_tokenization_ceiling_for_its_placeholder_tags(finetuned, caplog):
+    # Unlabelled text is tagged all-O as a placeholder: an entity F1 "ceiling" computed on it is
+    # 0.00 and says nothing about the tokenization, so prediction must not log one.
+    out = finetuned("klue-ner_tiny", data_dir=NER_QA, train_file="klue_ner.tsv", test_file="klue_ner.tsv",
+                    max_steps=30, learning_rate=5e-3)
+    texts = [e["text"] for e in read_jsonl(out / "predictions_test.jsonl")]
+    with caplog.at_level("WARNING"):
+        Predictor(str(out / "best_model")).predict(texts)
+    assert "perfect tagger" not in caplog.text
+
+
 def test_qa_answers_match_the_trainer_over_strided_windows(finetuned):
     out = finetuned("korquad_tiny", data_dir=NER_QA, train_file="korquad.json", dev_file="korquad.json",
                     test_file="", max_steps=40, learning_rate=3e-3, doc_stride=16, max_query_length=16,

@@ -248,6 +248,17 @@ def test_char_level_tokens_take_their_first_character_tag(tokenizer):
     assert all(sum(l != IGNORE_INDEX for l in f["labels"]) == len(ex.tags) for ex, f in zip(examples, features))
 
 
+def test_no_ceiling_is_logged_for_sentences_without_gold_entities(tokenizer, caplog):
+    # A split without a single entity has no ceiling (seqeval's F1 on it is 0.00), so no alarm.
+    task = make_task("klue-ner")
+    examples = [ex for ex in task.read_examples(KLUE_TSV, "dev") if set(ex.tags) != {"O"}]
+    for ex in examples:
+        ex.tags = ["O"] * len(ex.tags)
+    with caplog.at_level("WARNING"):
+        task.build_features(examples, tokenizer, 64, "dev")
+    assert examples and "perfect tagger" not in caplog.text
+
+
 def test_align_maps_mecab_split_text_back():
     assert align("한국을 사랑", "한국 을 사랑") == [0, 1, 2, 2, 3, 4, 5]
     assert align("a  b", "a b") == [0, 1, 3]
