@@ -31,7 +31,7 @@ def test_no_test_utterance_or_held_out_line_reaches_a_pretraining_corpus(staged)
     assert not test_3i4k & dialogue and not test_3i4k & written
     assert test_3i4k <= heldout
     # 3i4k's train/val file repeats some test utterances (short fragments): those are dropped too.
-    assert record["3i4k_train_val_dropped_as_test_text"] > 0
+    assert record["3i4k_train_val_dropped"] > 0
     _, nsmc_test_texts = nsmc_test_set(SHARED)
     assert not nsmc_test_texts & dialogue
     with open(work / "raw" / "heldout" / "reviews.txt", encoding="utf-8") as f:
