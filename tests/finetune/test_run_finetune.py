@@ -69,3 +69,37 @@ def test_a_second_run_into_the_same_output_dir_names_the_first(tmp_path, write_y
     assert code == 1
     assert err == (f"error: output dir {output} is in use by PID {holder.pid} (lock {output}/.lock): wait for "
                    "that run to end or stop it, or write to another directory")
+
+
+def test_capped_evaluation_reused_final_score_and_one_summary(tmp_path, write_yaml, tiny_model_dir, capsys, caplog,
+                                                              monkeypatch):
+    """--set max_eval_examples caps the scored test set (shown in results and the summary); the
+    final evaluation reuses the best step's score instead of scoring the same model again; the
+    mecab decision is logged once and the closing summary printed once."""
+    import logging
+
+    from finetune import evaluation
+
+    calls = []
+    real_evaluate = evaluation.evaluate
+
+    def counting(model, task, split, *args):
+        calls.append((split.name, len(split.examples)))
+        return real_evaluate(model, task, split, *args)
+
+    monkeypatch.setattr(evaluation, "evaluate", counting)
+    path = write_yaml(tiny_run_config(tiny_model_dir, tmp_path / "ckpt", max_steps=20, save_steps=0))
+    with caplog.at_level(logging.INFO):
+        run_finetune.main(["--config_file", path, "--set", "max_eval_examples=25"])
+    results = json.loads((tmp_path / "ckpt" / "nsmc_tiny" / "results.json").read_text(encoding="utf-8"))
+    assert results["inputs"]["test"]["evaluated_examples"] == 25
+    assert results["inputs"]["test"]["examples_in_file"] > 25
+    assert calls == [("test", 25), ("test", 25)]  # steps 10 and 20; none for the final evaluation
+    final = [e for e in results["evaluations"] if e.get("final")]
+    assert len(final) == 1 and final[0]["metrics"] == results["best"]["metrics"]
+    predictions = (tmp_path / "ckpt" / "nsmc_tiny" / "predictions_test.jsonl").read_text(encoding="utf-8")
+    assert len(predictions.splitlines()) == 25
+    out = capsys.readouterr().out
+    assert out.count("published protocol") == 1 and "test scores above are on 25 of its" in out
+    assert "published protocol" not in caplog.text
+    assert sum("mecab pre-splitting: off" in r.getMessage() for r in caplog.records) == 1
