@@ -29,6 +29,7 @@ from finetune.models import load_model, load_tokenizer, model_load_errors, reini
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
 from finetune.selection import Selection
+from util import devices
 from util.errors import UserInputError
 from util.files import check_dir_can_be_made
 
@@ -371,7 +372,12 @@ def run(config, context=None):
     task = get_task(config.task, config)
     device = distributed.device_for(context, torch.cuda.is_available() and not config.no_cuda)
     if config.fp16 and device.type != "cuda":
-        raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device; use bf16 on CPU")
+        if config.no_cuda:
+            raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device, and no_cuda is true; "
+                                 "use bf16 on CPU")
+        devices.require_cuda("fp16", config.where("fp16"), "; or use bf16 on CPU")
+    if context.is_main:
+        logger.info("%s", devices.finetuning_device_line(device, config))
     model_dir = resolve_model_dir(config)
     tokenizer = load_tokenizer(config, model_dir)
     if context.is_main:
