@@ -1,6 +1,7 @@
 """The command line: an original Dialog-KoELECTRA YAML runs as is; mistakes end in one line and exit 1."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,10 +17,18 @@ from test_config import original_yaml
 def test_original_yaml_runs_unmodified(tmp_path, tiny_model_dir):
     """Dialog-KoELECTRA's nsmc/electra-small.yaml, paths changed, everything else as published."""
     path = original_yaml(tmp_path, tiny_model_dir)
-    env = dict(os.environ, OMP_NUM_THREADS="1", USE_TF="0")
+    # As a user's shell has it: nothing set that would hide TensorFlow's start-up lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("USE_TF", "TF_CPP_MIN_LOG_LEVEL")}
+    env.update(OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "run_finetune.py", "--config_file", path, "--reinit"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Fine-tuning needs only PyTorch: no TensorFlow start-up lines (oneDNN, cpu_feature_guard).
+    assert "oneDNN" not in done.stderr and "cpu_feature_guard" not in done.stderr, done.stderr[:2000]
+    # Log lines never continue a progress bar's line (tqdm redraws with \r; a line is a stretch between any two).
+    pieces = re.split(r"[\r\n]", done.stderr)
+    assert any("fine-tuning nsmc_small_v1:" in p for p in pieces) and any(" INFO " in p for p in pieces)
+    assert not [p for p in pieces if "%|" in p and " INFO " in p], done.stderr[-1500:]
     results = json.loads((tmp_path / "model" / "nsmc_small_v1" / "results.json").read_text(encoding="utf-8"))
     # 300 examples, batch 32, 10 epochs = 100 steps; logging_steps 100: one evaluation, on test.
     assert [(e["step"], e["split"]) for e in results["evaluations"]] == [(100, "test"), (100, "test")]
