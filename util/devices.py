@@ -45,7 +45,7 @@ def pretraining_devices(config):
     import tensorflow as tf
 
     if config.use_tpu:
-        return f"devices: TPU {config.tpu_name or ''} ({config.num_tpu_cores} cores)".replace("  ", " ")
+        return f"devices: TPU {config.tpu_name or '(local)'} with {config.num_tpu_cores} cores"
     gpus = [d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices("GPU")]
     wanted = config.num_gpus or 0
     if config.distribution == "mirrored" and config.cpu_replicas <= 1 and config.num_gpus is None:
