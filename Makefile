@@ -3,7 +3,8 @@
 # inputs; `make clean` starts over. Override any variable on the command line, e.g.
 #   make demo CORPUS_DIR=~/my_corpus WORK=data/my_run TOKENIZER=mecab_wordpiece VOCAB_SIZE=32000
 
-PYTHON3      ?= python3
+# TensorFlow 2.15 installs only on Python 3.9-3.11: take the newest of those found on PATH.
+PYTHON3      ?= $(firstword $(foreach v,3.11 3.10 3.9,$(shell command -v python$(v) 2>/dev/null)) python3)
 VENV         ?= .venv
 PY           := $(VENV)/bin/python
 CORPUS_DIR   ?= data/sample
@@ -39,10 +40,18 @@ TIMED        = $(PY) -m util.stage_timer --record $(WORK)/timings.json --stage
 setup: $(VENV)/.installed
 
 # One `pip install -r` for everything: installing packages one by one lets nni pull numpy 2.
-$(VENV)/.installed: requirements.txt
+# Checked before the venv exists: on 3.12+ pip would fail deep inside with "Could not find a
+# version that satisfies the requirement tensorflow-cpu==2.15.1".
+# REQUIREMENTS=requirements-cpu.txt: torch's CPU wheel instead of PyPI's CUDA build (Linux);
+# requirements-gpu.txt: TensorFlow's GPU build for pretraining on GPUs.
+REQUIREMENTS ?= requirements.txt
+$(VENV)/.installed: $(REQUIREMENTS) requirements.txt
+	@$(PYTHON3) -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null || { \
+	    echo "error: TensorFlow 2.15 needs Python 3.9-3.11, but PYTHON3=$(PYTHON3) is $$($(PYTHON3) -V 2>&1 || echo missing);" \
+	        "install python3.11 and run e.g. make demo PYTHON3=python3.11" >&2; exit 1; }
 	$(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -r $(REQUIREMENTS)
 	touch $@
 
 $(CORPUS_FILE): $(CORPUS_INPUTS) | $(VENV)/.installed

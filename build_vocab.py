@@ -14,7 +14,7 @@ import sys
 from util.errors import UserInputError, run_cli
 from util.files import check_dir_can_be_made
 from util.tokenization import TOKENIZER_TYPES
-from util.vocab_builder import build_vocab
+from util.vocab_builder import build_vocab, shortfall_note
 
 # Training-only flags, with their defaults; given with --extend they are an error.
 BUILD_DEFAULTS = {"vocab_size": 40000, "limit_alphabet": 6000, "unused_size": 500, "num_processes": 1}
@@ -80,6 +80,9 @@ def main(argv=None):
                         args.min_frequency, args.limit_alphabet, args.unused_size, bool(args.do_lower_case),
                         args.num_processes)
     print(json.dumps(stats, ensure_ascii=False))
+    note = shortfall_note(stats, args.min_frequency)
+    if note:
+        print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ def parse_args(argv=None):
                    help="comma-separated CSV/TSV header names holding text (default: the usual names such as document, text, Q, A)")
     p.add_argument("--no_blanks_separate_docs", dest="blanks_separate_docs", action="store_false",
                    help="in text files, do not treat blank lines as document boundaries")
+    p.add_argument("--one_doc_per_line", action="store_true",
+                   help="in text files, every line is a document (reviews, comments, utterances one a line)")
     p.add_argument("--keep_duplicates", action="store_true", help="keep repeated sentences (default: drop them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -36,6 +38,7 @@ def main(argv=None):
         json_keys=tuple(k for k in args.json_keys.split(",") if k),
         text_columns=tuple(c for c in args.text_columns.split(",") if c),
         blanks_separate_docs=args.blanks_separate_docs,
+        one_doc_per_line=args.one_doc_per_line,
     )
     with reporting_full_disk(args.output_file, "--output_file"):  # atomic_write leaves no partial file
         stats = preprocess_corpus(args.corpus_dir, args.output_file, args.num_processes, options,

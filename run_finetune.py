@@ -15,6 +15,8 @@ import logging
 import os
 
 os.environ.setdefault("USE_TF", "0")
+# Should anything import TensorFlow after all, its C++ INFO lines (oneDNN, cpu_feature_guard) stay out.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -46,9 +48,16 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO if context.is_main else logging.WARNING,
                         format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from finetune import nni_glue, tasks
     from finetune.config import load_config, parse_overrides
-    from finetune.trainer import run
+    from finetune.trainer import run as run_logged
+
+    def run(*run_args):
+        # Log lines go through tqdm.write, so they never cut a progress bar in half.
+        with logging_redirect_tqdm():
+            return run_logged(*run_args)
 
     overrides = parse_overrides(args.overrides)
     if args.do_nni:

@@ -51,6 +51,10 @@ def main(argv=None):
         hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
     check_dir_can_be_made(config.model_dir, "model dir")
+    from util.devices import pretraining_devices
+
+    # Before anything is written: a GPU request on a machine without one is one error line.
+    print(pretraining_devices(config), flush=True)
     # One run per model dir (the chief's: multi_worker's other workers write there too);
     # a full disk is one line, and a checkpoint cut short is cleared so the last one resumes.
     lock = dir_lock.hold(config.model_dir, "model dir") if distribution.is_chief(config) else contextlib.nullcontext()

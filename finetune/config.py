@@ -64,6 +64,9 @@ ADDED_DEFAULTS = {
     "resume": True,  # continue from the newest checkpoint-N/ in ckpt_dir/<task>/; false starts over
     "do_reinit": False,  # also --do_reinit on the command line
     "do_nni": False,  # also --do_nni on the command line
+    # Score at most this many dev/test examples (a fixed sample; 0 = all). Every logging_steps
+    # evaluates the whole test set otherwise: about 60 s for NSMC's 50k reviews on a CPU.
+    "max_eval_examples": 0,
 }
 # Task families add their own keys with defaults as ``config_defaults`` on the Task class
 # (e.g. KorQuAD's doc_stride); run_finetune passes them in as ``extra_defaults``.

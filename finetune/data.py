@@ -119,8 +119,28 @@ class Split:
     features: list
 
 
+def cap_examples(examples, limit):
+    """At most ``limit`` examples (0: all), a fixed random sample kept in file order, so
+    runs with the same cap score the same examples whatever their seed."""
+    if not limit or len(examples) <= limit:
+        return examples
+    import random
+
+    keep = sorted(random.Random(0).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
 def load_split(task, tokenizer, config, name, path):
     examples = task.read_examples(path, name)
+    in_file = len(examples)
+    if name != "train":
+        examples = cap_examples(examples, config.get("max_eval_examples", 0))
     features = task.build_features(examples, tokenizer, config.max_seq_len, name)
-    logger.info("%s: %d examples, %d features from %s", name, len(examples), len(features), path)
+    if len(examples) < in_file:
+        # In results.json's "inputs", so a capped score is never read as the full set's.
+        task.split_notes.setdefault(name, {}).update(evaluated_examples=len(examples), examples_in_file=in_file)
+        logger.info("%s: %d of %d examples (max_eval_examples), %d features from %s", name, len(examples),
+                    in_file, len(features), path)
+    else:
+        logger.info("%s: %d examples, %d features from %s", name, len(examples), len(features), path)
     return Split(name, path, examples, features)

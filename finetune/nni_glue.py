@@ -78,6 +78,19 @@ def loopback_environment(env=None):
     return env
 
 
+class LoopbackUrlsOnly(logging.Filter):
+    """NNI logs a web-portal URL for every interface of the machine; bound to 127.0.0.1, only
+    the loopback one answers, so only it is shown."""
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and record.msg.startswith("Web portal URLs:"):
+            urls = [u.replace("${CYAN}", "") for u in record.msg.split() if "://127.0.0.1:" in u]
+            # ${CYAN}: NNI's own colour marker, which its log formatter resolves.
+            record.msg = "Web portal URL (loopback only): ${CYAN}" + " ".join(dict.fromkeys(urls))
+            record.args = ()
+        return True
+
+
 def start_experiment(config_file, port, overrides=None, loopback=True):
     """Start an NNI experiment from a YAML experiment config; returns the ``Experiment``.
 
@@ -92,11 +105,14 @@ def start_experiment(config_file, port, overrides=None, loopback=True):
         setattr(config, key, value)
     experiment = Experiment(config)
     saved = os.environ.get("NODE_OPTIONS")
+    url_filter = LoopbackUrlsOnly()
     if loopback:
         os.environ["NODE_OPTIONS"] = loopback_environment()["NODE_OPTIONS"]
+        logging.getLogger("nni.experiment").addFilter(url_filter)
     try:
         experiment.start(port)
     finally:
+        logging.getLogger("nni.experiment").removeFilter(url_filter)
         if loopback:
             if saved is None:
                 os.environ.pop("NODE_OPTIONS", None)

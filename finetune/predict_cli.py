@@ -136,6 +136,7 @@ def main(argv=None):
     import os
 
     os.environ.setdefault("USE_TF", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # no TensorFlow INFO lines should it get imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

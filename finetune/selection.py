@@ -101,4 +101,8 @@ def summary_lines(results):
     best = results.get("best")
     if best and "score" in best:
         lines.append(f"best {best['split']} {metric} = {best['score']:.2f} at step {best['step']} (best_model/)")
+    for split, notes in (results.get("inputs") or {}).items():
+        if "evaluated_examples" in notes:
+            lines.append(f"{split} scores above are on {notes['evaluated_examples']:,} of its "
+                         f"{notes['examples_in_file']:,} examples (max_eval_examples)")
     return lines

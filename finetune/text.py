@@ -43,6 +43,18 @@ def needs_mecab(info):
     return _dir_wants_mecab(os.fspath(directory)) if directory else False
 
 
+def mecab_decision(config, model_dir):
+    """One line for the log: whether this run splits text with mecab, and what decided it."""
+    if getattr(config, "mecab", False) is True:
+        return f"mecab pre-splitting: on (mecab: true, {config.where('mecab')})"
+    recorded = read_tokenizer_config(model_dir) if os.path.isfile(os.path.join(model_dir, CONFIG_NAME)) else {}
+    kind = recorded.get("tokenizer_type")
+    if kind == "mecab_wordpiece":
+        return f"mecab pre-splitting: on ({model_dir}/{CONFIG_NAME} records tokenizer_type mecab_wordpiece)"
+    why = f"records tokenizer_type {kind}" if kind else "records no tokenizer_type"
+    return f"mecab pre-splitting: off ({model_dir}/{CONFIG_NAME} {why}, and mecab is false)"
+
+
 def does_mecab(tokenizer):
     """Whether ``tokenizer`` runs the mecab tokenization itself (MecabElectraTokenizerFast)."""
     return getattr(tokenizer, "init_kwargs", {}).get("tokenizer_type") == "mecab_wordpiece" and \

@@ -28,7 +28,8 @@ from finetune.evaluation import autocast, format_metrics
 from finetune.models import load_model, load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
 from finetune.outputs import RunOutputs
-from finetune.selection import Selection, summary_lines
+from finetune.selection import Selection
+from util import devices
 from util.errors import UserInputError
 from util.files import check_dir_can_be_made
 
@@ -70,6 +71,9 @@ class Trainer:
         self.model_inputs = {k for k in accepted if k != "kwargs"}
         self.selection = Selection(config, splits, task.primary_metric)
         self.best_state = None
+        # (step, {split: (metrics, predictions, loss)}) of the best model's evaluation: the final
+        # evaluation of that same model reuses it instead of scoring the splits again.
+        self.best_eval = None
         self.last_eval_step = None
         self._last_scores = (None, {})
         self.scaler = None
@@ -83,9 +87,10 @@ class Trainer:
 
     def evaluate_during_training(self, step, epoch, scheduled=True):
         config, outputs, selection = self.config, self.outputs, self.selection
-        scores, parts = {}, []
+        scores, parts, evaluated = {}, [], {}
         for name in selection.splits_during_training():
-            metrics, _, loss = self.evaluate(self.splits[name])
+            metrics, predictions, loss = self.evaluate(self.splits[name])
+            evaluated[name] = (metrics, predictions, loss)
             outputs.add_evaluation(step, epoch, name, metrics, loss, scheduled)
             if not config.do_nni:
                 outputs.write_step_metrics(name, step, metrics, loss)
@@ -100,6 +105,7 @@ class Trainer:
         chosen = scores[selection.selection_split]
         if selection.offer_best(step, chosen):
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_eval = (step, evaluated)
             outputs.set_best(step, selection.selection_split, chosen[selection.metric], chosen)
             if not config.do_nni:
                 outputs.save_best_model(self.model, self.tokenizer, config.as_dict(),
@@ -316,11 +322,15 @@ class Trainer:
             self.evaluate_saved_checkpoints()
         names = [n for n in ("dev", "test") if n in self.splits]
         final = {}
+        step = (self.selection.best or {}).get("step") or 0
+        reused_step, reusable = self.best_eval or (None, {})
         for name in names:
             split = self.splits[name]
-            metrics, predictions, loss = self.evaluate(split)
+            if self.best_state is not None and reused_step == step and name in reusable:
+                metrics, predictions, loss = reusable[name]  # this very model, scored at that step
+            else:
+                metrics, predictions, loss = self.evaluate(split)
             final[name] = metrics
-            step = (self.selection.best or {}).get("step") or 0
             record = self.outputs.add_evaluation(step, 0.0, name, metrics, loss)
             record["final"] = True
             self.outputs.save_results()
@@ -362,9 +372,18 @@ def run(config, context=None):
     task = get_task(config.task, config)
     device = distributed.device_for(context, torch.cuda.is_available() and not config.no_cuda)
     if config.fp16 and device.type != "cuda":
-        raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device; use bf16 on CPU")
+        if config.no_cuda:
+            raise UserInputError(f"{config.where('fp16')}: fp16 needs a CUDA device, and no_cuda is true; "
+                                 "use bf16 on CPU")
+        devices.require_cuda("fp16", config.where("fp16"), "; or use bf16 on CPU")
+    if context.is_main:
+        logger.info("%s", devices.finetuning_device_line(device, config))
     model_dir = resolve_model_dir(config)
     tokenizer = load_tokenizer(config, model_dir)
+    if context.is_main:
+        from finetune.text import mecab_decision
+
+        logger.info("%s", mecab_decision(config, model_dir))
     output_dir = output_dir_for(config)
     # Now, not when the first output is written after the data and the model are loaded.
     check_dir_can_be_made(output_dir, f"{config.where('ckpt_dir')}: ckpt_dir")
@@ -398,7 +417,5 @@ def run(config, context=None):
             trainer.final_evaluation()
     finally:
         outputs.close()
-    if context.is_main:
-        for line in summary_lines(outputs.results):
-            logger.info("%s", line)
+    # The closing summary (summary_lines) is printed once, by run_finetune.py's report().
     return outputs.results

@@ -1,7 +1,16 @@
 """Fixtures shared across the test packages: the bundled sample corpus, cleaned, and a vocab."""
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# Nothing a test runs may write under ~: transformers copies a directory's tokenizer class
+# file (auto_map) into HF_MODULES_CACHE, read when transformers is first imported.
+_SCRATCH = tempfile.mkdtemp(prefix="koelectra_tests_")
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ.setdefault("HF_MODULES_CACHE", os.path.join(_SCRATCH, "hf_modules"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_DIR = os.path.join(ROOT, "data", "sample")

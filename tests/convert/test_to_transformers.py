@@ -56,7 +56,9 @@ def test_auto_tokenizer_tokenizes_like_ko_tokenizer(tmp_path, trained_vocab, tok
     saved = json.load(open(out / "tokenizer_config.json"))
     assert saved["tokenizer_type"] == tokenizer_type and saved["do_lower_case"] is do_lower_case
     assert saved["strip_accents"] is False and saved["model_max_length"] == 40
-    hf = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    hf = AutoTokenizer.from_pretrained(out, local_files_only=True, trust_remote_code=True)
+    assert type(hf).__name__ == ("MecabElectraTokenizerFast" if tokenizer_type == "mecab_wordpiece"
+                                 else "ElectraTokenizerFast")
     ours = KoTokenizer.from_vocab(str(out))
     assert (ours.tokenizer_type, ours.do_lower_case) == (tokenizer_type, do_lower_case)
     texts = _nsmc_lines(300) + EDGE_CASES
@@ -67,8 +69,7 @@ def test_auto_tokenizer_tokenizes_like_ko_tokenizer(tmp_path, trained_vocab, tok
         assert ko_hf.tokenize(text) == ours.tokenize(text), text
         encoded = ko_hf(text)["input_ids"]
         assert encoded == [ours.cls_id] + ours.encode(text) + [ours.sep_id], text
-        if tokenizer_type == "wordpiece":  # AutoTokenizer itself is plain WordPiece
-            assert hf(text)["input_ids"] == encoded, text
+        assert hf(text)["input_ids"] == encoded, text  # AutoTokenizer too, mecab included
     assert sum(ours.unk_id in ours.encode(t) for t in texts) < len(texts)  # a real vocab, not all [UNK]
 
 

@@ -223,8 +223,29 @@ def test_directories_that_are_not_fine_tuned_models(tiny_dir, tmp_path, finetune
     qa = finetuned("korquad_tiny", data_dir=NER_QA, train_file="korquad.json", dev_file="korquad.json",
                    test_file="", max_steps=40, learning_rate=3e-3, doc_stride=16, max_query_length=16,
                    max_answer_length=10, n_best_size=10)
-    with pytest.raises(UserInputError, match="needing end_logits, start_logits"):
+    with pytest.raises(UserInputError, match=r"needing start_logits and end_logits \[batch, sequence\]"):
         Predictor(str(qa / "best_model"), onnx_path=onnx_path)
+
+
+def test_the_pretrained_discriminators_onnx_is_refused_for_a_classifier(tiny_dir, tmp_path, finetuned):
+    """Its per-token logits [batch, sequence] once raised IndexError on several lines and, on one
+    short line, were read as two class scores that did not sum to 1."""
+    from transformers import ElectraForPreTraining
+
+    from convert.onnx_export import export_onnx
+    from finetune.predict_cli import main
+
+    disc_onnx = export_onnx(ElectraForPreTraining.from_pretrained(tiny_dir), str(tmp_path / "disc.onnx"))
+    nsmc = str(nsmc_run(finetuned) / "best_model")
+    with pytest.raises(UserInputError, match=r"outputs logits \[batch, sequence\], but .* is a classification "
+                                             r"model over 2 labels needing logits \[batch, 2\]"):
+        Predictor(nsmc, onnx_path=disc_onnx)
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("좋아요\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(UserInputError, match="needing logits"):  # predict.py prints it as one error: line
+        main(["--model_dir", nsmc, "--onnx", disc_onnx, "--input", str(reviews), "--output", str(out)])
+    assert not out.exists()
 
 
 def test_mecab_vocab_text_is_split_as_in_training(tmp_path):

@@ -48,7 +48,12 @@ def test_outside_an_experiment_warns_and_uses_yaml(monkeypatch, caplog):
 
 
 @pytest.mark.timeout(420)
-def test_two_trial_experiment(tmp_path, write_yaml, tiny_model_dir):
+def test_two_trial_experiment(tmp_path, write_yaml, tiny_model_dir, monkeypatch, caplog):
+    # NNI keeps its list of experiments in ~/nni-experiments/.experiment (Python and its Node.js
+    # manager both read HOME): a test must leave nothing in the real home.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     ckpt = tmp_path / "ckpt"
     config = write_yaml(tiny_run_config(tiny_model_dir, ckpt, max_steps=6, logging_steps=3))
     port = free_port()
@@ -58,6 +63,8 @@ def test_two_trial_experiment(tmp_path, write_yaml, tiny_model_dir):
         "max_experiment_duration": "6m", "experiment_working_directory": str(tmp_path / "nni"),
         "search_space_file": os.path.join(ROOT, "conf", "nni", "search_space.json")})
     try:
+        portal = [r.getMessage() for r in caplog.records if "Web portal" in r.getMessage()]
+        assert portal == [f"Web portal URL (loopback only): ${{CYAN}}http://127.0.0.1:{port}"], portal
         addresses = listening_addresses(port)
         assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses
         deadline = time.time() + 360
@@ -84,3 +91,4 @@ def test_two_trial_experiment(tmp_path, write_yaml, tiny_model_dir):
     finally:
         experiment.stop()
     assert not listening_addresses(port)
+    assert (home / "nni-experiments" / ".experiment").is_file()  # where it would have gone

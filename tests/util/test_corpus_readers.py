@@ -24,6 +24,14 @@ def test_text_blank_lines_separate_documents(tmp_path):
     assert docs == [["첫 문장", "둘째 문장", "새 문서"]]
 
 
+def test_text_one_document_per_line(tmp_path):
+    """Reviews one a line: each its own document, not one document of the whole file."""
+    f = tmp_path / "reviews.txt"
+    f.write_text("정말 재밌어요. 또 볼래요\n\n별로였다\n최고!\n", encoding="utf-8")
+    docs, stats = read(f, one_doc_per_line=True)
+    assert docs == [["정말 재밌어요. 또 볼래요"], ["별로였다"], ["최고!"]] and stats.warnings == []
+
+
 def test_text_bom_and_crlf(tmp_path):
     f = tmp_path / "win.txt"
     f.write_bytes("\ufeff안녕\r\n하세요\r\n".encode("utf-8"))
@@ -49,6 +57,9 @@ def test_nikl_style_json_documents_and_keys(tmp_path):
     assert docs == [["가 문장", "나 문장"], ["다 문장"]]
     docs, _ = read(f, json_keys=("note",))
     assert docs == [["무시"]]
+    docs, stats = read(f, json_keys=("text",))
+    assert docs == [] and stats.warnings == [f"{f}: no strings under the keys text; name the keys holding "
+                                             "text with --json_keys; file skipped"]
 
 
 def test_aihub_style_question_answer_json(tmp_path):

@@ -50,13 +50,19 @@ def test_saved_mecab_tokenizer_reloads_and_keeps_the_vocab(mecab_dir, tmp_path):
     hf.save_pretrained(str(tmp_path))
     assert (tmp_path / "vocab.txt").read_bytes() == open(os.path.join(mecab_dir, "vocab.txt"), "rb").read()
     saved = json.load(open(tmp_path / "tokenizer_config.json"))
-    assert saved["tokenizer_class"] == "ElectraTokenizer" and saved["tokenizer_type"] == "mecab_wordpiece"
+    assert saved["tokenizer_class"] == "MecabElectraTokenizerFast" and saved["tokenizer_type"] == "mecab_wordpiece"
+    assert saved["auto_map"] == {"AutoTokenizer": [None, "tokenization_mecab_electra.MecabElectraTokenizerFast"]}
+    assert (tmp_path / "tokenization_mecab_electra.py").is_file()
     again = load_tokenizer(str(tmp_path))
     assert again("평점들은 재밌다")["input_ids"] == hf("평점들은 재밌다")["input_ids"]
     assert pickle.loads(pickle.dumps(hf))("평점들은")["input_ids"] == hf("평점들은")["input_ids"]
-    # AutoTokenizer reads the same directory as plain WordPiece, as the released models do.
-    plain = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
-    assert type(plain).__name__ == "ElectraTokenizerFast"
+    # AutoTokenizer runs the saved class (tests/util/test_tokenization_mecab_electra.py does it
+    # outside the repository); without trust_remote_code it refuses instead of plain WordPiece.
+    auto = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True, trust_remote_code=True)
+    assert type(auto).__name__ == "MecabElectraTokenizerFast"
+    assert auto("평점들은 재밌다")["input_ids"] == hf("평점들은 재밌다")["input_ids"]
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
 
 
 def test_plain_tokenizer_saves_a_repeating_vocab_verbatim(tmp_path):
@@ -96,6 +102,6 @@ def test_repeated_tokens_leave_holes_that_are_never_serialized(tmp_path, capfd):
         assert not (out / "tokenizer.json").exists()
         assert (out / "vocab.txt").read_bytes() == (src / "vocab.txt").read_bytes()
         assert load_tokenizer(str(out))("평점 ARS 캐시백")["input_ids"] == ids
-        plain = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+        plain = AutoTokenizer.from_pretrained(str(out), local_files_only=True, trust_remote_code=True)
         assert plain.convert_tokens_to_ids(["ARS", "캐시백"]) == [11, 16]
         assert "contains holes" not in capfd.readouterr().out, kind

@@ -87,3 +87,20 @@ def test_script_runs_as_a_command(sample_corpus_file, tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["vocab_size"] == 800
+
+
+def test_build_vocab_prints_no_blank_lines_and_says_when_the_vocab_is_smaller(sample_corpus_file, tmp_path, capfd):
+    import build_vocab as script
+
+    # A fresh process writing into a pipe, as make runs it: the Rust trainer's bars once left blank lines.
+    done = subprocess.run([sys.executable, script.__file__, "--corpus", sample_corpus_file, "--output_dir",
+                           str(tmp_path / "wp"), "--vocab_size", "800", "--min_frequency", "1", "--unused_size", "10"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["vocab_size"] == 800
+    assert done.stderr == "", repr(done.stderr)
+    script.main(["--corpus", sample_corpus_file, "--output_dir", str(tmp_path / "mecab"), "--vocab_size", "50000",
+                 "--min_frequency", "2", "--unused_size", "10", "--tokenizer", "mecab_wordpiece"])
+    out, err = capfd.readouterr()
+    size = json.loads(out)["vocab_size"]
+    assert f"note: vocab.txt has {size:,} entries, fewer than the 50,000 asked (--vocab_size)" in err
+    assert "--min_frequency 2 times; a larger corpus or a lower --min_frequency gives more" in err
