@@ -8,10 +8,10 @@ Both are a JSON list of objects, as KLUE-baseline's processors read them:
 An example's ``line`` is its 1-based position in the list.
 """
 import json
-import math
 
 from finetune import klue_metrics, metrics
 from finetune.tasks.base import register
+from finetune.tasks.korsts import similarity_score
 from finetune.tasks.sequence_classification import Example, SequenceClassificationTask
 from util.errors import UserInputError
 
@@ -80,13 +80,7 @@ class KlueSTS(KlueJsonTask):
     primary_metric = "pearson"
 
     def parse_label(self, value, path, line_no):
-        try:
-            score = float(value)
-        except ValueError:
-            score = math.nan
-        if not 0.0 <= score <= 5.0:
-            raise UserInputError(f"{path}: example {line_no}: real-label {value!r} is not a number in [0, 5]")
-        return score
+        return similarity_score(value, f"{path}: example {line_no}", "real-label")
 
     def compute_metrics(self, predictions, examples):
         gold = self.gold(examples)
