@@ -156,7 +156,7 @@ Each cell: median [min–max] · mean ± sample std over the seeds.
 
 3i4k's official split: training on {args['train_limit']:,} utterances sampled with a fixed seed from
 `fci_train_val.txt` (of 55,133), testing on all of `fci_test.txt` (6,120), {args['seeds']} seeds per model,
-2 epochs, lr 3e-4 with 10 % warmup, max_seq_len 64 (conf/isac/electra-small.yaml with `--set`); the
+2 epochs, lr 3e-4 with 10 % warmup, max_seq_len 64 (conf/intent-3i4k/electra-small.yaml with `--set`); the
 figures are the test evaluation at the end of training (3i4k has no dev split here, and choosing a
 checkpoint on the test set would flatter every row).
 

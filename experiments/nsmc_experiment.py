@@ -103,14 +103,19 @@ def finetune_data(work, args):
     return dirs
 
 
-def finetune_command(task, model, data_dir, out, seed):
-    spec = FINETUNE[task]
-    settings = dict(spec["set"], task=f"{task}_experiment", data_dir=data_dir, ckpt_dir=out,
-                    model_name_or_path=model, seed=seed, no_cuda=True, num_threads=1)
-    command = [sys.executable, "run_finetune.py", "--config_file", spec["config"]]
+def run_finetune_command(config_file, settings):
+    """run_finetune.py on a shipped YAML, every setting passed as --set key=value."""
+    command = [sys.executable, "run_finetune.py", "--config_file", config_file]
     for key, value in settings.items():
         command += ["--set", f"{key}={value}"]
     return command
+
+
+def finetune_command(task, model, data_dir, out, seed):
+    spec = FINETUNE[task]
+    return run_finetune_command(spec["config"], dict(spec["set"], task=f"{task}_experiment", data_dir=data_dir,
+                                                     ckpt_dir=out, model_name_or_path=model, seed=seed,
+                                                     no_cuda=True, num_threads=1))
 
 
 def main():
