@@ -104,3 +104,20 @@ def test_build_vocab_prints_no_blank_lines_and_says_when_the_vocab_is_smaller(sa
     size = json.loads(out)["vocab_size"]
     assert f"note: vocab.txt has {size:,} entries, fewer than the 50,000 asked (--vocab_size)" in err
     assert "--min_frequency 2 times; a larger corpus or a lower --min_frequency gives more" in err
+
+
+NSMC_TRAIN = os.path.join(ROOT, "..", "shared", "data", "nsmc", "ratings_train.txt")
+
+
+@pytest.mark.skipif(not os.path.isfile(NSMC_TRAIN), reason="needs ../shared/data/nsmc")
+def test_build_vocab_on_real_reviews_prints_no_blank_lines(tmp_path):
+    # 2,000 NSMC reviews are enough for the Rust trainer's bars: before, they left 3 blank lines on stdout.
+    with open(NSMC_TRAIN, encoding="utf-8") as f:
+        reviews = [line.split("\t")[1] for line in list(f)[1:2001]]
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "build_vocab.py", "--corpus", str(corpus), "--output_dir",
+                           str(tmp_path / "vocab"), "--vocab_size", "3000", "--min_frequency", "1", "--unused_size", "10"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "" not in done.stdout.splitlines() and "" not in done.stderr.splitlines(), repr(done.stdout)
