@@ -209,7 +209,10 @@ def intent_data(work, train_limit):
 
 
 def finetune_command(model, data_dir, out, seed):
-    settings = dict(INTENT_SET, data_dir=data_dir, ckpt_dir=out, model_name_or_path=model, seed=seed)
+    # --set paths are relative to the current directory, not to data_dir as the YAML's are.
+    settings = dict(INTENT_SET, data_dir=data_dir, ckpt_dir=out, model_name_or_path=model, seed=seed,
+                    train_file=os.path.join(data_dir, INTENT_SET["train_file"]),
+                    test_file=os.path.join(data_dir, INTENT_SET["test_file"]))
     return run_finetune_command(INTENT_CONFIG, settings)
 
 
