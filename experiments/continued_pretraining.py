@@ -30,7 +30,7 @@ import random
 import shutil
 import sys
 
-from experiments.nsmc_experiment import PRETRAIN_HPARAMS, run, run_finetune_command
+from experiments.nsmc_experiment import PRETRAIN_HPARAMS, run, run_all, run_finetune_command
 from experiments.stage_corpus import SHARED, normalized, nsmc_test_set, stage_reviews, stage_written
 from util.files import atomic_write, write_json
 
@@ -288,9 +288,7 @@ def main():
             out = os.path.join(work, "finetune", name, f"seed{seed}")
             if not finished(os.path.join(out, INTENT_SET["task"], "results.json")):
                 jobs.append((f"finetune_{name}_seed{seed}", finetune_command(model, data_dir, out, seed)))
-    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        for future in [pool.submit(run, name, command, work) for name, command in jobs]:
-            future.result()
+    run_all(jobs, work, args.parallel)
     write_json(os.path.join(work, "experiment_args.json"), vars(args))
     print(f"done; now: {py} -m experiments.continued_results --work {args.work}")
 

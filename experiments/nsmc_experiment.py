@@ -80,6 +80,13 @@ def run(stage, command, work, log_name=None):
     return log_path
 
 
+def run_all(jobs, work, parallel):
+    """Run ``(name, command)`` jobs, ``parallel`` at a time (one thread each); the first failure stops."""
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        for future in [pool.submit(run, name, command, work) for name, command in jobs]:
+            future.result()
+
+
 def nsmc_subset(source, target, limit):
     """The first ``limit`` reviews of an NSMC file (header kept): a fixed, documented subset."""
     with open(source, encoding="utf-8") as src, atomic_write(target) as dst:
@@ -194,9 +201,7 @@ def main():
                     continue
                 jobs.append((f"finetune_{task}_{name}_seed{seed}",
                              finetune_command(task, by_seed[seed], data_dirs[task], out, seed)))
-    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        for future in [pool.submit(run, name, command, work) for name, command in jobs]:
-            future.result()
+    run_all(jobs, work, args.parallel)
     write_json(os.path.join(work, "experiment_args.json"), vars(args))
     print(f"done; now: {py} -m experiments.make_results --work {args.work}")
 
