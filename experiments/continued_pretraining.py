@@ -225,7 +225,7 @@ def main():
     p.add_argument("--num_new", type=int, default=300, help="dialogue pieces added to the vocab in (c)")
     p.add_argument("--max_reviews", type=int, default=60000)
     p.add_argument("--train_limit", type=int, default=5000, help="3i4k training utterances (sampled)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--num_processes", type=int, default=2)
     p.add_argument("--stop_after", choices=["general", "continue", "convert"])
@@ -289,7 +289,10 @@ def main():
             if not finished(os.path.join(out, INTENT_SET["task"], "results.json")):
                 jobs.append((f"finetune_{name}_seed{seed}", finetune_command(model, data_dir, out, seed)))
     run_all(jobs, work, args.parallel)
-    write_json(os.path.join(work, "experiment_args.json"), vars(args))
+    from bench.report import git_revision, machine_description
+
+    write_json(os.path.join(work, "experiment_args.json"),
+               dict(vars(args), machine=machine_description(), commit_at_end=git_revision()))
     print(f"done; now: {py} -m experiments.continued_results --work {args.work}")
 
 
