@@ -61,10 +61,14 @@ def compare(label, a, b):
     """One sentence: the mean difference of a and b and whether it exceeds the seeds' spread."""
     if len(a) < 2 or len(b) < 2:
         return f"{label}: too few seeds to compare."
+    from scipy.stats import ttest_ind
+
     diff = statistics.mean(a) - statistics.mean(b)
     noise = statistics.stdev(a) + statistics.stdev(b)
     verdict = "larger than" if abs(diff) > noise else "within"
-    return f"{label}: {diff:+.2f} points, {verdict} the seeds' spread (sum of the two stds {noise:.2f})."
+    p = ttest_ind(a, b, equal_var=False).pvalue
+    return (f"{label}: {diff:+.2f} points, {verdict} the seeds' spread (sum of the two stds {noise:.2f}; "
+            f"Welch's t-test p = {p:.2f}).")
 
 
 def table(header, rows):
