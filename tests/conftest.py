@@ -36,3 +36,25 @@ def sample_vocab_dir(sample_corpus_file, tmp_path_factory):
     build_vocab(sample_corpus_file, str(out), "wordpiece", vocab_size=1500, min_frequency=1,
                 limit_alphabet=1000, unused_size=20)
     return str(out)
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path):
+    """``mount_tmpfs(size)``: a real small filesystem under tmp_path (root only; the test is skipped
+    elsewhere), unmounted when the test ends. Full-disk paths need a disk that really fills."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size):
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                                               capture_output=True).returncode:
+            pytest.skip("mounting a tmpfs needs root")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)

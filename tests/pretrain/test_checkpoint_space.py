@@ -3,7 +3,6 @@
 Needs a real full filesystem (a tmpfs, mounted by root); skipped elsewhere.
 """
 import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,14 +13,8 @@ from util.errors import UserInputError
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield str(mount)
-    subprocess.run(["umount", str(mount)], check=True)
+def small_disk(mount_tmpfs):
+    return str(mount_tmpfs("3m"))
 
 
 def fill(directory, leave):

@@ -17,19 +17,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture
-def full_disk(tmp_path):
-    """A 2 MB tmpfs, filled but for ``left`` bytes by a file that the test may not touch."""
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    try:
-        with open(mount / "filler", "wb") as f:
-            f.write(b"\0" * (2 * 1024 * 1024 - 64 * 1024))
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+def full_disk(mount_tmpfs):
+    """A 2 MB tmpfs, filled but for 64 KB by a file that the test may not touch."""
+    mount = mount_tmpfs("2m")
+    with open(mount / "filler", "wb") as f:
+        f.write(b"\0" * (2 * 1024 * 1024 - 64 * 1024))
+    return mount
 
 
 def test_an_enospc_error_becomes_one_line_naming_the_path(tmp_path):
