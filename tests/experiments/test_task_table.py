@@ -128,30 +128,27 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(
     assert "learning_rate 5e-5 → 0.0003" in table and "warmup_proportion 0 → 0.1" in table  # overrides stated
 
 
-def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path):
+def one_step_table(tmp_path, task):
+    """task_table on one task: a tiny 64-position model, one seed, one step; returns the table."""
     import torch
 
     from finetune_helpers import make_tiny_electra
 
     torch.set_num_threads(1)
     model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
-    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", "korquad", "--train_limit", "8",
+    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", task, "--train_limit", "8",
                      "--eval_limit", "4", "--max_steps", "1", "--work", str(tmp_path / "work"), "--no-random_init"])
-    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    return open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+
+
+def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path):
+    table = one_step_table(tmp_path, "korquad")
     assert "max_query_length 64 → 32" in table and "doc_stride 128 → 16" in table
     assert "max_seq_len cut to the model's 64 positions" in table
 
 
 def test_klue_dp_column_has_klue_and_plain_attachment_scores_of_its_runs(tmp_path):
-    import torch
-
-    from finetune_helpers import make_tiny_electra
-
-    torch.set_num_threads(1)
-    model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
-    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", "klue-dp", "--train_limit", "8",
-                     "--eval_limit", "4", "--max_steps", "1", "--work", str(tmp_path / "work"), "--no-random_init"])
-    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    table = one_step_table(tmp_path, "klue-dp")
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
     assert rows[0][1] == "KLUE-DP (UAS / LAS macro F1 as KLUE; plain UAS / LAS) |"
     results = json.load(open(tmp_path / "work" / "runs" / "pretrained" / "klue-dp" / "seed42" / "klue-dp_small_v1"
