@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 
+from finetune.onnx_runtime import OnnxRuntime
 from util.errors import UserInputError
 from util.files import read_json
 
@@ -131,83 +132,6 @@ class TorchRuntime:
         with torch.inference_mode():
             out = self.model(**{k: v for k, v in batch.items() if k in self.inputs})
         return {name: out[name].float().numpy() for name in self.names}
-
-
-class OnnxRuntime:
-    """An exported ONNX file of the same directory (``python -m convert.onnx_export``)."""
-
-    def __init__(self, onnx_path, info, threads=None):
-        from convert.onnx_export import onnx_session
-
-        if not os.path.isfile(onnx_path):
-            raise UserInputError(f"ONNX file not found: {onnx_path}")
-        try:
-            self.session = onnx_session(onnx_path, threads)
-        except Exception as e:  # onnxruntime's own errors are long; one line is enough
-            raise UserInputError(f"{onnx_path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
-        check_onnx_matches_head(self.session, onnx_path, info)
-
-    def __call__(self, batch):
-        from convert.onnx_export import run_onnx_outputs
-
-        from convert.onnx_export import PARSER_INPUTS
-
-        ids = batch["input_ids"].numpy()
-        types = batch["token_type_ids"].numpy() if "token_type_ids" in batch else np.zeros_like(ids)
-        extra = {name: batch[name].numpy() for name in PARSER_INPUTS if name in batch}
-        return run_onnx_outputs(self.session, ids, batch["attention_mask"].numpy(), types, **extra)
-
-
-def _expected_outputs(info):
-    """Output name -> (rank, size of the last axis or None) that the directory's head produces."""
-    if info.kind == "span_extraction":
-        return {"start_logits": (2, None), "end_logits": (2, None)}
-    if info.kind == "token_classification":
-        return {"logits": (3, len(info.labels))}
-    return {"logits": (2, 1 if info.kind == "regression" else len(info.labels))}
-
-
-def _shape_text(shape):
-    return "[" + ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in shape) + "]"
-
-
-def check_onnx_matches_head(session, onnx_path, info):
-    """A one-line error unless the ONNX graph takes token ids and returns this head's outputs.
-
-    An ONNX file of another model (the pretrained discriminator's per-token logits for an
-    NSMC classifier) would otherwise fail deep in prediction, or worse, give per-token scores
-    read as class scores. Output shapes are [batch, sequence] or [batch, sequence, labels]
-    per token and [batch, labels] per sequence; a per-token axis is symbolic ("sequence").
-    """
-    from convert.onnx_export import PARSER_INPUTS, PARSER_OUTPUTS
-
-    redo = f"export this directory's model with python -m convert.onnx_export --model_dir {info.model_dir}"
-    inputs = {i.name for i in session.get_inputs()}
-    known = {"input_ids", "attention_mask", "token_type_ids"}
-    if info.kind == "dependency_parsing":
-        known |= set(PARSER_INPUTS)
-    if "input_ids" not in inputs or not inputs <= known:
-        raise UserInputError(f"{onnx_path}: inputs {', '.join(sorted(inputs))}, but this model takes "
-                             f"{', '.join(sorted(known))}; {redo}")
-    outputs = {o.name: o.shape for o in session.get_outputs()}
-    if info.kind == "dependency_parsing":  # the parser's outputs are checked by name
-        missing = [n for n in PARSER_OUTPUTS if n not in outputs]
-        if missing:
-            raise UserInputError(f"{onnx_path}: outputs {', '.join(sorted(outputs))}, but {info.model_dir} is a "
-                                 f"dependency_parsing model needing {', '.join(PARSER_OUTPUTS)}; {redo}")
-        return
-    found = ", ".join(f"{n} {_shape_text(shape)}" for n, shape in outputs.items())
-    labels = f" over {len(info.labels)} labels" if info.kind in ("classification", "token_classification") else ""
-    for name, (rank, last) in _expected_outputs(info).items():
-        shape = outputs.get(name)
-        ok = shape is not None and len(shape) == rank and (last is None or shape[-1] == last)
-        if ok and rank == 2 and last is not None:
-            ok = isinstance(shape[-1], int)  # a class axis is fixed; a sequence axis is symbolic
-        if not ok:
-            want = {"span_extraction": "start_logits and end_logits [batch, sequence]",
-                    "token_classification": f"logits [batch, sequence, {last}]"}.get(info.kind, f"logits [batch, {last}]")
-            raise UserInputError(f"{onnx_path}: outputs {found}, but {info.model_dir} is a {info.kind} "
-                                 f"model{labels} needing {want}; {redo}")
 
 
 def run_features(runtime, features, pad_token_id, batch_size, per_token):
