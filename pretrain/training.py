@@ -32,13 +32,7 @@ def resolve_vocab(config, stats=None):
     the released one) records nothing, and ``build_pretraining_dataset.py --tokenizer_type
     mecab_wordpiece`` over it must not train as, and write a model directory saying, wordpiece.
     """
-    if config.vocab_file:
-        candidates = [config.vocab_file]
-    else:
-        candidates = [os.path.join(config.data_dir, "vocab.txt"), os.path.join(config.data_dir, "vocab")]
-        recorded = ((stats or {}).get("args") or {}).get("vocab_file")
-        if recorded:
-            candidates.append(recorded)
+    candidates = [config.vocab_file] if config.vocab_file else settings_check.vocab_candidates(config, stats)
     built = stats or {}
     tokenizer_type = config.tokenizer_type if config.tokenizer_type is not None else built.get("tokenizer_type")
     do_lower_case = config.do_lower_case if config.do_lower_case is not None else built.get("do_lower_case")
@@ -78,9 +72,9 @@ def prepare(config):
                                      "use another model_name")
     if source:
         variables, prefix, resuming, origin = source
-        if resuming:
-            print(f"resuming from {prefix}, the model dir's own checkpoint; saved_model {config.saved_model} is "
-                  f"not loaded again ({warm_start.RECORD_NAME} records the first start)", flush=True)
+        if resuming:  # train_or_eval's resume line names the checkpoint and step
+            print(f"saved_model {config.saved_model} is not loaded again: the model dir has checkpoints of its own "
+                  f"({warm_start.RECORD_NAME} records the first start)", flush=True)
         else:
             config.warm_start = warm_start.plan(config, prefix, variables, tokenizer, origin)
     return tokenizer, files
@@ -155,6 +149,10 @@ def model_fn_builder(config, mode_name="fp32"):
     def model_fn(features, labels, mode, params):
         model = PretrainingModel(config, features, mode == tf.estimator.ModeKeys.TRAIN, compute_dtype)
         loss = model.total_loss
+        # The warm start goes through the scaffold so it runs under use_tpu too. The Estimator uses it
+        # only when the model dir has no checkpoint to restore: the first training run, or evaluation
+        # alone of a saved_model, where the initializers it sets up load the checkpoint.
+        scaffold_fn = config.warm_start.scaffold_fn if config.warm_start else None
         if mode == tf.estimator.ModeKeys.TRAIN:
             report = {}
             if not config.use_tpu:  # summaries from model_fn are host-side only
@@ -186,15 +184,9 @@ def model_fn_builder(config, mode_name="fp32"):
             if "loss/disc" in report:
                 real = {k.split("/", 1)[1]: v for k, v in report.items() if k.endswith("_real")}
                 hooks.append(monitor.CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
-            # The warm start goes through the scaffold so it runs under use_tpu too; the Estimator
-            # uses it only when the model dir has no checkpoint to restore.
-            scaffold_fn = config.warm_start.scaffold_fn if config.warm_start else None
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                      training_hooks=hooks, scaffold_fn=scaffold_fn)
         if mode == tf.estimator.ModeKeys.EVAL:
-            # Evaluation alone of a saved_model (the model dir has no checkpoint): the Estimator runs
-            # the initializers, and the warm start's scaffold makes them load the checkpoint.
-            scaffold_fn = config.warm_start.scaffold_fn if config.warm_start else None
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, eval_metrics=model.eval_metrics(),
                                                      scaffold_fn=scaffold_fn)
         raise ValueError("only TRAIN and EVAL are supported")
