@@ -128,9 +128,10 @@ domain it already saw); and on dialogue text with {extension.get('num_new', len(
 dialogue pieces written into the vocab's unused slots by `build_vocab.py --extend` (their embeddings start as \
 the mean of the pieces they used to split into).
 
-Interrupted and resumed: {"; ".join(resumed) if resumed else "none"}. (A run resumed while still in its
-warmup with `num_train_steps` lowered follows the schedule of the shorter run: the warmup does not
-depend on the total, and the decay starts after it.)
+Interrupted and resumed: {"; ".join(resumed) if resumed else "none"}. (When a resume lowered
+`num_train_steps`, the steps before it followed the longer schedule: the warmup is scaled by the
+decay toward `num_train_steps` (model/optimization.py, as upstream), so they ran at a slightly
+higher rate than the shorter run's schedule gives.)
 
 Corpora (examples of {general_hp['max_seq_length']} tokens, packed):
 
