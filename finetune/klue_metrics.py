@@ -21,6 +21,8 @@ from seqeval import metrics as seqeval_metrics
 from seqeval.scheme import IOB2
 from sklearn import metrics
 
+from finetune.ner_metrics import check_lengths
+
 STS_THRESHOLD = 3.0
 # KLUE-baseline's KlueNERProcessor.get_labels, in its order.
 KLUE_NER_LABELS = ["B-PS", "I-PS", "B-LC", "I-LC", "B-OG", "I-OG", "B-DT", "I-DT", "B-TI", "I-TI", "B-QT", "I-QT",
@@ -34,17 +36,9 @@ def sts_f1(labels, predictions):
     return 100.0 * metrics.f1_score(labels, predictions, average="binary", zero_division=0)
 
 
-def _check_lengths(gold, predicted):
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sequences but {len(predicted)} predicted")
-    for i, (g, p) in enumerate(zip(gold, predicted)):
-        if len(g) != len(p):
-            raise ValueError(f"sequence {i}: {len(g)} gold tags but {len(p)} predicted")
-
-
 def ner_entity_macro_f1(gold, predicted):
     """KLUE-NER entity-level macro F1 (×100) of per-sentence character tag sequences."""
-    _check_lengths(gold, predicted)
+    check_lengths(gold, predicted)
     flat_gold, flat_predicted = [], []
     for g, p in zip(gold, predicted):
         flat_gold += list(g) + ["O"]
@@ -55,7 +49,7 @@ def ner_entity_macro_f1(gold, predicted):
 
 def ner_char_macro_f1(gold, predicted):
     """KLUE-NER character-level macro F1 (×100) over KLUE's 13 labels, ``O`` included."""
-    _check_lengths(gold, predicted)
+    check_lengths(gold, predicted)
     flat_gold = [t for seq in gold for t in seq]
     flat_predicted = [t for seq in predicted for t in seq]
     return 100.0 * metrics.f1_score(flat_gold, flat_predicted, labels=KLUE_NER_LABELS, average="macro",

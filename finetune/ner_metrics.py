@@ -31,13 +31,18 @@ def _bio_sequences(sequences):
     return [[to_bio(t) for t in seq] for seq in sequences]
 
 
-def entity_scores(gold, predicted):
-    """Entity-level precision, recall and F1 (×100) of tag sequences against gold ones."""
+def check_lengths(gold, predicted):
+    """As many predicted sequences as gold ones, each as long as its gold one."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sequences but {len(predicted)} predicted")
     for i, (g, p) in enumerate(zip(gold, predicted)):
         if len(g) != len(p):
             raise ValueError(f"sequence {i}: {len(g)} gold tags but {len(p)} predicted")
+
+
+def entity_scores(gold, predicted):
+    """Entity-level precision, recall and F1 (×100) of tag sequences against gold ones."""
+    check_lengths(gold, predicted)
     gold, predicted = _bio_sequences(gold), _bio_sequences(predicted)
     # No predicted (or no gold) entity scores 0 rather than warning at every early evaluation.
     return {
