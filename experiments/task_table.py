@@ -242,9 +242,12 @@ def parse_args(argv=None):
     p.add_argument("--work", default="data/task_table")
     p.add_argument("--random_init", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the same architecture from random initialisation (default on)")
-    p.add_argument("--only", choices=["pretrained", "random_init"],
-                   help="fine-tune this row alone, e.g. the two rows in two processes at once; a last run "
-                        "without --only then finds every run finished and writes the table with both")
+    p.add_argument("--also", dest="extra_models", action="append", default=[], metavar="LABEL=DIR",
+                   help="another converted discriminator of the same max_position_embeddings as a row of its "
+                        "own (e.g. a continued-pretraining model beside the one it started from); repeatable")
+    p.add_argument("--only", help="fine-tune this row alone (pretrained, random_init or an --also LABEL), e.g. "
+                                  "rows in separate processes at once; a last run without --only then finds "
+                                  "every run finished and writes the table with all of them")
     p.add_argument("--table_only", action="store_true",
                    help="start no run: tabulate the finished ones (a cell's n says how many seeds it holds)")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
@@ -264,6 +267,18 @@ def parse_args(argv=None):
     for t in args.tasks:
         if t in NOT_AT_HAND:
             p.error(f"{t}: {NOT_AT_HAND[t]}")
+    extras = []
+    for item in args.extra_models:
+        label, sep, model_dir = item.partition("=")
+        if not sep or not label or not model_dir:
+            p.error(f"--also {item!r}: expected LABEL=DIR")
+        if label in ("pretrained", "random_init") or label in dict(extras):
+            p.error(f"--also {item!r}: the label {label!r} is taken")
+        extras.append((label, model_dir))
+    args.extra_models = extras
+    labels = ["pretrained", "random_init"] + [label for label, _ in extras]
+    if args.only is not None and args.only not in labels:
+        p.error(f"--only {args.only}: not a row of this table (rows: {', '.join(labels)})")
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown:
         p.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
@@ -279,12 +294,20 @@ def main(argv=None):
     from finetune.config import parse_overrides
     from util.errors import UserInputError
 
-    if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
-        raise UserInputError(f"{args.model_dir}: no config.json (expected a transformers model directory)")
-    positions = AutoConfig.from_pretrained(args.model_dir, local_files_only=True).max_position_embeddings
+    positions = None
+    for model_dir in [args.model_dir] + [d for _, d in args.extra_models]:
+        if not os.path.isfile(os.path.join(model_dir, "config.json")):
+            raise UserInputError(f"{model_dir}: no config.json (expected a transformers model directory)")
+        own = AutoConfig.from_pretrained(model_dir, local_files_only=True).max_position_embeddings
+        if positions is not None and own != positions:
+            # One max_seq_len per task keeps a column's rows on the same inputs.
+            raise UserInputError(f"{model_dir}: max_position_embeddings {own}, but --model_dir has {positions}; "
+                                 f"every row of one table must take the same sequence length")
+        positions = positions or own
     models = [("pretrained", args.model_dir)]
     if args.random_init:
         models.append(("random_init", random_init_copy(args.model_dir, os.path.join(args.work, "random_init"))))
+    models += list(args.extra_models)
     if args.only:
         models = [(label, model_dir) for label, model_dir in models if label == args.only]
     base = {k: v for k, v in (("num_train_epochs", args.num_train_epochs), ("max_steps", args.max_steps),
@@ -330,7 +353,8 @@ def main(argv=None):
             task_notes.append(f"max_seq_len cut to the model's {positions} positions")
         notes[task] = task_notes
     labels = {"pretrained": f"`{os.path.basename(os.path.normpath(args.model_dir))}` (this model)",
-              "random_init": "same architecture, random initialisation"}
+              "random_init": "same architecture, random initialisation",
+              **{label: f"{label} (`{os.path.basename(os.path.normpath(d))}`)" for label, d in args.extra_models}}
     body = build_table([(labels[label], per_model[label]) for label, _ in models], notes, args)
     table_path = os.path.join(args.work, "task_table.md")
     with atomic_write(table_path) as f:

@@ -128,6 +128,40 @@ def test_only_runs_one_row_and_a_later_full_run_reuses_it_with_overrides_stated(
     assert "learning_rate 5e-5 → 0.0003" in table and "warmup_proportion 0 → 0.1" in table  # overrides stated
 
 
+def test_also_adds_a_row_per_model_and_refuses_a_different_sequence_length(tmp_path, capsys):
+    import torch
+
+    from finetune_helpers import make_tiny_electra
+    from util.errors import UserInputError
+
+    torch.set_num_threads(1)
+    base = make_tiny_electra(str(tmp_path / "base"), max_positions=64)
+    continued = make_tiny_electra(str(tmp_path / "continued"), max_positions=64)
+    argv = ["--model_dir", base, "--also", f"dialogue={continued}", "--seeds", "1", "--tasks", "nsmc",
+            "--train_limit", "16", "--eval_limit", "8", "--max_steps", "1", "--work", str(tmp_path / "work"),
+            "--no-random_init"]
+    task_table.main(argv + ["--only", "dialogue"])
+    runs = tmp_path / "work" / "runs"
+    assert sorted(os.listdir(runs)) == ["dialogue"]
+    task_table.main(argv)
+    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    row = [line for line in table.splitlines() if line.startswith("| dialogue (`continued`)")]
+    results = json.load(open(runs / "dialogue" / "nsmc" / "seed42" / "nsmc_small_v1" / "results.json"))
+    assert len(row) == 1 and row[0].split(" | ")[1].rstrip(" |") == task_table.cell(
+        [task_table.final_metrics(results, "test")["accuracy"]]) + " (n=1)"
+    assert len([line for line in table.splitlines() if "(n=1)" in line]) == 2
+
+    longer = make_tiny_electra(str(tmp_path / "longer"), max_positions=128)
+    with pytest.raises(UserInputError, match="max_position_embeddings 128, but --model_dir has 64"):
+        task_table.main(["--model_dir", base, "--also", f"long={longer}", "--table_only", "--tasks", "nsmc",
+                         "--work", str(tmp_path / "work2")])
+    for bad, message in ((["--also", "nolabel"], "expected LABEL=DIR"), (["--also", f"random_init={base}"], "taken"),
+                         (["--only", "nobody"], "not a row of this table")):
+        with pytest.raises(SystemExit):
+            task_table.parse_args(["--model_dir", base] + bad)
+        assert message in capsys.readouterr().err
+
+
 def one_step_table(tmp_path, task):
     """task_table on one task: a tiny 64-position model, one seed, one step; returns the table."""
     import torch
