@@ -20,6 +20,7 @@ import shutil
 import statistics
 import sys
 
+from experiments.decontaminate import MIN_CHARS, corpus_sentences, filter_file
 from experiments.task_data import NOT_AT_HAND, TASKS, lay_out
 from util.files import atomic_write, write_json
 
@@ -67,6 +68,7 @@ PUBLISHED = [
                                          "klue-ner": "84.60 / 91.44", "klue-dp": "93.04 / 88.32 / – / –"}),
 ]
 DEFAULT_SEEDS = 5
+HEADERLESS = {"intent-3i4k"}  # one-example-per-line files without a column header (3i4k's label<TAB>text)
 
 
 def random_init_copy(pretrained_dir, target_dir, seed=20240):
@@ -223,6 +225,44 @@ def replace_section(text, section, marker="task_table"):
     return text.rstrip() + ("\n\n" if text else "") + section
 
 
+def lay_out_clean(task, data_dir, args, corpus):
+    """The task's capped files (experiments/task_data.py), with every evaluation example that holds
+    text of the pretraining corpus dropped (experiments/decontaminate.py); returns its TaskData.
+
+    Laid out in a staging directory first and moved in file by file only where the bytes differ,
+    so a run of another process reading ``data_dir`` never sees a file before its filtering."""
+    from finetune.config import read_yaml
+
+    staging = f"{data_dir}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    data = lay_out(task, staging, args.train_limit, args.eval_limit, args.split_seed)
+    if corpus is not None:
+        yaml_values = dict(read_yaml(os.path.join(ROOT, "conf", task, "electra-small.yaml"))[0], **data.files)
+        dropped = []
+        for key in ("dev_file", "test_file"):
+            name = yaml_values.get(key)
+            if name and os.path.isfile(os.path.join(staging, name)):
+                kept, gone = filter_file(os.path.join(staging, name), corpus, header=task not in HEADERLESS)
+                if gone:
+                    dropped.append(f"{gone:,} of {kept + gone:,} examples of `{name}`")
+        data.notes.append(("dropped from evaluation, as holding a sentence of the models' pretraining corpus "
+                           f"(≥{MIN_CHARS} characters, verbatim): " + ", ".join(dropped)) if dropped else
+                          "no evaluation example holds a sentence of the models' pretraining corpus "
+                          f"(≥{MIN_CHARS} characters, verbatim)")
+    os.makedirs(data_dir, exist_ok=True)
+    for name in sorted(os.listdir(staging)):
+        source, target = os.path.join(staging, name), os.path.join(data_dir, name)
+        if not (os.path.isfile(target) and _same_bytes(source, target)):
+            os.replace(source, target)
+    shutil.rmtree(staging)
+    return data
+
+
+def _same_bytes(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
 def put_section(path, body, marker="task_table"):
     """Replace (or append) the ``<!-- task_table -->`` section of a markdown file."""
     section = f"<!-- {marker} -->\n## All tasks, several seeds\n\n{body.rstrip()}\n<!-- /{marker} -->\n"
@@ -250,6 +290,9 @@ def parse_args(argv=None):
                                   "every run finished and writes the table with all of them")
     p.add_argument("--table_only", action="store_true",
                    help="start no run: tabulate the finished ones (a cell's n says how many seeds it holds)")
+    p.add_argument("--pretraining_corpus", action="append", default=[], metavar="FILE",
+                   help="a text file the models were pretrained on (repeatable): evaluation examples holding "
+                        "one of its sentences are dropped, and the notes say how many")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")
     p.add_argument("--max_steps", type=int, default=None, help="override: optimizer steps per run")
@@ -316,9 +359,10 @@ def main(argv=None):
     base.update(parse_overrides(args.overrides))
     per_model = {label: {} for label, _ in models}
     notes = {}
+    corpus = corpus_sentences(args.pretraining_corpus) if args.pretraining_corpus else None
     for task in args.tasks:
         data_dir = os.path.join(args.work, "data", task)
-        data = lay_out(task, data_dir, args.train_limit, args.eval_limit, args.split_seed)
+        data = lay_out_clean(task, data_dir, args, corpus)
         overrides = dict(base)
         from finetune.config import read_yaml
 

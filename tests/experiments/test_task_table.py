@@ -162,6 +162,28 @@ def test_also_adds_a_row_per_model_and_refuses_a_different_sequence_length(tmp_p
         assert message in capsys.readouterr().err
 
 
+def test_pretraining_corpus_text_leaves_the_evaluation_split_and_the_notes_say_so(tmp_path):
+    import torch
+
+    from finetune_helpers import make_tiny_electra
+
+    torch.set_num_threads(1)
+    model = make_tiny_electra(str(tmp_path / "tiny"), max_positions=64)
+    task_data.lay_out("klue-nli", str(tmp_path / "peek"), 16, 12, 0)
+    held_out = json.load(open(tmp_path / "peek" / "klue-nli-v1.1_dev.json", encoding="utf-8"))
+    (tmp_path / "corpus.txt").write_text(held_out[0]["premise"] + "\n", encoding="utf-8")
+    leaked = sum(1 for e in held_out if e["premise"] == held_out[0]["premise"])
+    task_table.main(["--model_dir", model, "--seeds", "1", "--tasks", "klue-nli,nsmc", "--train_limit", "16",
+                     "--eval_limit", "12", "--max_steps", "1", "--work", str(tmp_path / "work"), "--no-random_init",
+                     "--pretraining_corpus", str(tmp_path / "corpus.txt")])
+    table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
+    assert f"{leaked} of 12 examples of `klue-nli-v1.1_dev.json`" in table
+    assert "no evaluation example holds a sentence of the models' pretraining corpus" in table  # nsmc
+    evaluated = json.load(open(tmp_path / "work" / "data" / "klue-nli" / "klue-nli-v1.1_dev.json", encoding="utf-8"))
+    assert len(evaluated) == 12 - leaked and held_out[0]["premise"] not in [e["premise"] for e in evaluated]
+    assert not [n for n in os.listdir(tmp_path / "work" / "data") if "staging" in n]
+
+
 def one_step_table(tmp_path, task):
     """task_table on one task: a tiny 64-position model, one seed, one step; returns the table."""
     import torch

@@ -1,0 +1,118 @@
+"""Keep a pretraining corpus's text out of the examples a table evaluates on.
+
+A benchmark's evaluation split must not contain text the model was pretrained on. The
+experiments' corpora drop the test sets they know of, but shared sources overlap in ways no
+one listed: KLUE-NLI draws its premises from Korean Wikinews, which the written corpus
+(`../shared/data/pretrain-text`) also holds. So the table checks every evaluation file
+against the corpus the models were pretrained on, and drops each example that has a sentence
+of at least ``MIN_CHARS`` characters (whitespace collapsed) found verbatim as a sentence of the corpus.
+
+The threshold keeps formulaic short sentences, which any Korean text repeats
+("삼가 고인의 명복을 빕니다.", "내 인생 최고의 영화"), from counting as leaks.
+"""
+import csv
+import io
+import json
+import os
+import re
+
+from util.files import atomic_write
+
+MIN_CHARS = 20
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def normalized(text):
+    return " ".join(text.split())
+
+
+def sentences(text):
+    """The whole text and each of its sentences, whitespace collapsed, at least MIN_CHARS long."""
+    text = normalized(text)
+    pieces = {text} | set(_SENTENCE_END.split(text))
+    return {p for p in pieces if len(p) >= MIN_CHARS}
+
+
+def corpus_sentences(paths):
+    """Every sentence of MIN_CHARS or more in the corpus files (one sentence or document per line)."""
+    found = set()
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: no such pretraining corpus file")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                found |= sentences(line)
+    return found
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)
+
+
+def _leaks(texts, corpus):
+    return any(sentences(t) & corpus for t in texts)
+
+
+def filter_file(path, corpus, header=True):
+    """Drop the examples of one evaluation file that hold corpus text; returns (kept, dropped).
+    ``header``: a one-example-per-line file starts with a column header (kept, not counted).
+
+    Formats, as the task readers take them: a JSON list of examples (KLUE), SQuAD JSON
+    (KorQuAD: a paragraph goes with its questions), a .csv of rows, blank-line-separated blocks
+    (KLUE-NER and -DP TSV: one sentence each), and one example per line (every other TSV/TXT).
+    """
+    with open(path, encoding="utf-8") as f:
+        raw = f.read()
+    if path.endswith(".json"):
+        data = json.loads(raw)
+        if isinstance(data, list):
+            kept = [e for e in data if not _leaks(_strings(e), corpus)]
+            out, total = json.dumps(kept, ensure_ascii=False), (len(kept), len(data) - len(kept))
+        else:
+            kept_count = dropped = 0
+            for article in data["data"]:
+                paragraphs = []
+                for paragraph in article["paragraphs"]:
+                    n = len(paragraph["qas"])
+                    if _leaks(_strings(paragraph), corpus):
+                        dropped += n
+                    else:
+                        paragraphs.append(paragraph)
+                        kept_count += n
+                article["paragraphs"] = paragraphs
+            out, total = json.dumps(data, ensure_ascii=False), (kept_count, dropped)
+    elif path.endswith(".csv"):
+        rows = list(csv.reader(io.StringIO(raw)))
+        kept = rows[:1] + [r for r in rows[1:] if not _leaks(r, corpus)]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(kept)
+        out, total = buffer.getvalue(), (len(kept) - 1, len(rows) - len(kept))
+    elif re.search(r"\n[ \t]*\n", raw.strip()):
+        blocks = [b for b in re.split(r"\n[ \t]*\n", raw.strip("\n")) if b.strip()]
+        kept = [b for b in blocks if not _leaks(_block_texts(b), corpus)]
+        out, total = "\n\n".join(kept) + "\n\n", (len(kept), len(blocks) - len(kept))
+    else:
+        lines = [line for line in raw.split("\n") if line.strip()]
+        head, lines = (lines[:1], lines[1:]) if header else ([], lines)
+        kept = [line for line in lines if not _leaks(line.split("\t"), corpus)]
+        out, total = "\n".join(head + kept) + "\n", (len(kept), len(lines) - len(kept))
+    if total[1]:
+        with atomic_write(path) as f:
+            f.write(out)
+    return total
+
+
+def _block_texts(block):
+    """A NER/DP block's sentence, both ways it is written: the text after the tab of a
+    ``## id<TAB>text`` line (DP's plain sentence; NER's carries ``<entity:TAG>`` marks), and the
+    first column's characters joined (NER's one character per row, spaces included)."""
+    lines = block.split("\n")
+    texts = [line.split("\t", 1)[1] for line in lines if line.startswith("##") and "\t" in line]
+    return texts + ["".join(line.split("\t")[0] for line in lines if not line.startswith("#"))]
