@@ -105,6 +105,29 @@ def step_section(work):
             "the tables above; docs/pretraining.md (Learning parity) says what is left and what was measured."]
 
 
+def dropout_section(work):
+    """Lines describing ``<work>/dropout*/parity_dropout.json`` (experiments/parity_dropout.py). Empty without it."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(work, "dropout*", "parity_dropout.json"))):
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        masks = {side: sum(n for _, n in r["census"][side]) for side in ("a", "b")}
+        rows.append(f"| {r['a']} vs {r['b']} | {masks['a']} vs {masks['b']}: "
+                    + ("same scopes and shapes" if r["census_equal"] else "**different**") + " | "
+                    + " | ".join(f"{x['a'][0]:.5f} ± {x['a'][1]:.5f} vs {x['b'][0]:.5f} ± {x['b'][1]:.5f} "
+                                 f"(z {x['welch_z']:+.2f}, {x['draws']} draws)"
+                                 for x in (r["losses"]["mlm_loss"], r["losses"]["disc_loss"])) + " |")
+    if not rows:
+        return []
+    return ["## Dropout, from one checkpoint", "",
+            "`python -m experiments.parity_dropout` (see its docstring): the fixed-batch comparison has dropout off, "
+            "so this one builds both graphs with the runs' dropout (0.1), lists every dropout mask each draws "
+            "(scope and shape), and evaluates the first fixed batch many times from one checkpoint, fresh dropout "
+            "each time. z is Welch's for the difference of the means.", "",
+            "| comparison | dropout masks | MLM loss (mean ± std) | discriminator loss (mean ± std) |",
+            "|---|---|---|---|", *rows]
+
+
 def seeds(n):
     return f"{n} seed" + ("" if n == 1 else "s")
 
@@ -188,7 +211,7 @@ def write_report(work, out_path, args=None):
             lines += ["", "Per-run training wall time: " + ", ".join(
                 f"{s} {statistics.mean(t):.0f} s" for s, t in times.items()) + " (same machine)."]
         lines.append("")
-    for section in (compare_init(work), step_section(work)):
+    for section in (compare_init(work), step_section(work), dropout_section(work)):
         lines += section + ([""] if section else [])
     lines += [f"![training loss, every seed]({FIGURE})", ""]
     with atomic_write(out_path) as f:
