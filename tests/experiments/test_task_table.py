@@ -145,7 +145,7 @@ def test_also_adds_a_row_per_model_and_refuses_a_different_sequence_length(tmp_p
     assert sorted(os.listdir(runs)) == ["dialogue"]
     task_table.main(argv)
     table = open(tmp_path / "work" / "task_table.md", encoding="utf-8").read()
-    row = [line for line in table.splitlines() if line.startswith("| dialogue (`continued`)")]
+    row = [line for line in table.splitlines() if line.startswith(f"| dialogue (`{continued}`)")]
     results = json.load(open(runs / "dialogue" / "nsmc" / "seed42" / "nsmc_small_v1" / "results.json"))
     assert len(row) == 1 and row[0].split(" | ")[1].rstrip(" |") == task_table.cell(
         [task_table.final_metrics(results, "test")["accuracy"]]) + " (n=1)"
