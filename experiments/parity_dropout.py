@@ -54,7 +54,7 @@ def normalized_scope(op_name):
 def run_side(system, upstream_dir, vocab_file, work, label, hparams, draws):
     import tensorflow.compat.v1 as tf
 
-    from experiments.parity_step import build_side
+    from experiments.parity_step import build_side, restored_session
 
     data = np.load(os.path.join(work, "batches.npz"))
     checkpoint = os.path.join(work, "init", "model.ckpt")
@@ -68,13 +68,7 @@ def run_side(system, upstream_dir, vocab_file, work, label, hparams, draws):
                         if op.type == "RandomUniform" and any(DROPOUT_SCOPE.match(p) for p in op.name.split("/")))
         tvars = tf.trainable_variables()
         saver = tf.train.Saver({v.op.name: v for v in tvars})
-        with tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as sess:
-            sess.run(tf.global_variables_initializer())
-            if os.path.exists(checkpoint + ".index"):
-                saver.restore(sess, checkpoint)
-            else:
-                os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-                saver.save(sess, checkpoint, write_meta_graph=False, write_state=False)
+        with restored_session(saver, checkpoint) as sess:
             batch = {feeds[k]: data[k][0] for k in data.files}
             losses = np.array([sess.run([mlm, disc], batch) for _ in range(draws)])
     out = os.path.join(work, f"dropout_{label}.npz")

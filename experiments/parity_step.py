@@ -21,6 +21,7 @@ example: the one place the graphs are known to differ (model/masking.py).
 the second side's hparams, e.g. to see that a real change shows up.
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -147,6 +148,22 @@ def build_side(system, upstream_dir, vocab_file, hparams, feeds, lr_ahead=False)
     return config, model.total_loss, model.mlm_loss, train_op, own.masked_lm_weights
 
 
+@contextlib.contextmanager
+def restored_session(saver, checkpoint):
+    """A one-thread session whose variables come from ``checkpoint``; the first side to get here
+    initialises them and writes it, so every later side starts from the same values."""
+    import tensorflow.compat.v1 as tf
+
+    with tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as sess:
+        sess.run(tf.global_variables_initializer())
+        if os.path.exists(checkpoint + ".index"):
+            saver.restore(sess, checkpoint)
+        else:
+            os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+            saver.save(sess, checkpoint, write_meta_graph=False, write_state=False)
+        yield sess
+
+
 def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed=0, lr_ahead=False):
     """Writes ``<work>/step_<label>.npz``; the first side to run also writes ``<work>/init/model.ckpt``."""
     import tensorflow.compat.v1 as tf
@@ -166,13 +183,7 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
         grads = {group: {n: g for n, g in zip(names, tf.gradients(loss, tvars)) if g is not None}
                  for group, loss in zip(GROUPS, (mlm, disc, total))}
         saver = tf.train.Saver(dict(zip(names, tvars)))
-        with tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as sess:
-            sess.run(tf.global_variables_initializer())
-            if os.path.exists(checkpoint + ".index"):
-                saver.restore(sess, checkpoint)
-            else:
-                os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-                saver.save(sess, checkpoint, write_meta_graph=False, write_state=False)
+        with restored_session(saver, checkpoint) as sess:
             batch = lambda s: {feeds[k]: data[k][s] for k in data.files}  # noqa: E731
             out["own_mask_counts"] = sess.run(own_weights, batch(0)).sum(-1)
             losses, values = sess.run([(mlm, disc, total), grads], batch(0))
