@@ -34,14 +34,26 @@ def sentences(text):
 
 
 def corpus_sentences(paths):
-    """Every sentence of MIN_CHARS or more in the corpus files (one sentence or document per line)."""
-    found = set()
+    """Every sentence of MIN_CHARS or more in the corpus files (one sentence or document per line);
+    a directory stands for every file under it."""
+    from util.errors import UserInputError
+
+    files = []
     for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such pretraining corpus file")
+        if os.path.isdir(path):
+            files += sorted(os.path.join(d, n) for d, _, names in os.walk(path) for n in names)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise UserInputError(f"{path}: no such pretraining corpus file or directory")
+    found = set()
+    for path in files:
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                found |= sentences(line)
+            try:
+                for line in f:
+                    found |= sentences(line)
+            except UnicodeDecodeError:
+                raise UserInputError(f"{path}: not UTF-8 text (a pretraining corpus is read line by line)") from None
     return found
 
 

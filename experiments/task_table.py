@@ -298,8 +298,8 @@ def parse_args(argv=None):
                                   "every run finished and writes the table with all of them")
     p.add_argument("--table_only", action="store_true",
                    help="start no run: tabulate the finished ones (a cell's n says how many seeds it holds)")
-    p.add_argument("--pretraining_corpus", action="append", default=[], metavar="FILE",
-                   help="a text file the models were pretrained on (repeatable): evaluation examples holding "
+    p.add_argument("--pretraining_corpus", action="append", default=[], metavar="PATH",
+                   help="a text file, or a directory of them, the models were pretrained on (repeatable): evaluation examples holding "
                         "one of its sentences are dropped, and the notes say how many")
     p.add_argument("--split_seed", type=int, default=0, help="seed of the caps and of the stand-in splits")
     p.add_argument("--num_train_epochs", type=float, default=None, help="override the YAMLs' epochs")

@@ -98,7 +98,17 @@ def test_korquad_drops_a_paragraph_with_its_questions(tmp_path):
     assert paragraph["context"] not in [p["context"] for a in after["data"] for p in a["paragraphs"]]
 
 
-def test_a_missing_corpus_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.txt: no such pretraining corpus file"):
+def test_a_corpus_directory_reads_every_file_and_bad_paths_are_one_line_errors(tmp_path):
+    from util.errors import UserInputError
+
+    (tmp_path / "corpus" / "part").mkdir(parents=True)
+    (tmp_path / "corpus" / "a.txt").write_text("첫 번째 파일의 충분히 긴 문장입니다.\n", encoding="utf-8")
+    (tmp_path / "corpus" / "part" / "b.txt").write_text("두 번째 파일의 충분히 긴 문장이에요.\n", encoding="utf-8")
+    assert corpus_sentences([str(tmp_path / "corpus")]) == {"첫 번째 파일의 충분히 긴 문장입니다.",
+                                                            "두 번째 파일의 충분히 긴 문장이에요."}
+    with pytest.raises(UserInputError, match="nowhere.txt: no such pretraining corpus file or directory"):
         corpus_sentences([str(tmp_path / "nowhere.txt")])
+    (tmp_path / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(UserInputError, match="binary.bin: not UTF-8 text"):
+        corpus_sentences([str(tmp_path / "binary.bin")])
     assert decontaminate.MIN_CHARS == 20
