@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from experiments.upstream_parity import build_data
 
 REVIEWS = ["아 더빙.. 진짜 짜증나네요 목소리", "흠...포스터보고 초딩영화줄....오버연기조차 가볍지 않구나",
@@ -24,3 +26,39 @@ def test_one_document_per_review_and_one_directory_for_both_systems(tmp_path):
     corpus = (data_dir / "corpus" / "nsmc.txt").read_text(encoding="utf-8")
     assert corpus.startswith(REVIEWS[0] + " 0\n\n") and corpus.count("\n\n") == 100
     build_data(str(ratings), str(data_dir), reviews=100)  # a second call finds the data and keeps it
+
+
+@pytest.mark.slow
+def test_every_checkpoint_is_evaluated_on_the_same_masks(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from experiments.upstream_parity import ROOT, evaluation_hparams, vocab_size
+
+    ratings = tmp_path / "ratings_train.txt"
+    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(200)]
+    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data_dir = str(tmp_path / "data")
+    build_data(str(ratings), data_dir, reviews=200)
+    tiny = {"model_size": "small", "max_seq_length": 64, "train_batch_size": 8, "eval_batch_size": 8,
+            "num_train_steps": 2, "num_warmup_steps": 1, "num_eval_steps": 4, "generator_hidden_size": 0.25,
+            "save_checkpoints_steps": 2, "iterations_per_loop": 2, "vocab_size": vocab_size(data_dir),
+            "model_hparam_overrides": {"num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 1,
+                                       "intermediate_size": 128, "max_position_embeddings": 64}}
+
+    def pretrain(model_dir, hparams):
+        subprocess.check_call([sys.executable, "run_pretraining.py", "--data_dir", data_dir, "--model_name",
+                               model_dir, "--hparams", json.dumps(hparams)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(str(tmp_path), "stderr.log"), "w"))
+        results = os.path.join(model_dir, "results", "unsup_results.txt")
+        return open(results, encoding="utf-8").read() if os.path.exists(results) else None
+
+    trained = str(tmp_path / "trained")
+    pretrain(trained, dict(tiny, seed=1, vocab_file=os.path.join(data_dir, "vocab.txt")))
+    results = []
+    for k in range(2):
+        copy = str(tmp_path / f"eval{k}")
+        shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("results", "eval*"))
+        results.append(pretrain(copy, evaluation_hparams(tiny, data_dir)))
+    assert "masked_lm_loss" in results[0] and results[0] == results[1]
