@@ -205,6 +205,10 @@ def build_table(rows, notes, args):
             "Notes, per task (splits, caps, and every difference from the published protocol):", ""]
     for t in tasks:
         text.append(f"- **{METRICS[t][0]}**: " + "; ".join(notes.get(t, [])) + ".")
+    left_out = [t for t in TASKS if t not in tasks]
+    if left_out:
+        text.append("- Not run for this table (left out of `--tasks`): "
+                    + ", ".join(METRICS[t][0].split(" (")[0] for t in left_out) + ".")
     naver = ", ".join(f"{label} {figures['naver-ner']}" for label, figures in PUBLISHED if "naver-ner" in figures)
     text.append(f"- **Naver NER** (the seeds' NER column; published entity F1: {naver}): no column, "
                 f"{NOT_AT_HAND['naver-ner']}.")

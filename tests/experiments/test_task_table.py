@@ -199,6 +199,7 @@ def one_step_table(tmp_path, task):
 
 def test_korquad_in_a_short_window_gets_a_question_and_stride_that_fit(tmp_path):
     table = one_step_table(tmp_path, "korquad")
+    assert "- Not run for this table (left out of `--tasks`): NSMC, Question Pair, Hate Speech," in table
     assert "max_query_length 64 → 32" in table and "doc_stride 128 → 16" in table
     assert "max_seq_len cut to the model's 64 positions" in table
 
