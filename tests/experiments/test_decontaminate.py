@@ -26,8 +26,8 @@ def test_klue_nli_examples_whose_premise_is_in_the_corpus_are_dropped_and_no_oth
     examples = json.load(open(path, encoding="utf-8"))
     premises = [examples[3]["premise"], examples[17]["premise"]]
     # A premise inside a corpus line of several sentences, with other spacing, still counts.
-    corpus = corpus_of(tmp_path, ["앞 문장입니다.  " + "  ".join(premises[0].split()) + " 뒤 문장.", premises[1],
-                                  "삼가 고인의 명복을 빕니다."])
+    corpus = corpus_of(tmp_path, ["앞 문장입니다.  " + "  ".join(premises[0].split()) + " 뒤 문장.",
+                                  premises[1], "삼가 고인의 명복을 빕니다."])
     expected = [e for e in examples if e["premise"] not in premises]
     assert filter_file(path, corpus) == (len(expected), len(examples) - len(expected))
     assert json.load(open(path, encoding="utf-8")) == expected
@@ -104,8 +104,8 @@ def test_a_corpus_directory_reads_every_file_and_bad_paths_are_one_line_errors(t
     (tmp_path / "corpus" / "part").mkdir(parents=True)
     (tmp_path / "corpus" / "a.txt").write_text("첫 번째 파일의 충분히 긴 문장입니다.\n", encoding="utf-8")
     (tmp_path / "corpus" / "part" / "b.txt").write_text("두 번째 파일의 충분히 긴 문장이에요.\n", encoding="utf-8")
-    assert corpus_sentences([str(tmp_path / "corpus")]) == {"첫 번째 파일의 충분히 긴 문장입니다.",
-                                                            "두 번째 파일의 충분히 긴 문장이에요."}
+    assert corpus_sentences([str(tmp_path / "corpus")]) == {
+        "첫 번째 파일의 충분히 긴 문장입니다.", "두 번째 파일의 충분히 긴 문장이에요."}
     with pytest.raises(UserInputError, match="nowhere.txt: no such pretraining corpus file or directory"):
         corpus_sentences([str(tmp_path / "nowhere.txt")])
     (tmp_path / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
