@@ -186,7 +186,8 @@ class Predictor:
             task.kind, task.label_list = info.kind, tuple(info.labels)
             return task
         if info.kind == "token_classification":
-            from finetune.tasks.ner import KLUE_LABELS, NAVER_LABELS, NerTask
+            from finetune.tasks.ner import NerTask
+            from finetune.tasks.ner_readers import KLUE_LABELS, NAVER_LABELS
 
             # The data files named in the saved config are not here: the label set says the layout.
             formats = {tuple(KLUE_LABELS): "klue", tuple(NAVER_LABELS): "naver"}
@@ -272,7 +273,7 @@ class Predictor:
     # -- NER --------------------------------------------------------------------------------
     def _predict_entities(self, texts):
         from finetune import ner_metrics
-        from finetune.tasks.ner import NerExample
+        from finetune.tasks.ner_readers import NerExample
 
         char_level = self.task.data_format() == "klue"
         examples, spans = [], []

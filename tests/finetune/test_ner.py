@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 
 from finetune import ner_metrics  # noqa: E402
 from finetune.tasks.base import get_task, task_family  # noqa: E402
-from finetune.tasks.ner import KLUE_LABELS, NAVER_LABELS, IGNORE_INDEX, NerTask, sniff_format  # noqa: E402
+from finetune.tasks.ner import IGNORE_INDEX, NerTask  # noqa: E402
+from finetune.tasks.ner_readers import KLUE_LABELS, NAVER_LABELS, sniff_format  # noqa: E402
 from finetune.tasks.presplit import align  # noqa: E402
 from util.errors import UserInputError  # noqa: E402
 from fixtures_ner_qa import tiny_model  # noqa: E402  (tests/finetune is on sys.path via conftest)
