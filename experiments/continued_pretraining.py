@@ -17,7 +17,8 @@
    sampled with a fixed seed) with several seeds per model.
 
 Kept out of every pretraining corpus: every 3i4k test utterance (also where the same text is in
-the train/val file), NSMC's test reviews (by id and text), the held-out slices. Chatbot Q/A is
+the train/val file), NSMC's test reviews (by id and text), the held-out slices, and every line
+holding a sentence of any benchmark's evaluation split (experiments/decontaminate.py). Chatbot Q/A is
 left out whole, since the all-task table tests on a split of it.
 experiments/continued_results.py writes docs/results.md's section from the runs' files.
 
@@ -30,6 +31,7 @@ import random
 import shutil
 import sys
 
+from experiments.decontaminate import benchmark_sentences, drop_benchmark_lines, holds_benchmark_text
 from experiments.nsmc_experiment import PRETRAIN_HPARAMS, run, run_all, run_finetune_command
 from experiments.stage_corpus import SHARED, normalized, nsmc_test_set, stage_reviews, stage_written
 from util.files import atomic_write, write_json
@@ -97,12 +99,22 @@ def stage_corpora(work, max_reviews):
     # Whatever a benchmark tests on stays out: 3i4k's test utterances, and NSMC's test reviews
     # wherever they turn up word for word (a comment "!!!", a 3i4k fragment).
     forbidden = test_texts | nsmc_test_set(SHARED)[1]
+    # And any line holding a sentence of a benchmark's evaluation split (KLUE-NLI's premises are
+    # Wikinews sentences, which the written text holds too).
+    benchmark = benchmark_sentences(SHARED)
     stage_written(SHARED, written)
     dropped = {"written": drop_lines(written, forbidden)}
+    benchmark_dropped = {"written": sum(drop_benchmark_lines(written, benchmark).values())}
+
+    def clean(name, texts):
+        kept = [t for t in texts if not holds_benchmark_text(t, benchmark)]
+        benchmark_dropped[name] = len(texts) - len(kept)
+        return kept
+
     train_utterances = [normalized(text) for _, text in read_3i4k("fci_train_val.txt")]
     kept_3i4k = [t for t in train_utterances if t and t not in test_texts]
     dropped["3i4k_train_val_as_nsmc_test"] = sum(t in forbidden for t in kept_3i4k)
-    kept_3i4k = [t for t in kept_3i4k if t not in forbidden]
+    kept_3i4k = clean("3i4k", [t for t in kept_3i4k if t not in forbidden])
     write_lines(os.path.join(dialogue, "3i4k_train_val.txt"), kept_3i4k, documents=True)
     write_lines(os.path.join(heldout, "3i4k_test.txt"), sorted(test_texts), documents=True)
 
@@ -110,7 +122,7 @@ def stage_corpora(work, max_reviews):
               encoding="utf-8") as f:
         comments = [normalized(line) for line in f if line.strip()]
     dropped["comments"] = sum(c in forbidden for c in comments)
-    comments = [c for c in comments if c not in forbidden]
+    comments = clean("comments", [c for c in comments if c not in forbidden])
     comments_kept, comments_held = split_every(comments, HELD_OUT_EVERY)
     write_lines(os.path.join(dialogue, "comments.txt"), comments_kept, documents=True)
     write_lines(os.path.join(heldout, "comments.txt"), comments_held, documents=True)
@@ -122,7 +134,7 @@ def stage_corpora(work, max_reviews):
         reviews = [line.rstrip("\n") for line in f if line.strip()]
     shutil.rmtree(scratch)
     dropped["reviews"] = sum(r in forbidden for r in reviews)
-    reviews = [r for r in reviews if r not in forbidden]
+    reviews = clean("reviews", [r for r in reviews if r not in forbidden])
     reviews_kept, reviews_held = split_every(reviews, HELD_OUT_EVERY)
     write_lines(os.path.join(dialogue, "reviews.txt"), reviews_kept, documents=True)
     write_lines(os.path.join(heldout, "reviews.txt"), reviews_held, documents=True)
@@ -133,6 +145,7 @@ def stage_corpora(work, max_reviews):
               "comments_held_out": len(comments_held), "reviews_kept": len(reviews_kept),
               "reviews_held_out": len(reviews_held), "nsmc_test_dropped": review_stats,
               "dropped_as_test_text": dropped,
+              "dropped_benchmark_text": benchmark_dropped,
               "held_out_every": HELD_OUT_EVERY, "chatbot": "left out whole (the task table tests on it)"}
     write_json(record_path, record)
     return record

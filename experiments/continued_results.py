@@ -26,6 +26,15 @@ MODELS = [("general", "general (written text, from scratch)"),
 TASK = "intent_3i4k"
 
 
+def benchmark_note(sources):
+    """The corpus line on benchmark text removed (absent from corpora staged before that)."""
+    dropped = sources.get("dropped_benchmark_text")
+    if dropped is None:
+        return ""
+    return ("; then every line holding a sentence of a benchmark's evaluation split (20 characters or more, "
+            f"verbatim; experiments/decontaminate.py): {json.dumps(dropped, sort_keys=True)}")
+
+
 def load(path):
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found (written by experiments/continued_pretraining.py)")
@@ -141,7 +150,7 @@ Dialogue text: 3i4k train/val utterances ({sources['3i4k_train_val_kept']:,}; {s
 dropped because the same text is a 3i4k test utterance or an NSMC test review), unlabeled BEEP! comments
 ({sources['comments_kept']:,}), NSMC's crawled reviews ({sources['reviews_kept']:,}; NSMC's test reviews dropped
 by id and text). Lines that are word for word a 3i4k test utterance or an NSMC test review were dropped from
-every source, written text included: {json.dumps(sources['dropped_as_test_text'], sort_keys=True)}. Held out,
+every source, written text included: {json.dumps(sources['dropped_as_test_text'], sort_keys=True)}{benchmark_note(sources)}. Held out,
 never trained on: 3i4k's test utterances ({sources['3i4k_test_held_out']:,}), 1 in {sources['held_out_every']}
 comments ({sources['comments_held_out']:,}) and reviews ({sources['reviews_held_out']:,}). Chatbot Q/A is left
 out whole (the all-task table tests on a split of it). The extension's own count on the dialogue corpus:

@@ -287,6 +287,16 @@ def intent_heldout_note(sources):
             "chatbot test split)")
 
 
+def benchmark_note(sources):
+    """The corpus line on benchmark text removed (absent from corpora staged before that)."""
+    dropped = sources.get("dropped_benchmark_text")
+    if dropped is None:
+        return ""
+    where = ", ".join(f"`{name}` {n:,}" for name, n in sorted(dropped.items())) or "none found"
+    return (f". Every line holding a sentence of a benchmark's evaluation split (20 characters or more, verbatim; "
+            f"experiments/decontaminate.py) was dropped: {sum(dropped.values()):,} lines ({where})")
+
+
 def build(work, output):
     """The whole markdown text from the files under ``work``."""
     sources, vocab_config, dataset, hparams, timings, exp_args = [load_json(need(work, *name.split("/"))) for name in (
@@ -316,7 +326,7 @@ The machine: the 2-core CPU this project develops and tests on.
 ## Corpus
 NSMC's crawled reviews with every review of NSMC's test set removed ({sources['dropped_test_id']:,} by review id,
 {sources['dropped_test_text']:,} more whose text equals a test document), {sources['reviews_kept']:,} reviews kept,
-plus dialogue and written text{intent_heldout_note(sources)}:
+plus dialogue and written text{intent_heldout_note(sources)}{benchmark_note(sources)}:
 
 {table(['source', 'path', 'license'], sources_rows)}
 

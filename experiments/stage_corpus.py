@@ -10,6 +10,10 @@ Sources (all under ../shared/data; licenses in each folder's MANIFEST.md):
 - boddari (wikinews, book reviews, fairy tales, UNESCO report), Korean news sentences from
   the parallel corpora, BEEP! unlabeled comments, konlpy's constitution and bills.
 
+Last, every line of every source that holds a sentence of a benchmark's evaluation split
+(experiments/decontaminate.py: e.g. KLUE-NLI's premises, which are Wikinews sentences) is
+dropped, counted per file in corpus_sources.json.
+
 The directory is then cleaned by preprocess.py like any user's corpus.
 
     .venv/bin/python -m experiments.stage_corpus --output_dir data/experiment/raw
@@ -20,6 +24,7 @@ import os
 import shutil
 import tarfile
 
+from experiments.decontaminate import benchmark_sentences, drop_benchmark_lines
 from experiments.intent_splits import chatbot_rows, csv_text, heldout_texts, normalized  # noqa: F401 (normalized: re-exported)
 from util.files import atomic_write, write_json
 
@@ -134,6 +139,7 @@ def stage_corpus(output_dir, shared=SHARED, max_reviews=None):
     stats = stage_reviews(shared, output_dir, max_reviews)
     stats.update(stage_intent_text(shared, output_dir))
     stage_others(shared, output_dir)
+    stats["dropped_benchmark_text"] = drop_benchmark_lines(output_dir, benchmark_sentences(shared))
     stats["sources"] = {name: {"path": path, "license": license} for name, (path, license) in SOURCES.items()}
     write_json(os.path.join(os.path.dirname(os.path.abspath(output_dir)), "corpus_sources.json"), stats)
     return stats

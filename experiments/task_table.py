@@ -20,7 +20,7 @@ import shutil
 import statistics
 import sys
 
-from experiments.decontaminate import MIN_CHARS, corpus_sentences, filter_file
+from experiments.decontaminate import HEADERLESS, MIN_CHARS, corpus_sentences, filter_file, task_files
 from experiments.task_data import NOT_AT_HAND, TASKS, lay_out
 from util.files import atomic_write, write_json
 
@@ -68,7 +68,6 @@ PUBLISHED = [
                                          "klue-ner": "84.60 / 91.44", "klue-dp": "93.04 / 88.32 / – / –"}),
 ]
 DEFAULT_SEEDS = 5
-HEADERLESS = {"intent-3i4k"}  # one-example-per-line files without a column header (3i4k's label<TAB>text)
 
 
 def random_init_copy(pretrained_dir, target_dir, seed=20240):
@@ -244,20 +243,15 @@ def lay_out_clean(task, data_dir, args, corpus):
 
     Laid out in a staging directory first and moved in file by file only where the bytes differ,
     so a run of another process reading ``data_dir`` never sees a file before its filtering."""
-    from finetune.config import read_yaml
-
     staging = f"{data_dir}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     data = lay_out(task, staging, args.train_limit, args.eval_limit, args.split_seed)
     if corpus is not None:
-        yaml_values = dict(read_yaml(os.path.join(ROOT, "conf", task, "electra-small.yaml"))[0], **data.files)
         dropped = []
-        for key in ("dev_file", "test_file"):
-            name = yaml_values.get(key)
-            if name and os.path.isfile(os.path.join(staging, name)):
-                kept, gone = filter_file(os.path.join(staging, name), corpus, header=task not in HEADERLESS)
-                if gone:
-                    dropped.append(f"{gone:,} of {kept + gone:,} examples of `{name}`")
+        for path in task_files(task, staging, data.files):
+            kept, gone = filter_file(path, corpus, header=task not in HEADERLESS)
+            if gone:
+                dropped.append(f"{gone:,} of {kept + gone:,} examples of `{os.path.basename(path)}`")
         data.notes.append(("dropped from evaluation, as holding a sentence of the models' pretraining corpus "
                            f"(≥{MIN_CHARS} characters, verbatim): " + ", ".join(dropped)) if dropped else
                           "no evaluation example holds a sentence of the models' pretraining corpus "

@@ -44,6 +44,19 @@ def test_no_test_utterance_or_held_out_line_reaches_a_pretraining_corpus(staged)
     assert sorted(os.listdir(work / "raw" / "dialogue")) == ["3i4k_train_val.txt", "comments.txt", "reviews.txt"]
 
 
+def test_no_line_of_a_pretraining_corpus_holds_benchmark_text(staged):
+    from experiments.decontaminate import benchmark_sentences, holds_benchmark_text
+
+    work, record = staged
+    benchmark = benchmark_sentences(SHARED)
+    # KLUE-NLI's premises are Wikinews sentences, and boddari's Wikinews text holds some of them.
+    assert record["dropped_benchmark_text"]["written"] > 0
+    for name in ("written", "dialogue"):
+        for file_name in os.listdir(work / "raw" / name):
+            with open(work / "raw" / name / file_name, encoding="utf-8") as f:
+                assert not [line for line in f if line.strip() and holds_benchmark_text(line, benchmark)]
+
+
 def test_written_corpus_is_written_text_only(staged):
     work, _ = staged
     names = sorted(os.listdir(work / "raw" / "written"))

@@ -11,7 +11,7 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data is not on this machine")
 
 from experiments import decontaminate, task_data  # noqa: E402
-from experiments.decontaminate import corpus_sentences, filter_file  # noqa: E402
+from experiments.decontaminate import corpus_sentences, filter_file, sentences  # noqa: E402
 
 
 def corpus_of(tmp_path, lines):
@@ -112,3 +112,28 @@ def test_a_corpus_directory_reads_every_file_and_bad_paths_are_one_line_errors(t
     with pytest.raises(UserInputError, match="binary.bin: not UTF-8 text"):
         corpus_sentences([str(tmp_path / "binary.bin")])
     assert decontaminate.MIN_CHARS == 20
+
+
+def test_benchmark_text_is_every_evaluation_sentence_and_no_training_one(tmp_path):
+    from experiments.decontaminate import benchmark_sentences, drop_benchmark_lines, holds_benchmark_text
+
+    benchmark = benchmark_sentences()
+    klue_nli = json.load(open(os.path.join(SHARED, "klue-dev", "klue-nli-v1.1", "klue-nli-v1.1_dev.json"),
+                              encoding="utf-8"))
+    assert all(sentences(e["premise"]) <= benchmark for e in klue_nli)  # the whole dev file: the table carves it
+    with open(os.path.join(SHARED, "nsmc", "ratings_test.txt"), encoding="utf-8") as f:
+        test_reviews = [line.rstrip("\n").split("\t")[1] for line in list(f)[1:]]
+    assert all(sentences(r) <= benchmark for r in test_reviews)
+    with open(os.path.join(SHARED, "nsmc", "ratings_train.txt"), encoding="utf-8") as f:
+        train = [line.rstrip("\n").split("\t")[1] for line in list(f)[1:2000]]
+    train = [r for r in train if sentences(r)]  # long enough to count at all
+    # Training files are not benchmark text: only the few train reviews that repeat an evaluation text.
+    assert len(train) > 500 and sum(holds_benchmark_text(r, benchmark) for r in train) < len(train) // 20
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    premise = klue_nli[0]["premise"]
+    (corpus / "wikinews.txt").write_text(f"앞 문장입니다. {premise} 뒤 문장입니다.\n\n다른 기사의 평범한 문장 하나입니다.\n",
+                                         encoding="utf-8")
+    assert drop_benchmark_lines(str(corpus), benchmark) == {"wikinews.txt": 1}
+    assert (corpus / "wikinews.txt").read_text(encoding="utf-8") == "\n다른 기사의 평범한 문장 하나입니다.\n"

@@ -102,6 +102,7 @@ def work(tmp_path, capsys):
     (work / "logs" / "preprocess.log").write_text(out.err + out.out, encoding="utf-8")
     write_json(work / "corpus_sources.json", {
         "reviews_kept": 1200, "dropped_test_id": 30, "dropped_test_text": 4,
+        "dropped_benchmark_text": {"boddari_wikinews.txt": 52, "nsmc_reviews.txt": 3},
         "sources": {name: {"path": path, "license": license} for name, (path, license) in SOURCES.items()}})
     (work / "vocab").mkdir()
     (work / "vocab" / "vocab.txt").write_text("".join(f"t{i}\n" for i in range(120)), encoding="utf-8")
@@ -154,6 +155,7 @@ def test_results_from_the_work_dir_keep_the_blocks_other_scripts_wrote(work, tmp
     make_results.main(["--work", str(work), "--output", str(output)])
     text = output.read_text(encoding="utf-8")
     assert "stale text" not in text and BLOCK in text and text.endswith(CONTINUED)
+    assert "was dropped: 55 lines (`boddari_wikinews.txt` 52, `nsmc_reviews.txt` 3)" in text
     nsmc, korsts = text.split("## Fine-tuning on NSMC")[1].split("## Fine-tuning on KorSTS")
 
     # NSMC: the end of training is the unscheduled last evaluation, not the best or final one.
