@@ -245,23 +245,25 @@ def lay_out_clean(task, data_dir, args, corpus):
     so a run of another process reading ``data_dir`` never sees a file before its filtering."""
     staging = f"{data_dir}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    data = lay_out(task, staging, args.train_limit, args.eval_limit, args.split_seed)
-    if corpus is not None:
-        dropped = []
-        for path in task_files(task, staging, data.files):
-            kept, gone = filter_file(path, corpus, header=task not in HEADERLESS)
-            if gone:
-                dropped.append(f"{gone:,} of {kept + gone:,} examples of `{os.path.basename(path)}`")
-        data.notes.append(("dropped from evaluation, as holding a sentence of the models' pretraining corpus "
-                           f"(≥{MIN_CHARS} characters, verbatim): " + ", ".join(dropped)) if dropped else
-                          "no evaluation example holds a sentence of the models' pretraining corpus "
-                          f"(≥{MIN_CHARS} characters, verbatim)")
-    os.makedirs(data_dir, exist_ok=True)
-    for name in sorted(os.listdir(staging)):
-        source, target = os.path.join(staging, name), os.path.join(data_dir, name)
-        if not (os.path.isfile(target) and _same_bytes(source, target)):
-            os.replace(source, target)
-    shutil.rmtree(staging)
+    try:
+        data = lay_out(task, staging, args.train_limit, args.eval_limit, args.split_seed)
+        if corpus is not None:
+            dropped = []
+            for path in task_files(task, staging, data.files):
+                kept, gone = filter_file(path, corpus, header=task not in HEADERLESS)
+                if gone:
+                    dropped.append(f"{gone:,} of {kept + gone:,} examples of `{os.path.basename(path)}`")
+            data.notes.append(("dropped from evaluation, as holding a sentence of the models' pretraining corpus "
+                               f"(≥{MIN_CHARS} characters, verbatim): " + ", ".join(dropped)) if dropped else
+                              "no evaluation example holds a sentence of the models' pretraining corpus "
+                              f"(≥{MIN_CHARS} characters, verbatim)")
+        os.makedirs(data_dir, exist_ok=True)
+        for name in sorted(os.listdir(staging)):
+            source, target = os.path.join(staging, name), os.path.join(data_dir, name)
+            if not (os.path.isfile(target) and _same_bytes(source, target)):
+                os.replace(source, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return data
 
 
