@@ -9,6 +9,10 @@ of at least ``MIN_CHARS`` characters (whitespace collapsed) found verbatim as a 
 
 The threshold keeps formulaic short sentences, which any Korean text repeats
 ("삼가 고인의 명복을 빕니다.", "내 인생 최고의 영화"), from counting as leaks.
+
+The same check runs the other way when an experiment builds its corpus: ``benchmark_sentences``
+collects every sentence the table can evaluate on, and ``drop_benchmark_lines`` /
+``holds_benchmark_text`` keep the lines that hold one out of the pretraining text.
 """
 import csv
 import io
@@ -17,6 +21,7 @@ import os
 import re
 import tempfile
 
+from experiments.intent_splits import normalized
 from util.files import atomic_write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,10 +31,6 @@ HEADERLESS = {"intent-3i4k"}  # one-example-per-line files without a column head
 # with another --split_seed any of its examples may be evaluated, so all of it is benchmark text.
 DEV_CARVED = {"kornli", "paws", "korquad", "klue-nli", "klue-sts", "klue-ner", "klue-dp"}
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
-
-
-def normalized(text):
-    return " ".join(text.split())
 
 
 def sentences(text):
