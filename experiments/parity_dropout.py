@@ -71,6 +71,7 @@ def run_side(system, upstream_dir, vocab_file, work, label, hparams, draws):
         with restored_session(saver, checkpoint) as sess:
             batch = {feeds[k]: data[k][0] for k in data.files}
             losses = np.array([sess.run([mlm, disc], batch) for _ in range(draws)])
+    # Not util.files.atomic_write: on the upstream side ``util`` is upstream's package.
     out = os.path.join(work, f"dropout_{label}.npz")
     with open(out + ".tmp", "wb") as f:
         np.savez(f, losses=losses, census=np.array(census))
@@ -99,26 +100,16 @@ def compare(work):
 def run(vocab_file, work, upstream_dir, draws=300, a="ours", b="upstream", hparams=None, b_hparams=None):
     """Both sides in their own processes, then the comparison (written to ``<work>/parity_dropout.json``);
     ``b_hparams`` changes side b only (e.g. a test that a moved dropout shows)."""
-    from experiments.parity_step import make_batches
+    from experiments.parity_step import start_work
+    from util.files import write_json
 
-    vocab_file, work = os.path.abspath(vocab_file), os.path.abspath(work)
-    if os.path.exists(os.path.join(work, "init", "model.ckpt.index")):
-        sys.exit(f"{work}/init already holds a checkpoint: use a fresh --work")
-    os.makedirs(work, exist_ok=True)
-    from experiments.parity_step import read_vocab
-
-    hparams = dict(hparams or dropout_hparams(), vocab_size=read_vocab(vocab_file)[1])
-    seq = hparams["max_seq_length"]
-    np.savez(os.path.join(work, "batches.npz"),
-             **make_batches(vocab_file, hparams["train_batch_size"], seq, int((0.15 + 0.005) * seq), 1))
+    vocab_file, work, hparams = start_work(vocab_file, work, hparams or dropout_hparams(), steps=1)
     for label, system, side_hparams in (("a", a, hparams), ("b", b, dict(hparams, **(b_hparams or {})))):
         subprocess.check_call([sys.executable, "-m", "experiments.parity_dropout", "--_side", system, "--_label", label,
                                "--vocab_file", vocab_file, "--work", work, "--upstream_dir", upstream_dir or "",
                                "--draws", str(draws), "--_hparams", json.dumps(side_hparams)], cwd=ROOT)
     result = dict(compare(work), a=a, b=b, hparams=hparams, b_hparams=b_hparams or {})
-    with open(os.path.join(work, "parity_dropout.json.tmp"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(os.path.join(work, "parity_dropout.json.tmp"), os.path.join(work, "parity_dropout.json"))
+    write_json(os.path.join(work, "parity_dropout.json"), result)
     return result
 
 

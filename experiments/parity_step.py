@@ -309,11 +309,11 @@ def equal(result, tolerance):
     return not result["only_a"] and not result["only_b"] and bool(result["steps"]) and max(values) <= tolerance
 
 
-def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None, steps=8, batch_size=None,
-        tolerance=1e-4, ours_lr_ahead=False):
-    """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``)."""
+def start_work(vocab_file, work, hparams, steps, batch_size=None):
+    """A fresh ``work`` with ``steps`` fixed batches in batches.npz (the sides' shared input); returns the
+    absolute vocab file and work dir and ``hparams`` with the vocab's size."""
     vocab_file, work = os.path.abspath(vocab_file), os.path.abspath(work)
-    hparams = dict(hparams or parity_hparams(), vocab_size=read_vocab(vocab_file)[1])
+    hparams = dict(hparams, vocab_size=read_vocab(vocab_file)[1])
     os.makedirs(work, exist_ok=True)
     if os.path.exists(os.path.join(work, "init", "model.ckpt.index")):
         sys.exit(f"{work}/init already holds a checkpoint: use a fresh --work")
@@ -321,6 +321,13 @@ def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None,
     batches = make_batches(vocab_file, batch_size or hparams.get("train_batch_size", 8), seq,
                            int((hparams.get("mask_prob", 0.15) + 0.005) * seq), steps)
     np.savez(os.path.join(work, "batches.npz"), **batches)
+    return vocab_file, work, hparams
+
+
+def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None, steps=8, batch_size=None,
+        tolerance=1e-4, ours_lr_ahead=False):
+    """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``)."""
+    vocab_file, work, hparams = start_work(vocab_file, work, hparams or parity_hparams(), steps, batch_size)
     labels = [f"a_{a}", f"b_{b}"]
     for label, system, extra in ((labels[0], a, {}), (labels[1], b, b_hparams or {})):
         subprocess.check_call([sys.executable, "-m", "experiments.parity_step", "--_side", system, "--_label", label,
