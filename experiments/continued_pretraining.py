@@ -31,7 +31,7 @@ import random
 import shutil
 import sys
 
-from experiments.decontaminate import benchmark_sentences, drop_benchmark_lines, holds_benchmark_text
+from experiments.decontaminate import benchmark_sentences, drop_benchmark_lines, drop_lines, holds_benchmark_text
 from experiments.nsmc_experiment import PRETRAIN_HPARAMS, run, run_all, run_finetune_command
 from experiments.stage_corpus import SHARED, normalized, nsmc_test_set, stage_reviews, stage_written
 from util.files import atomic_write, write_json
@@ -71,20 +71,6 @@ def write_lines(path, lines, documents=False):
             f.write(line + ("\n\n" if documents else "\n"))
 
 
-def drop_lines(directory, texts):
-    """Rewrite every file in ``directory`` without the lines whose text is in ``texts``; how many went."""
-    dropped = 0
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
-        kept = [line for line in lines if not line.strip() or normalized(line) not in texts]
-        dropped += len(lines) - len(kept)
-        with atomic_write(path) as f:
-            f.writelines(kept)
-    return dropped
-
-
 def stage_corpora(work, max_reviews):
     """raw/written, raw/dialogue and raw/heldout, and what was dropped, in corpus_sources.json."""
     record_path = os.path.join(work, "corpus_sources.json")
@@ -103,7 +89,7 @@ def stage_corpora(work, max_reviews):
     # Wikinews sentences, which the written text holds too).
     benchmark = benchmark_sentences(SHARED)
     stage_written(SHARED, written)
-    dropped = {"written": drop_lines(written, forbidden)}
+    dropped = {"written": sum(drop_lines(written, lambda line: normalized(line) in forbidden).values())}
     benchmark_dropped = {"written": sum(drop_benchmark_lines(written, benchmark).values())}
 
     def clean(name, texts):

@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 
+from experiments.decontaminate import MIN_CHARS
 from experiments.make_results import read_unsup
 from experiments.task_table import cell, finished, replace_section
 from util.errors import UserInputError, run_cli
@@ -31,7 +32,7 @@ def benchmark_note(sources):
     dropped = sources.get("dropped_benchmark_text")
     if dropped is None:
         return ""
-    return ("; then every line holding a sentence of a benchmark's evaluation split (20 characters or more, "
+    return (f"; then every line holding a sentence of a benchmark's evaluation split ({MIN_CHARS} characters or more, "
             f"verbatim; experiments/decontaminate.py): {json.dumps(dropped, sort_keys=True)}")
 
 

@@ -191,13 +191,20 @@ def holds_benchmark_text(line, benchmark):
 def drop_benchmark_lines(directory, benchmark):
     """Rewrite every file under ``directory`` without the lines (sentences, documents, TSV rows)
     that hold a sentence of ``benchmark``; returns {file relative to directory: lines dropped}."""
+    return drop_lines(directory, lambda line: holds_benchmark_text(line, benchmark))
+
+
+def drop_lines(directory, drop):
+    """Rewrite every file under ``directory`` without its non-blank lines for which ``drop(line)``
+    is true (a file nothing is dropped from is left as it is); returns {file relative to
+    directory: lines dropped}."""
     dropped = {}
     for root, _, names in os.walk(directory):
         for name in sorted(names):
             path = os.path.join(root, name)
             with open(path, encoding="utf-8") as f:
                 lines = f.readlines()
-            kept = [line for line in lines if not line.strip() or not holds_benchmark_text(line, benchmark)]
+            kept = [line for line in lines if not line.strip() or not drop(line)]
             if len(kept) < len(lines):
                 with atomic_write(path) as f:
                     f.writelines(kept)

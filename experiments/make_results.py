@@ -19,6 +19,7 @@ import types
 
 from configure_pretraining import HPARAMS as HPARAM_DEFAULTS
 from experiments import task_table
+from experiments.decontaminate import MIN_CHARS
 from experiments.task_table import PUBLISHED, find_section, finished, replace_section
 from util.errors import UserInputError, run_cli
 from util.files import atomic_write
@@ -293,8 +294,8 @@ def benchmark_note(sources):
     if dropped is None:
         return ""
     where = ", ".join(f"`{name}` {n:,}" for name, n in sorted(dropped.items())) or "none found"
-    return (f". Every line holding a sentence of a benchmark's evaluation split (20 characters or more, verbatim; "
-            f"experiments/decontaminate.py) was dropped: {sum(dropped.values()):,} lines ({where})")
+    return (f". Every line holding a sentence of a benchmark's evaluation split ({MIN_CHARS} characters or more, "
+            f"verbatim; experiments/decontaminate.py) was dropped: {sum(dropped.values()):,} lines ({where})")
 
 
 def build(work, output):

@@ -14,6 +14,7 @@ final evaluation is skipped, so an interrupted table continues where it stopped.
 published table reports, on the split named) is generated from those files, beside the seeds' published small-model rows.
 """
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -260,16 +261,11 @@ def lay_out_clean(task, data_dir, args, corpus):
         os.makedirs(data_dir, exist_ok=True)
         for name in sorted(os.listdir(staging)):
             source, target = os.path.join(staging, name), os.path.join(data_dir, name)
-            if not (os.path.isfile(target) and _same_bytes(source, target)):
+            if not (os.path.isfile(target) and filecmp.cmp(source, target, shallow=False)):
                 os.replace(source, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return data
-
-
-def _same_bytes(a, b):
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        return fa.read() == fb.read()
 
 
 def put_section(path, body, marker="task_table"):
