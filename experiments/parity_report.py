@@ -138,6 +138,23 @@ def spread(values):
     return mean, std
 
 
+def welch_p(ours, upstream):
+    """Two-sided Welch t-test p for the means, or None where it means nothing (a single seed, or no
+    spread on either side)."""
+    if len(ours) < 2 or len(upstream) < 2 or not (statistics.stdev(ours) or statistics.stdev(upstream)):
+        return None
+    from scipy.stats import ttest_ind
+
+    return float(ttest_ind(ours, upstream, equal_var=False).pvalue)
+
+
+def verdict(ours, upstream):
+    if len(upstream) < 2:
+        return "– (one upstream seed: no spread to judge by)"
+    p = welch_p(ours, upstream)
+    return ("yes" if within(ours, upstream) else "**no**") + ("" if p is None else f" (p {p:.2f})")
+
+
 def within(ours, upstream):
     """Ours counts as matching when its mean lies inside upstream's seed range widened by
     upstream's standard deviation (with 3 seeds the range alone is too narrow to mean much)."""
@@ -194,7 +211,7 @@ def write_report(work, out_path, args=None):
         lines += [f"## {generator} generator ("
                   + ", ".join(f"{seeds(len(r))} {s}" for s, r in mine + [("upstream", upstream)]) + ")", "",
                   "| metric | " + " | ".join(f"{s} (mean ± std)" for s, _ in mine) + " | upstream (mean ± std) | "
-                  + " | ".join(f"{s} within upstream's spread" for s, _ in mine) + " |",
+                  + " | ".join(f"{s} within upstream's spread (Welch p)" for s, _ in mine) + " |",
                   "|---|" + "---|" * (2 * len(mine) + 1)]
         for metric in METRICS:
             b = [r["results"][metric] for r in upstream if metric in r["results"]]
@@ -202,8 +219,7 @@ def write_report(work, out_path, args=None):
             if not b or not all(ours):
                 continue
             cells = ["{:.4f} ± {:.4f}".format(*spread(a)) for a in ours]
-            verdicts = [("– (one upstream seed: no spread to judge by)" if len(b) < 2
-                         else "yes" if within(a, b) else "**no**") for a in ours]
+            verdicts = [verdict(a, b) for a in ours]
             lines.append(f"| {metric} | " + " | ".join(cells) + " | {:.4f} ± {:.4f} | ".format(*spread(b))
                          + " | ".join(verdicts) + " |")
         times = {s: [r["seconds"] for r in rs if r["seconds"]] for s, rs in mine + [("upstream", upstream)]}

@@ -23,7 +23,10 @@ def test_report_states_the_steps_the_runs_trained_and_compares_seeds(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "'num_train_steps': 600" in text  # not HPARAMS' default of 1000
     assert "## real generator (2 seeds ours, 2 seeds upstream)" in text
-    assert "| disc_auc_real_tokens | 0.7100 ± 0.0141 | 0.7000 ± 0.0141 | yes |" in text
+    # Welch's t = 0.01 / sqrt(0.0002/2 + 0.0002/2) = 0.7071 on 2 degrees of freedom, where the
+    # two-sided p is 1 - t / sqrt(2 + t^2) = 0.553.
+    assert "| disc_auc_real_tokens | 0.7100 ± 0.0141 | 0.7000 ± 0.0141 | yes (p 0.55) |" in text
+    assert "| disc_loss | 0.3000 ± 0.0000 | 0.3000 ± 0.0000 | yes |" in text  # no spread: no p
     assert (tmp_path / "docs" / "figures" / "parity_loss.png").is_file()
 
 
@@ -72,6 +75,6 @@ def test_ours_with_upstreams_masking_gets_its_own_columns(tmp_path):
     write_report(str(work), str(out))
     text = out.read_text(encoding="utf-8")
     assert "## real generator (2 seeds ours, 2 seeds ourswr, 2 seeds upstream)" in text
-    assert ("| disc_auc_real_tokens | 0.5100 ± 0.0141 | 0.5250 ± 0.0071 | 0.5300 ± 0.0141 | yes | yes |"
+    assert ("| disc_auc_real_tokens | 0.5100 ± 0.0141 | 0.5250 ± 0.0071 | 0.5300 ± 0.0141 | yes (p 0.29) | yes (p 0.71) |"
             in text)
     assert "`ourswr` is ours with upstream's masking" in text
