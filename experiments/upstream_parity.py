@@ -163,6 +163,13 @@ def train_and_evaluate(system, generator, seed, args):
     return model_dir
 
 
+def planned_runs(systems, generators, first_seed, seeds):
+    """(system, generator, seed) in run order: a generator setting's seeds alternate between the
+    systems, so a run cut short leaves the systems with equal counts."""
+    return [(system, generator, seed) for generator in generators.split(",")
+            for seed in range(first_seed, first_seed + seeds) for system in systems.split(",")]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream_dir", required=True, help="a checkout of google-research/electra")
@@ -170,6 +177,8 @@ def main():
     p.add_argument("--nsmc_file", help="build the data from this NSMC ratings file into <work>/data instead")
     p.add_argument("--work", default="data/parity")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first_seed", type=int, default=1,
+                   help="run seeds first_seed .. first_seed+seeds-1, e.g. to split one setting over two processes")
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
     p.add_argument("--generators", default="uniform,real")
     p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, upstream")
@@ -191,10 +200,8 @@ def main():
     if not args.data_dir or not glob.glob(os.path.join(args.data_dir, "pretrain_data.tfrecord*")):
         sys.exit(f"--data_dir {args.data_dir}: no pretrain_data.tfrecord* files")
     args.data_dir = os.path.abspath(args.data_dir)
-    for generator in args.generators.split(","):
-        for seed in range(1, args.seeds + 1):
-            for system in args.systems.split(","):
-                train_and_evaluate(system, generator, seed, args)
+    for system, generator, seed in planned_runs(args.systems, args.generators, args.first_seed, args.seeds):
+        train_and_evaluate(system, generator, seed, args)
     from experiments.parity_report import write_report
 
     write_report(args.work, os.path.join(ROOT, "docs", "pretraining_parity.md"), args)

@@ -62,3 +62,12 @@ def test_every_checkpoint_is_evaluated_on_the_same_masks(tmp_path):
         shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("results", "eval*"))
         results.append(pretrain(copy, evaluation_hparams(tiny, data_dir)))
     assert "masked_lm_loss" in results[0] and results[0] == results[1]
+
+
+def test_seeds_alternate_between_systems_and_can_start_later():
+    from experiments.upstream_parity import planned_runs
+
+    assert planned_runs("ours,upstream", "real_t2", 1, 2) == [
+        ("ours", "real_t2", 1), ("upstream", "real_t2", 1), ("ours", "real_t2", 2), ("upstream", "real_t2", 2)]
+    # Two processes can share one setting: seeds 1-3 in one, 4-6 in the other.
+    assert [seed for _, _, seed in planned_runs("ourswr", "real_t2", 4, 3)] == [4, 5, 6]
