@@ -47,7 +47,7 @@ HPARAMS = {
     "generator_hidden_size": (0.25, float, "generator hidden size as a fraction of the discriminator's"),
     "disallow_correct": (False, bool, "never let the generator sample the original token"),
     "temperature": (1.0, float, "sampling temperature of the generator"),
-    "max_seq_length": (128, int, "tokens per example (must match the dataset)"),
+    "max_seq_length": (128, int, "tokens per example; the dataset's (stats.json) when unset, which must agree when set"),
     "max_predictions_per_seq": (None, int, "prediction slots per example; int((mask_prob + 0.005) * max_seq_length)"),
     "train_batch_size": (128, int, "training batch size (global: split over TPU cores, GPUs and workers)"),
     "eval_batch_size": (128, int, "evaluation batch size"),

@@ -21,6 +21,21 @@ def vocab_candidates(config, stats):
     return found + ([recorded] if recorded else [])
 
 
+def take_sequence_length(config, stats):
+    """max_seq_length left unset in the hparams is the dataset's (a preset's 128 or 512 is a
+    default, not a choice), with max_predictions_per_seq derived from it unless set. True when
+    it changed anything; printed, since the length decides the cost of every step."""
+    built = (stats or {}).get("max_seq_length")
+    if built is None or "max_seq_length" in config.user_set or built == config.max_seq_length:
+        return False
+    config.max_seq_length = built
+    if "max_predictions_per_seq" not in config.user_set:
+        config.max_predictions_per_seq = int((config.mask_prob + 0.005) * built)
+    print(f"max_seq_length {built}: read from the dataset's stats.json (max_predictions_per_seq "
+          f"{config.max_predictions_per_seq})", flush=True)
+    return True
+
+
 def check_against_files(config, stats):
     """Raise one UserInputError naming every contradiction and the --hparams override for them all."""
     problems, fixes = [], {}

@@ -54,6 +54,8 @@ def prepare(config):
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
     stats = input_pipeline.read_stats(files)[1]
+    if settings_check.take_sequence_length(config, stats):
+        config.validate()  # the dataset's length against the positions and prediction slots
     settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
     tokenizer = resolve_vocab(config, stats)
     if source:

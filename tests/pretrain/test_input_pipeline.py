@@ -46,6 +46,21 @@ def test_dataset_built_with_another_sequence_length(tiny_data):
         training.prepare(config_for(tiny_data, max_seq_length=128))
 
 
+def test_unset_sequence_length_is_the_datasets(tiny_data, capsys):
+    hparams = tiny_hparams()
+    hparams.pop("max_seq_length")
+    hparams.pop("max_predictions_per_seq", None)
+    config = PretrainingConfig("m", str(tiny_data), **hparams)
+    assert config.max_seq_length == 128  # the preset's default, before the data is read
+    training.prepare(config)
+    assert (config.max_seq_length, config.max_predictions_per_seq) == (64, 9)  # int(0.155 * 64)
+    assert "max_seq_length 64: read from the dataset's stats.json" in capsys.readouterr().out
+    # A set prediction count is kept, and one the length cannot hold is refused.
+    config = PretrainingConfig("m", str(tiny_data), **dict(hparams, max_predictions_per_seq=70))
+    with pytest.raises(UserInputError, match=r"max_predictions_per_seq \(70\) exceeds max_seq_length \(64\)"):
+        training.prepare(config)
+
+
 def test_dataset_built_with_another_vocab(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
