@@ -25,7 +25,10 @@ def read_results(path):
 
 
 def collect(work):
-    """{(system, generator): [{"results", "curve", "seconds", "seed"}, ...]} from finished runs."""
+    """{(system, generator): [{"results", "curve", "seconds", "seed", "upstream_masking"}, ...]} from
+    finished runs; "upstream_masking" is the second evaluation's results (None where it did not run)."""
+    from experiments.upstream_parity import UPSTREAM_MASKING_EVAL
+
     runs = {}
     for results in sorted(glob.glob(os.path.join(work, "*_*_seed*", "results", "unsup_results.txt"))):
         model_dir = os.path.dirname(os.path.dirname(results))
@@ -33,8 +36,10 @@ def collect(work):
         curve = scalars(model_dir).get("loss", [])
         seconds_file = os.path.join(model_dir, "train_seconds.txt")
         seconds = float(open(seconds_file).read()) if os.path.exists(seconds_file) else None
+        crossed = os.path.join(model_dir, UPSTREAM_MASKING_EVAL, "results", "unsup_results.txt")
         runs.setdefault((system, generator), []).append(
-            {"results": read_results(results), "curve": curve, "seconds": seconds, "seed": int(seed)})
+            {"results": read_results(results), "curve": curve, "seconds": seconds, "seed": int(seed),
+             "upstream_masking": read_results(crossed) if os.path.exists(crossed) else None})
     return runs
 
 
@@ -185,6 +190,22 @@ def plot(runs, path):
     plt.close(fig)
 
 
+def metric_table(mine, upstream, metrics, key):
+    """Markdown rows: each of our systems' mean ± std beside upstream's, and the verdict, for the
+    results under ``key`` of each run."""
+    lines = ["| metric | " + " | ".join(f"{s} (mean ± std)" for s, _ in mine) + " | upstream (mean ± std) | "
+             + " | ".join(f"{s} within upstream's spread (Welch p)" for s, _ in mine) + " |",
+             "|---|" + "---|" * (2 * len(mine) + 1)]
+    for metric in metrics:
+        b = [r[key][metric] for r in upstream if metric in r[key]]
+        ours = [[r[key][metric] for r in rs if metric in r[key]] for _, rs in mine]
+        if not b or not all(ours):
+            continue
+        lines.append(f"| {metric} | " + " | ".join("{:.4f} ± {:.4f}".format(*spread(a)) for a in ours)
+                     + " | {:.4f} ± {:.4f} | ".format(*spread(b)) + " | ".join(verdict(a, b) for a in ours) + " |")
+    return lines
+
+
 def write_report(work, out_path, args=None):
     from experiments.upstream_parity import GENERATORS, HPARAMS, METRICS, OUR_SYSTEMS
 
@@ -210,22 +231,20 @@ def write_report(work, out_path, args=None):
         mine = [(s, runs[(s, generator)]) for s in OUR_SYSTEMS if (s, generator) in runs]
         lines += [f"## {generator} generator ("
                   + ", ".join(f"{seeds(len(r))} {s}" for s, r in mine + [("upstream", upstream)]) + ")", "",
-                  "| metric | " + " | ".join(f"{s} (mean ± std)" for s, _ in mine) + " | upstream (mean ± std) | "
-                  + " | ".join(f"{s} within upstream's spread (Welch p)" for s, _ in mine) + " |",
-                  "|---|" + "---|" * (2 * len(mine) + 1)]
-        for metric in METRICS:
-            b = [r["results"][metric] for r in upstream if metric in r["results"]]
-            ours = [[r["results"][metric] for r in rs if metric in r["results"]] for _, rs in mine]
-            if not b or not all(ours):
-                continue
-            cells = ["{:.4f} ± {:.4f}".format(*spread(a)) for a in ours]
-            verdicts = [verdict(a, b) for a in ours]
-            lines.append(f"| {metric} | " + " | ".join(cells) + " | {:.4f} ± {:.4f} | ".format(*spread(b))
-                         + " | ".join(verdicts) + " |")
+                  *metric_table(mine, upstream, METRICS, "results")]
         times = {s: [r["seconds"] for r in rs if r["seconds"]] for s, rs in mine + [("upstream", upstream)]}
         if all(times.values()):
             lines += ["", "Per-run training wall time: " + ", ".join(
                 f"{s} {statistics.mean(t):.0f} s" for s, t in times.items()) + " (same machine)."]
+        crossed = [(s, [r for r in rs if r["upstream_masking"]]) for s, rs in mine]
+        crossed_upstream = [r for r in upstream if r["upstream_masking"]]
+        if crossed_upstream and all(rs for _, rs in crossed):
+            lines += ["", f"### {generator} generator, the same checkpoints evaluated with upstream's masking (" + ", ".join(
+                f"{seeds(len(r))} {s}" for s, r in crossed + [("upstream", crossed_upstream)]) + ")", "",
+                "The same evaluation batches, with the positions drawn as upstream draws them (with replacement, "
+                "[CLS] and [SEP] counted; `mask_with_replacement`). Each discriminator meets the masking it trained "
+                "with in one of the two tables: a gap that follows the masking is not a difference in learning.", "",
+                *metric_table(crossed, crossed_upstream, METRICS, "upstream_masking")]
         lines.append("")
     for section in (compare_init(work), step_section(work), dropout_section(work)):
         lines += section + ([""] if section else [])

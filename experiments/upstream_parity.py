@@ -4,7 +4,10 @@ Both systems pre-train on the same TFRecords with the same hparams, several seed
 a uniform generator (random replacements) and with the real generator. Each trained
 checkpoint, ours or upstream's, is then evaluated by our run_pretraining.py (the variable
 names are upstream's, so it reads both), which reports upstream's eval metrics and the
-real-token ones. docs/pretraining_parity.md is written from the runs' own files.
+real-token ones, and then again with upstream's masking (``mask_with_replacement``), so that
+each discriminator is scored once on the masking it trained with. docs/pretraining_parity.md
+is written from the runs' own files; ``--evaluate_only`` adds missing evaluations to finished
+runs and rewrites it without training.
 
 Upstream's code is not part of this project: point ``--upstream_dir`` at a checkout of
 https://github.com/google-research/electra kept outside it. Its one tf.contrib call,
@@ -137,14 +140,37 @@ def evaluation_hparams(hparams, data_dir):
     return dict(hparams, do_train=False, do_eval=True, vocab_file=os.path.join(data_dir, "vocab.txt"), seed=EVAL_SEED)
 
 
+# Each checkpoint is evaluated a second time with upstream's masking (positions drawn with
+# replacement, [CLS] and [SEP] counted; model/masking.py), into this subdirectory: a
+# discriminator is scored on the masking it trained with in one of the two, so a gap that
+# flips between them is the masking's, not the learning's.
+UPSTREAM_MASKING_EVAL = "eval_upstream_masking"
+
+
+def evaluate_with_upstreams_masking(model_dir, hparams, data_dir):
+    """The run's checkpoint (a warm start, so the run's own dir is untouched) on the same
+    evaluation batches, masked as upstream masks."""
+    eval_dir = os.path.join(model_dir, UPSTREAM_MASKING_EVAL)
+    if os.path.exists(os.path.join(eval_dir, "results", "unsup_results.txt")):
+        return
+    os.makedirs(eval_dir, exist_ok=True)
+    evaluation = dict(evaluation_hparams(hparams, data_dir), saved_model=model_dir, mask_with_replacement=True)
+    run([sys.executable, "run_pretraining.py", "--data_dir", data_dir, "--model_name", eval_dir,
+         "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval_upstream_masking.log"))
+
+
 def train_and_evaluate(system, generator, seed, args):
-    """One run; returns its model dir. Skipped when its eval results already exist."""
+    """One run; returns its model dir. Training is skipped when its eval results already exist
+    (``--evaluate_only``: a run without them is left alone), each evaluation when its own do."""
     model_dir = os.path.join(os.path.abspath(args.work), f"{system}_{generator}_seed{seed}")
     results = os.path.join(model_dir, "results", "unsup_results.txt")
-    if os.path.exists(results):
-        return model_dir
-    os.makedirs(model_dir, exist_ok=True)
     hparams = dict(HPARAMS, num_train_steps=args.steps, vocab_size=vocab_size(args.data_dir), **GENERATORS[generator])
+    if os.path.exists(results):
+        evaluate_with_upstreams_masking(model_dir, hparams, args.data_dir)
+        return model_dir
+    if args.evaluate_only:
+        return None
+    os.makedirs(model_dir, exist_ok=True)
     log = os.path.join(model_dir, "train.log")
     print(f"[{time.strftime('%H:%M:%S')}] {system} {generator} seed {seed}", flush=True)
     if system in OUR_SYSTEMS:
@@ -160,6 +186,7 @@ def train_and_evaluate(system, generator, seed, args):
          "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval.log"))
     with open(os.path.join(model_dir, "train_seconds.txt"), "w") as f:
         f.write(f"{seconds:.1f}\n")
+    evaluate_with_upstreams_masking(model_dir, hparams, args.data_dir)
     return model_dir
 
 
@@ -182,6 +209,8 @@ def main():
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
     p.add_argument("--generators", default="uniform,real")
     p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, upstream")
+    p.add_argument("--evaluate_only", action="store_true",
+                   help="train nothing: add the missing evaluations of the runs that finished, then the report")
     p.add_argument("--hparams", help=argparse.SUPPRESS)
     p.add_argument("--_upstream_train", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

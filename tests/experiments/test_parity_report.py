@@ -4,11 +4,15 @@ import json
 from experiments.parity_report import write_report
 
 
-def fake_run(work, name, steps, auc):
+def fake_run(work, name, steps, auc, auc_upstream_masking=None):
     run = work / name
     (run / "results").mkdir(parents=True)
     (run / "results" / "unsup_results.txt").write_text(
         f"disc_auc_real_tokens = {auc}\ndisc_loss = 0.3\n", encoding="utf-8")
+    if auc_upstream_masking is not None:
+        crossed = run / "eval_upstream_masking" / "results"
+        crossed.mkdir(parents=True)
+        (crossed / "unsup_results.txt").write_text(f"disc_auc_real_tokens = {auc_upstream_masking}\n")
     (run / "pretrain_config.json").write_text(json.dumps({"num_train_steps": steps}), encoding="utf-8")
     (run / "train_seconds.txt").write_text("12.0\n")
 
@@ -78,3 +82,22 @@ def test_ours_with_upstreams_masking_gets_its_own_columns(tmp_path):
     assert ("| disc_auc_real_tokens | 0.5100 ± 0.0141 | 0.5250 ± 0.0071 | 0.5300 ± 0.0141 | yes (p 0.29) | yes (p 0.71) |"
             in text)
     assert "`ourswr` is ours with upstream's masking" in text
+
+
+def test_a_second_evaluation_with_upstreams_masking_gets_its_own_table(tmp_path):
+    work = tmp_path / "parity"
+    # ours ahead on its own masking, behind on upstream's: the gap follows the masking.
+    for seed, (ours, upstream) in enumerate([((0.76, 0.75), (0.74, 0.77)), ((0.75, 0.74), (0.75, 0.76)),
+                                             ((0.77, 0.75), (0.74, 0.77))], start=1):
+        fake_run(work, f"ours_real_t2_seed{seed}", 1000, ours[0], ours[1])
+        fake_run(work, f"upstream_real_t2_seed{seed}", 1000, upstream[0], upstream[1])
+    fake_run(work, "ours_real_t2_seed4", 1000, 0.76)  # its second evaluation did not run: left out of that table
+    out = tmp_path / "parity.md"
+    write_report(str(work), str(out))
+    text = out.read_text(encoding="utf-8")
+    assert "## real_t2 generator (4 seeds ours, 3 seeds upstream)" in text
+    assert "| disc_auc_real_tokens | 0.7600 ± 0.0082 | 0.7433 ± 0.0058 | **no** (p 0.03) |" in text
+    crossed = text.split("### real_t2 generator, the same checkpoints evaluated with upstream's masking "
+                         "(3 seeds ours, 3 seeds upstream)")[1]
+    assert "| disc_auc_real_tokens | 0.7467 ± 0.0058 | 0.7667 ± 0.0058 | **no** (p 0.01) |" in crossed
+    assert "disc_loss" not in crossed  # only what the second evaluation wrote

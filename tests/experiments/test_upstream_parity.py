@@ -63,6 +63,17 @@ def test_every_checkpoint_is_evaluated_on_the_same_masks(tmp_path):
         results.append(pretrain(copy, evaluation_hparams(tiny, data_dir)))
     assert "masked_lm_loss" in results[0] and results[0] == results[1]
 
+    # The second evaluation, with upstream's masking, goes to a subdirectory from the same checkpoint.
+    from experiments.upstream_parity import EVAL_SEED, UPSTREAM_MASKING_EVAL, evaluate_with_upstreams_masking
+
+    evaluated = str(tmp_path / "eval0")
+    evaluate_with_upstreams_masking(evaluated, tiny, data_dir)
+    crossed = open(os.path.join(evaluated, UPSTREAM_MASKING_EVAL, "results", "unsup_results.txt"), encoding="utf-8").read()
+    config = json.load(open(os.path.join(evaluated, UPSTREAM_MASKING_EVAL, "pretrain_config.json"), encoding="utf-8"))
+    assert config["mask_with_replacement"] is True and config["seed"] == EVAL_SEED
+    assert "masked_lm_loss" in crossed and crossed != results[0]
+    assert open(os.path.join(evaluated, "results", "unsup_results.txt"), encoding="utf-8").read() == results[0]
+
 
 def test_seeds_alternate_between_systems_and_can_start_later():
     from experiments.upstream_parity import planned_runs
