@@ -234,8 +234,9 @@ def write_report(work, out_path, args=None):
                   *metric_table(mine, upstream, METRICS, "results")]
         times = {s: [r["seconds"] for r in rs if r["seconds"]] for s, rs in mine + [("upstream", upstream)]}
         if all(times.values()):
-            lines += ["", "Per-run training wall time: " + ", ".join(
-                f"{s} {statistics.mean(t):.0f} s" for s, t in times.items()) + " (same machine)."]
+            lines += ["", "Per-run training wall time, median: " + ", ".join(
+                f"{s} {statistics.median(t):.0f} s" for s, t in times.items()) + " (same machine, but not a speed "
+                "comparison: runs shared it with other work, at different loads)."]
         crossed = [(s, [r for r in rs if r["upstream_masking"]]) for s, rs in mine]
         crossed_upstream = [r for r in upstream if r["upstream_masking"]]
         if crossed_upstream and all(rs for _, rs in crossed):
