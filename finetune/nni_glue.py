@@ -8,6 +8,7 @@ NNI 3.0's manager (a Node.js server) listens on every interface and has no optio
 that; ``loopback_environment`` preloads ``conf/nni/loopback.js`` into it, which makes every
 server it opens listen on 127.0.0.1 only.
 """
+import contextlib
 import logging
 import os
 
@@ -91,6 +92,29 @@ class LoopbackUrlsOnly(logging.Filter):
         return True
 
 
+# NNI 3.0's launcher asks the new manager for /check-status 3 times, 1 s apart, then gives up.
+# On a 2-core machine busy with two pretraining runs the Node.js manager took longer than that
+# to listen, and the experiment failed with "Connection refused" though nothing was wrong.
+MANAGER_START_SECONDS = 60
+
+
+@contextlib.contextmanager
+def patient_manager_check(seconds=MANAGER_START_SECONDS):
+    """Within it, NNI's launcher waits up to ``seconds`` for its manager to answer."""
+    from nni.experiment import launcher
+
+    check = launcher._check_rest_server
+
+    def patient(port, retry=3, url_prefix=None):
+        return check(port, retry=max(retry, seconds), url_prefix=url_prefix)
+
+    launcher._check_rest_server = patient
+    try:
+        yield
+    finally:
+        launcher._check_rest_server = check
+
+
 def start_experiment(config_file, port, overrides=None, loopback=True):
     """Start an NNI experiment from a YAML experiment config; returns the ``Experiment``.
 
@@ -110,7 +134,8 @@ def start_experiment(config_file, port, overrides=None, loopback=True):
         os.environ["NODE_OPTIONS"] = loopback_environment()["NODE_OPTIONS"]
         logging.getLogger("nni.experiment").addFilter(url_filter)
     try:
-        experiment.start(port)
+        with patient_manager_check():
+            experiment.start(port)
     finally:
         logging.getLogger("nni.experiment").removeFilter(url_filter)
         if loopback:
