@@ -157,7 +157,8 @@ def verdict(ours, upstream):
     if len(upstream) < 2:
         return "– (one upstream seed: no spread to judge by)"
     p = welch_p(ours, upstream)
-    return ("yes" if within(ours, upstream) else "**no**") + ("" if p is None else f" (p {p:.2f})")
+    shown = "" if p is None else " (p < 0.01)" if p < 0.005 else f" (p {p:.2f})"
+    return ("yes" if within(ours, upstream) else "**no**") + shown
 
 
 def within(ours, upstream):
