@@ -218,7 +218,9 @@ def write_report(work, out_path, args=None):
              f"--work {os.path.relpath(work, ROOT)}` to rewrite it from the runs' files); nothing here is typed by hand.",
              "", "Both systems trained on the same TFRecords with the same hparams; every checkpoint, ours and "
              "upstream's, was then evaluated by our `run_pretraining.py` (upstream's variable names, so it reads "
-             "both) on the same evaluation batches. `*_real_tokens` metrics count the text's tokens only "
+             "both) on the same evaluation batches, with the same masks and generator samples (one seed, "
+             "`EVAL_SEED`, for every checkpoint). Settings that did not run here are left out; docs/pretraining.md "
+             "(Learning parity) says what was measured before. `*_real_tokens` metrics count the text's tokens only "
              "(padding, [CLS], [SEP] excluded); the others are upstream's definitions (its AUC counts padding).",
              "", f"Hparams: `{hparams}`; generator settings: "
              f"`{ {g: GENERATORS[g] for g in sorted({g for _, g in runs}) if g in GENERATORS} }`."
