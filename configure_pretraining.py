@@ -93,6 +93,11 @@ BERT_DEFAULTS = dict(hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs
                      max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02)
 
 
+def prediction_slots(mask_prob, max_seq_length):
+    """Upstream's default max_predictions_per_seq."""
+    return int((mask_prob + 0.005) * max_seq_length)
+
+
 def closest(name, known):
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.0)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -170,7 +175,7 @@ class PretrainingConfig:
         if self.embedding_size is None:
             self.embedding_size = self.hidden_size
         if self.max_predictions_per_seq is None:
-            self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+            self.max_predictions_per_seq = prediction_slots(self.mask_prob, self.max_seq_length)
         for name in self.model_hparam_overrides:
             if name not in BERT_DEFAULTS and name not in PRESETS["small"] and name != "vocab_size":
                 known = list(BERT_DEFAULTS) + list(PRESETS["small"])

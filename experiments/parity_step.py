@@ -318,8 +318,10 @@ def start_work(vocab_file, work, hparams, steps, batch_size=None):
     if os.path.exists(os.path.join(work, "init", "model.ckpt.index")):
         sys.exit(f"{work}/init already holds a checkpoint: use a fresh --work")
     seq = hparams.get("max_seq_length", 128)
+    from configure_pretraining import prediction_slots  # ours: start_work runs in the parent, never a side
+
     batches = make_batches(vocab_file, batch_size or hparams.get("train_batch_size", 8), seq,
-                           int((hparams.get("mask_prob", 0.15) + 0.005) * seq), steps)
+                           prediction_slots(hparams.get("mask_prob", 0.15), seq), steps)
     np.savez(os.path.join(work, "batches.npz"), **batches)
     return vocab_file, work, hparams
 

@@ -9,6 +9,7 @@ that resolves them: ``null`` hands a key back to the files (docs/pretraining.md)
 import json
 import os
 
+from configure_pretraining import prediction_slots
 from util.errors import UserInputError
 from util.tokenization import read_tokenizer_config, resolve_vocab_path
 from util.vocab_file import VocabFile
@@ -30,7 +31,7 @@ def take_sequence_length(config, stats):
         return False
     config.max_seq_length = built
     if "max_predictions_per_seq" not in config.user_set:
-        config.max_predictions_per_seq = int((config.mask_prob + 0.005) * built)
+        config.max_predictions_per_seq = prediction_slots(config.mask_prob, built)
     print(f"max_seq_length {built}: read from the dataset's stats.json (max_predictions_per_seq "
           f"{config.max_predictions_per_seq})", flush=True)
     return True
