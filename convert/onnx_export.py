@@ -217,7 +217,7 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
     """Export a fine-tuned directory, check parity, and put the file in place only if it passed."""
     from convert import parity
     from util.errors import UserInputError
-    from util.files import put_in_place, temp_dir_beside
+    from util.files import discard, put_in_place, temp_dir_beside
 
     onnx_path = onnx_path or os.path.join(model_dir, "model.onnx")
     if os.path.exists(onnx_path) and not overwrite:
@@ -236,9 +236,7 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
         put_in_place(tmp, onnx_path)
         log(f"wrote {onnx_path}")
     finally:
-        import shutil
-
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard(tmp_dir)
     return onnx_path, results
 
 

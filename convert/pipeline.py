@@ -4,12 +4,10 @@ Everything is written under temporary names beside the targets and renamed into 
 only after the variables checked out and the parity check passed, so a failed or
 interrupted conversion leaves no output a later stage could take as complete.
 """
-import contextlib
 import os
-import shutil
 
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside
+from util.files import discard, put_in_place, temp_dir_beside
 
 
 def _check_target(path, overwrite, what, flag, is_dir=True):
@@ -128,8 +126,7 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
             log(f"wrote {target}")
     finally:
         for tmp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(tmp)
+            discard(tmp)
     return results
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside, write_json
+from util.files import discard, put_in_place, temp_dir_beside, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def save(output_dir, step, model, tokenizer, config, state, optimizer, scheduler
         write_finetuned_card(tmp, run_dir=output_dir, name=f"{PREFIX}{step}", step=step)
         put_in_place(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     logger.info("saved %s", path)
     return path

@@ -7,6 +7,10 @@ holds ``<dir>/.lock`` with ``fcntl.flock`` for as long as it writes there; the f
 the holder's PID, so a second run's one-line error can name it. The kernel drops a flock
 when its process dies, however it dies, so a lock left by a killed run is simply free: the
 PID it still records is noted and the lock taken over. Any end but a kill removes the file.
+
+Holding the lock proves that no run of this stage is alive in the directory, so whatever
+temporaries are there were left by a killed one: they are removed as the lock is taken
+(``util.files.remove_stale_temporaries_in``), with a note naming them.
 """
 import contextlib
 import errno
@@ -15,7 +19,7 @@ import os
 import sys
 
 from util.errors import UserInputError
-from util.files import make_dirs
+from util.files import make_dirs, remove_stale_temporaries_in
 
 LOCK_NAME = ".lock"
 
@@ -79,6 +83,7 @@ def hold(directory, what="output directory", note=None):
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         try:
+            remove_stale_temporaries_in(directory, note)
             yield path
         finally:
             # Any end but a kill removes the file (while still holding it), so the directory

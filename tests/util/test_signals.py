@@ -16,6 +16,8 @@ import pytest
 
 from process_tree import ROOT, Script, children, still_running, wait_until
 
+from util.preprocessing import preprocess_corpus
+
 SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
 
 
@@ -134,6 +136,10 @@ def test_preprocess_workers_end_with_a_parent_killed_with_9(tmp_path, long_corpu
         run.kill_all()
     assert left == []
     assert "Traceback" not in run.stderr, run.stderr
+    assert [n for n in os.listdir(out) if n.startswith(".pre.txt.")], "kill -9 leaves the temporary"
+    # The next run into the same file removes it (the sample corpus: a short run).
+    preprocess_corpus(SAMPLE_DIR, str(out / "pre.txt"), show_progress=False)
+    assert os.listdir(out) == ["pre.txt"]
 
 
 @pytest.mark.slow  # a minute on 2 shared cores: spawned workers import kss
