@@ -61,6 +61,29 @@ def _open_locked(path, what, directory):
         os.close(fd)
 
 
+def live_holder(directory):
+    """The PID of a live process holding ``directory``'s lock (0 when it recorded none yet), or
+    None: no lock, or one a killed run left. Only looks: a shared lock is taken and dropped at
+    once, and the lock file is not created."""
+    if "://" in os.fspath(directory):
+        return None
+    try:
+        fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return _recorded_pid(fd) or 0
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def hold(directory, what="output directory", note=None):
     """Hold ``directory``'s lock for the ``with`` block; a held lock is a DirectoryInUseError.
