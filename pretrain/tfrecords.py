@@ -102,7 +102,10 @@ class DamagedRecordError(UserInputError):
 
 def read_record(f, path, offset):
     """The data of the record at ``offset`` of the open file ``f`` (positioned there) and the
-    offset of the next record; ``(None, offset)`` at a clean end of file."""
+    offset of the next record; ``(None, offset)`` at a clean end of file. Like TF's reader, a
+    checksum fault in the data names the data's offset, any other fault the record's. A file
+    ending inside a record's length is an error here; TF's reader takes it for the end of the
+    file and drops the record without a word."""
     header = f.read(HEADER_BYTES)
     if not header:
         return None, offset
@@ -116,7 +119,7 @@ def read_record(f, path, offset):
         raise DamagedRecordError(path, f"truncated record at {offset}", offset)
     data = body[:length]
     if _CRC.unpack_from(body, length)[0] != masked_crc32c(data):
-        raise DamagedRecordError(path, f"corrupted record at {offset}", offset)
+        raise DamagedRecordError(path, f"corrupted record at {offset + HEADER_BYTES}", offset)
     return data, offset + HEADER_BYTES + length + FOOTER_BYTES
 
 
