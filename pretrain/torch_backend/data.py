@@ -94,9 +94,11 @@ class PretrainingBatches:
     def _next_file_index(self):
         if self._next_file == len(self._order):
             if self._epoch >= 0 and self._records_since_epoch_start == 0:
-                where = f"every {self.record_stride}th record from {self.record_start} of " \
-                    if self.record_stride > 1 else ""
-                raise UserInputError(f"no records in {where}{', '.join(self.files)}")
+                if self.record_stride == 1:
+                    raise UserInputError(f"no records in {', '.join(self.files)}")
+                raise UserInputError(f"no records for rank {self.rank} of {self.world_size}: it reads records "
+                                     f"{self.record_start}, {self.record_start + self.record_stride}, ... of "
+                                     f"{', '.join(self.files)}, and none has that many; use fewer processes")
             self._epoch += 1
             self._records_since_epoch_start = 0
             self._order, self._next_file = self._file_order(self._epoch), 0

@@ -214,3 +214,15 @@ print("ok", len(files))
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ok", "3"]
+
+
+def test_a_rank_left_without_records_is_one_line(tmp_path):
+    path = str(tmp_path / "pretrain_data.tfrecord-0-of-1")
+    serialize = tfrecords.ExampleSerializer(FEATURES)
+    with tfrecords.TFRecordWriter(path) as writer:
+        for _ in range(2):
+            writer.write(serialize([2] + [5] * (MAX_LEN - 2) + [3], [1] * MAX_LEN, [0] * MAX_LEN))
+    assert len(take(PretrainingBatches([path], 4, MAX_LEN, rank=1, world_size=3), 2)) == 2  # record 1, repeated
+    with pytest.raises(UserInputError, match=rf"^no records for rank 2 of 3: it reads records 2, 5, \.\.\. of {path}, "
+                                             "and none has that many; use fewer processes$"):
+        take(PretrainingBatches([path], 4, MAX_LEN, rank=2, world_size=3), 1)
