@@ -389,11 +389,7 @@ def run(config, context=None):
     check_dir_can_be_made(output_dir, f"{config.where('ckpt_dir')}: ckpt_dir")
     resume_from = checkpoints.resume_point(config, output_dir, context.is_main)
 
-    splits = {}
-    for name in ("train", "dev", "test"):
-        path = config.get(f"{name}_file")
-        if path and (name != "train" or config.do_train):
-            splits[name] = data.load_split(task, tokenizer, config, name, path)
+    splits = data.load_splits(task, tokenizer, config)
 
     set_seed(config.seed)
     if resume_from:  # the checkpoint's weights; re-initialising them again would undo training
