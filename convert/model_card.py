@@ -157,7 +157,15 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
              f"ELECTRA encoder fine-tuned on {dataset}" + (f" ({url})" if url else "") + " with "
              "Dialog-KoELECTRA's `run_finetune.py`. This card was generated from the files in this "
              "directory (`finetune_config.json`, `best_result.json`, `config.json`) and the run's "
-             "`results.json`.", "", "## Training", "", _table(rows), "", "## Evaluation", ""]
+             "`results.json`.", ""]
+    # finetune/collapse.py's verdict on the figures below: a collapsed model's scores are no result.
+    collapsed = [(e["split"], e["collapsed"]) for e in finals if e.get("collapsed")]
+    if not finals and best.get("collapsed"):
+        collapsed = [(best["split"], best["collapsed"])]
+    lines += [f"**Collapsed.** {split}: {found['reason']}. The figures below measure no learning: this model is "
+              "not fit for use (Dialog-KoELECTRA's docs/finetuning.md, \"Collapsed runs\").\n"
+              for split, found in collapsed]
+    lines += ["## Training", "", _table(rows), "", "## Evaluation", ""]
     if figures:
         lines += ["| split | step | " + " | ".join(figures[0][2]) + " |",
                   "|---|---|" + "---|" * len(figures[0][2])]
