@@ -73,6 +73,9 @@ ADDED_DEFAULTS = {
     # file at hand is a dev set (KLUE); finetune/splits.py, the task table's split code.
     "dev_split": 0.0,
     "split_seed": 0,  # seed of dev_split and max_train_examples (not of training: that is seed)
+    # An ELECTRA generator (ElectraForMaskedLM) as model_name_or_path is refused unless this is true:
+    # the discriminator is the model ELECTRA fine-tunes.
+    "allow_generator": False,
 }
 # Task families add their own keys with defaults as ``config_defaults`` on the Task class
 # (e.g. KorQuAD's doc_stride); run_finetune passes them in as ``extra_defaults``.
