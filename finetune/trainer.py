@@ -15,10 +15,8 @@ import contextlib
 import inspect
 import logging
 import os
-import random
 import time
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -26,6 +24,7 @@ from finetune import checkpoints, collapse, data, distributed, evaluation
 from finetune.evaluation import autocast, format_metrics
 from finetune.models import load_model, load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
+from finetune.optimization import make_optimizer, set_seed
 from finetune.outputs import RunOutputs
 from finetune.plan import describe, make_plan
 from finetune.selection import Selection
@@ -34,27 +33,6 @@ from util.errors import UserInputError
 from util.files import check_dir_can_be_made
 
 logger = logging.getLogger(__name__)
-
-
-def set_seed(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def make_optimizer(model, config):
-    """AdamW; biases and LayerNorm weights get no weight decay."""
-    from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
-    from transformers.trainer_pt_utils import get_parameter_names
-
-    decayed = {n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS)
-               if "bias" not in n and "LayerNorm" not in n and "layer_norm" not in n}
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in params if n in decayed], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if n not in decayed], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon)
 
 
 class Trainer:
@@ -259,7 +237,7 @@ class Trainer:
         progress.close()
         self._record_throughput(step, examples_seen, time.perf_counter() - started - eval_seconds)
         if self.selection.selection_split and self.last_eval_step != step:
-            self.evaluate_during_training(step, float(epochs), scheduled=False)
+            self.evaluate_during_training(step, plan.epochs_of(step), scheduled=False)  # not the epochs entered
         if self.selection.selection_split is None:  # nothing to select on: the last model is the one kept
             self.selection.best = {"step": step}
             if not config.do_nni:
@@ -397,6 +375,7 @@ def run(config, context=None):
             trainer.train()
         if config.do_eval and not config.do_nni:
             trainer.final_evaluation()
+        if not config.do_nni:
             outputs.refresh_best_model_card()  # with the final figures, the steps run and any collapse
     finally:
         outputs.close()
