@@ -195,7 +195,8 @@ def make_split(task, tokenizer, config, name, path, examples, note=None):
         if "held_out_of" in note:
             how = f" (of {note['examples_held_out']} held out by dev_split)"
         elif "examples_left_for_training" in note:
-            how = f" (of {note['examples_left_for_training']} left by dev_split, max_train_examples)"
+            capped = ", max_train_examples" if len(examples) < note["examples_left_for_training"] else ""
+            how = f" (of {note['examples_in_file']}: {note['examples_left_for_training']} left by dev_split{capped})"
         elif "trained_examples" in note:
             how = f" (of {note['examples_in_file']}, max_train_examples)"
         else:

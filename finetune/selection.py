@@ -109,8 +109,9 @@ def summary_lines(results):
                          f"(dev_split {notes['dev_split']}, split_seed {notes['split_seed']})")
         elif "trained_examples" in notes:
             left = notes.get("examples_left_for_training")
+            capped = " (max_train_examples)" if notes["trained_examples"] < (left or notes["examples_in_file"]) else ""
             lines.append(f"trained on {notes['trained_examples']:,} of the {left or notes['examples_in_file']:,} "
-                         f"examples of {split}" + (" left by dev_split" if left else "") + " (max_train_examples)")
+                         f"examples of {split}" + (" left by dev_split" if left else "") + capped)
         elif "evaluated_examples" in notes:
             lines.append(f"{split} scores above are on {notes['evaluated_examples']:,} of its "
                          f"{notes['examples_in_file']:,} examples (max_eval_examples)")

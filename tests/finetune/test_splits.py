@@ -142,10 +142,24 @@ def test_the_docs_dev_split_example_runs_as_it_says(tmp_path, tiny_model_dir, ca
     with caplog.at_level(logging.INFO, logger="finetune.data"):
         splits = data.load_splits(task, load_tokenizer(config, tiny_model_dir), config)
     assert (len(splits["train"].examples), len(splits["dev"].examples)) == (300, 104)
-    assert "train: 300 examples (of 415 left by dev_split, max_train_examples)" in caplog.text
+    assert "train: 300 examples (of 519: 415 left by dev_split, max_train_examples)" in caplog.text
     assert "dev: 104 examples (of 104 held out by dev_split)" in caplog.text
     results = {"inputs": task.split_notes}
     assert summary_lines(results) == [
         "trained on 300 of the 415 examples of train left by dev_split (max_train_examples)",
         "dev: the 104 examples held out of klue-sts-v1.1_dev.json (dev_split 0.2, split_seed 0)"]
     assert "(104 of 519 examples), 415 left for training" in block
+
+
+def test_dev_split_without_a_cap_names_no_cap(tmp_path, tiny_model_dir, caplog):
+    import logging
+
+    config = klue_sts_config(tiny_model_dir, tmp_path)
+    task = get_task(config.task, config)
+    with caplog.at_level(logging.INFO, logger="finetune.data"):
+        splits = data.load_splits(task, load_tokenizer(config, tiny_model_dir), config)
+    assert (len(splits["train"].examples), len(splits["dev"].examples)) == (415, 104)
+    assert "train: 415 examples (of 519: 415 left by dev_split), " in caplog.text
+    assert summary_lines({"inputs": task.split_notes}) == [
+        "trained on 415 of the 415 examples of train left by dev_split",
+        "dev: the 104 examples held out of klue-sts-v1.1_dev.json (dev_split 0.2, split_seed 0)"]
