@@ -3,6 +3,8 @@
 The experiments put their tables into docs/results.md this way, and replace only their own block
 when they run again.
 """
+import os
+
 from util.files import atomic_write
 
 
