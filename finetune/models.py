@@ -4,6 +4,7 @@ Fine-tuning never downloads: ``model_name_or_path`` must be a directory such as 
 ``pytorch_convert.py`` writes (or a model already in the local Hugging Face cache).
 """
 import contextlib
+import json
 import logging
 import os
 import pickle
@@ -21,6 +22,7 @@ def resolve_model_dir(config):
         if not os.path.isfile(os.path.join(path, "config.json")):
             raise UserInputError(f"{config.where('model_name_or_path')}: {path} has no config.json "
                                  "(expected a transformers model directory, e.g. from pytorch_convert.py)")
+        check_not_generator(config, path)
         return path
     from transformers import AutoConfig
 
@@ -33,6 +35,35 @@ def resolve_model_dir(config):
             "and fine-tuning runs offline; point it at a local transformers directory "
             "(e.g. one made by pytorch_convert.py)"
         ) from None
+
+
+def architectures(model_dir):
+    try:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            return json.load(f).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return []  # model_load_errors names a config.json transformers cannot read
+
+
+def check_not_generator(config, model_dir):
+    """An ELECTRA generator (``ElectraForMaskedLM``, what pytorch_convert.py writes to
+    ``--pt_generator_path``) is refused in one line naming the discriminator, unless
+    ``allow_generator: true``: ELECTRA fine-tunes the discriminator, and a generator directory
+    loads into a classifier without a word, its MLM head dropped."""
+    if "ElectraForMaskedLM" not in architectures(model_dir):
+        return
+    if config.get("allow_generator"):
+        logger.info("fine-tuning the generator %s (allow_generator: true)", model_dir)
+        return
+    name = os.path.basename(os.path.normpath(model_dir))
+    beside = os.path.join(os.path.dirname(os.path.normpath(model_dir)), "discriminator".join(name.rsplit("generator", 1)))
+    if "generator" in name and "ElectraForPreTraining" in architectures(beside):
+        where = f"the discriminator, {beside},"
+    else:
+        where = "the discriminator (pytorch_convert.py's --pt_discriminator_path),"
+    raise UserInputError(f"{config.where('model_name_or_path')}: {model_dir} is an ELECTRA generator "
+                         f"(ElectraForMaskedLM in its config.json); fine-tune {where} or set allow_generator: true "
+                         "to fine-tune the generator on purpose")
 
 
 @contextlib.contextmanager

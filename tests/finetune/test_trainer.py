@@ -146,7 +146,7 @@ def test_ckpt_dir_blocked_by_a_file_is_one_line_before_any_work(tmp_path, write_
     config = load_config(path)
     from finetune import data
 
-    monkeypatch.setattr(data, "load_split", lambda *a, **k: pytest.fail("read the data before checking ckpt_dir"))
+    monkeypatch.setattr(data, "load_splits", lambda *a, **k: pytest.fail("read the data before checking ckpt_dir"))
     with pytest.raises(UserInputError) as e:
         run(config)
     assert str(e.value) == (f"{path}:6: ckpt_dir {in_the_way}/nsmc_tiny cannot be created: "
