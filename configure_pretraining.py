@@ -210,8 +210,8 @@ class PretrainingConfig:
                 raise UserInputError(f"{self._source}: {name} must be {kind.__name__}, got {value!r}")
 
     def bert_config(self):
-        """The discriminator's encoder sizes (a model.modeling.BertConfig)."""
-        from model.modeling import BertConfig
+        """The discriminator's encoder sizes (a model.bert_config.BertConfig)."""
+        from model.bert_config import BertConfig
 
         values = dict(BERT_DEFAULTS)
         values.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
@@ -246,7 +246,7 @@ class PretrainingConfig:
         if self.max_predictions_per_seq > self.max_seq_length:
             raise UserInputError(f"{src}: max_predictions_per_seq ({self.max_predictions_per_seq}) exceeds "
                                  f"max_seq_length ({self.max_seq_length})")
-        from model.electra_model import generator_config
+        from model.bert_config import generator_config
 
         bert = self.bert_config()
         if bert.max_position_embeddings < self.max_seq_length:
@@ -288,7 +288,7 @@ class PretrainingConfig:
 
     def to_dict(self):
         """Everything written to pretrain_config.json: all hparams, derived paths and both encoders."""
-        from model.electra_model import generator_config
+        from model.bert_config import generator_config
 
         values = {name: getattr(self, name) for name in HPARAMS}
         values.update(model_name=self.model_name, data_dir=self.data_dir, results_txt=self.results_txt,

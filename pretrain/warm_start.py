@@ -224,7 +224,7 @@ class WarmStart:
 
 def plan(config, prefix, variables, tokenizer, origin):
     """The WarmStart for this config; a variable whose shape differs from the model's is an error."""
-    from model.electra_model import generator_config
+    from model.bert_config import generator_config
 
     model = model_variable_shapes(config)
     loaded, fresh = [], {}
