@@ -19,6 +19,11 @@ example: the one place the graphs are known to differ (model/masking.py).
 
 ``--a ours --b ours`` compares our graph with itself (zero difference); ``--b_hparams`` changes
 the second side's hparams, e.g. to see that a real change shows up.
+
+Side ``torch`` is the PyTorch backend (pretrain/torch_backend, experiments/parity_step_torch.py),
+TF-free: it starts from the variables the TF side restored (``<work>/init/variables.npz``), so TF
+sides always run first. Like ours it reads the schedule at the step it updates; ``--torch_lr_ahead``
+reads it one step ahead as upstream does.
 """
 import argparse
 import contextlib
@@ -165,7 +170,8 @@ def restored_session(saver, checkpoint):
 
 
 def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed=0, lr_ahead=False):
-    """Writes ``<work>/step_<label>.npz``; the first side to run also writes ``<work>/init/model.ckpt``."""
+    """Writes ``<work>/step_<label>.npz``; the first side to run also writes ``<work>/init/model.ckpt``
+    and its variables as arrays in ``<work>/init/variables.npz`` (the torch side's start)."""
     import tensorflow.compat.v1 as tf
 
     data = np.load(os.path.join(work, "batches.npz"))
@@ -184,6 +190,9 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
                  for group, loss in zip(GROUPS, (mlm, disc, total))}
         saver = tf.train.Saver(dict(zip(names, tvars)))
         with restored_session(saver, checkpoint) as sess:
+            arrays = os.path.join(work, "init", "variables.npz")
+            if not os.path.exists(arrays):
+                np.savez(arrays, **dict(zip(names, sess.run(tvars))))
             batch = lambda s: {feeds[k]: data[k][s] for k in data.files}  # noqa: E731
             out["own_mask_counts"] = sess.run(own_weights, batch(0)).sum(-1)
             losses, values = sess.run([(mlm, disc, total), grads], batch(0))
@@ -327,18 +336,21 @@ def start_work(vocab_file, work, hparams, steps, batch_size=None):
 
 
 def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None, steps=8, batch_size=None,
-        tolerance=1e-4, ours_lr_ahead=False):
+        tolerance=1e-4, ours_lr_ahead=False, torch_lr_ahead=False):
     """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``)."""
     vocab_file, work, hparams = start_work(vocab_file, work, hparams or parity_hparams(), steps, batch_size)
     labels = [f"a_{a}", f"b_{b}"]
-    for label, system, extra in ((labels[0], a, {}), (labels[1], b, b_hparams or {})):
+    sides = [(labels[0], a, {}), (labels[1], b, b_hparams or {})]
+    # A TF side writes the initial checkpoint the others restore; the torch side can only read it.
+    for label, system, extra in sorted(sides, key=lambda side: side[1] == "torch"):
         subprocess.check_call([sys.executable, "-m", "experiments.parity_step", "--_side", system, "--_label", label,
                                "--vocab_file", vocab_file, "--work", work, "--upstream_dir", upstream_dir or "",
                                "--steps", str(steps), "--_hparams", json.dumps(dict(hparams, **extra))]
-                              + (["--ours_lr_ahead"] if ours_lr_ahead else []), cwd=ROOT)
+                              + (["--ours_lr_ahead"] if ours_lr_ahead else [])
+                              + (["--torch_lr_ahead"] if torch_lr_ahead else []), cwd=ROOT)
     result = compare(*(os.path.join(work, f"step_{label}.npz") for label in labels))
     result.update(a=a, b=b, hparams=hparams, b_hparams=b_hparams or {}, ours_lr_ahead=ours_lr_ahead,
-                  equal=equal(result, tolerance))
+                  torch_lr_ahead=torch_lr_ahead, equal=equal(result, tolerance))
     with open(os.path.join(work, "parity_step.json.tmp"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(os.path.join(work, "parity_step.json.tmp"), os.path.join(work, "parity_step.json"))
@@ -350,17 +362,24 @@ def main():
     p.add_argument("--upstream_dir", default="", help="a checkout of google-research/electra (for side upstream)")
     p.add_argument("--vocab_file", required=True, help="vocab.txt (the parity data's, or any WordPiece vocab)")
     p.add_argument("--work", default="data/parity/step")
-    p.add_argument("--a", default="ours", choices=["ours", "upstream"])
-    p.add_argument("--b", default="upstream", choices=["ours", "upstream"])
+    p.add_argument("--a", default="ours", choices=["ours", "upstream", "torch"])
+    p.add_argument("--b", default="upstream", choices=["ours", "upstream", "torch"])
     p.add_argument("--b_hparams", default="{}", help="JSON hparams changed on side b only")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--ours_lr_ahead", action="store_true",
                    help="our side reads its learning-rate schedule one step ahead, as upstream's train op does")
+    p.add_argument("--torch_lr_ahead", action="store_true", help="the torch side does, too")
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--_side", help=argparse.SUPPRESS)
     p.add_argument("--_label", help=argparse.SUPPRESS)
     p.add_argument("--_hparams", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args._side == "torch":
+        from experiments.parity_step_torch import run_torch_side
+
+        run_torch_side(args.vocab_file, json.loads(args._hparams), args.work, args._label, args.steps,
+                       lr_ahead=args.torch_lr_ahead)
+        return
     if args._side:
         run_side(args._side, os.path.abspath(args.upstream_dir), args.vocab_file, json.loads(args._hparams),
                  args.work, args._label, args.steps, lr_ahead=args.ours_lr_ahead and args._side == "ours")
@@ -370,7 +389,8 @@ def main():
     if not os.path.isfile(args.vocab_file):
         sys.exit(f"--vocab_file {args.vocab_file}: no such file")
     result = run(args.a, args.b, args.vocab_file, args.work, args.upstream_dir, b_hparams=json.loads(args.b_hparams),
-                 steps=args.steps, tolerance=args.tolerance, ours_lr_ahead=args.ours_lr_ahead)
+                 steps=args.steps, tolerance=args.tolerance, ours_lr_ahead=args.ours_lr_ahead,
+                 torch_lr_ahead=args.torch_lr_ahead)
     print("\n".join(summary(result, args.tolerance)))
 
 

@@ -10,8 +10,8 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
+from configure_pretraining import generator_config
 from model import masking, modeling
-from model.bert_config import generator_config  # noqa: F401 (the size rule, TF-free)
 
 SoftmaxOutput = collections.namedtuple("SoftmaxOutput", ["logits", "loss", "per_example_loss", "preds"])
 DiscOutput = collections.namedtuple("DiscOutput", ["loss", "per_example_loss", "probs", "preds", "labels"])

@@ -13,7 +13,8 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-from model.bert_config import BERT_CONFIG_KEYS, BertConfig  # noqa: F401 (plain data, kept importable here)
+# BertConfig is plain data, kept TF-free in configure_pretraining (the torch backend reads it too).
+from configure_pretraining import BERT_CONFIG_KEYS, BertConfig  # noqa: F401
 
 
 def create_initializer(initializer_range=0.02):

@@ -32,7 +32,7 @@ def encoder_flops(seq, layers, hidden, intermediate, embedding):
 
 def flops_per_example(config):
     """Training FLOPs per example (forward x 3) of the configured generator and discriminator."""
-    from model.bert_config import generator_config
+    from configure_pretraining import generator_config
 
     seq, disc = config.max_seq_length, config.bert_config()
     forward = encoder_flops(seq, disc.num_hidden_layers, disc.hidden_size, disc.intermediate_size,

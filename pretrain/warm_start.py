@@ -258,7 +258,7 @@ class WarmStart:
 
 def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
     """The WarmStart for this config; a variable whose shape differs from the model's is an error."""
-    from model.bert_config import generator_config
+    from configure_pretraining import generator_config
 
     if backend == "torch":
         from pretrain.torch_backend.warm_start import model_variable_shapes as torch_shapes
