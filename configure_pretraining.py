@@ -70,7 +70,11 @@ HPARAMS = {
                                "transformers ELECTRA directory; sizes not set are read from it (docs/pretraining.md)"),
     "saved_generator": (None, str, "warm start: a transformers generator directory to go with a transformers "
                                    "saved_model (a TF checkpoint holds its own generator)"),
-    "seed": (None, int, "graph-level random seed"),
+    "seed": (None, int, "random seed (TF: graph-level; torch: weights, dropout, masking and data order)"),
+    # The torch backend's alone (pretrain/backend.py rejects them under --backend tf).
+    "torch_compile": (False, bool, "torch backend: compile the model with torch.compile"),
+    "gradient_accumulation_steps": (1, int, "torch backend: micro-batches per optimizer step; train_batch_size "
+                                            "stays the global batch, split over them and over the torchrun ranks"),
 }
 
 PRESETS = {
@@ -277,7 +281,8 @@ class PretrainingConfig:
         src = self._source
         positive = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "embedding_size",
                     "max_seq_length", "train_batch_size", "eval_batch_size", "num_train_steps", "num_eval_steps",
-                    "iterations_per_loop", "save_checkpoints_steps", "num_tpu_cores", "max_predictions_per_seq"]
+                    "iterations_per_loop", "save_checkpoints_steps", "num_tpu_cores", "max_predictions_per_seq",
+                    "gradient_accumulation_steps"]
         for name in positive:
             if getattr(self, name) is None or getattr(self, name) <= 0:
                 raise UserInputError(f"{src}: {name} must be a positive integer, got {getattr(self, name)!r}")
