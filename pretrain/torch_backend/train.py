@@ -16,6 +16,7 @@ optimizer and schedule (optim.py), the batches (data.py); each step runs
 """
 import contextlib
 import os
+import random
 import sys
 
 import numpy as np
@@ -220,8 +221,12 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
     batches = PretrainingBatches(files, split_batch(config, procs), config.max_seq_length, procs.rank, procs.world,
                                  seed, is_training=True)
     generator = masking_generator(seed, procs.rank, device)
-    # Dropout draws from the global generator: its own stream per rank.
-    torch.manual_seed(int(np.random.SeedSequence([seed, procs.rank, 2]).generate_state(1)[0]))
+    # Dropout draws from the global generator: its own stream per rank. Python's and numpy's
+    # are seeded too, so nothing a later change draws from them is left to chance.
+    dropout_seed, python_seed, numpy_seed = np.random.SeedSequence([seed, procs.rank, 2]).generate_state(3)
+    torch.manual_seed(int(dropout_seed))
+    random.seed(int(python_seed))
+    np.random.seed(int(numpy_seed))
     if resumed is not None and resumed["world_size"] == procs.world:
         own = resumed["ranks"][procs.rank]
         batches.load_state_dict(own["data"])
