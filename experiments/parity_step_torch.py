@@ -25,7 +25,9 @@ def build(vocab_file, hparams):
     return config, ElectraPretrainer(config)
 
 
-def run_torch_side(vocab_file, hparams, work, label, steps, seed=0, lr_ahead=False):
+def run_torch_side(vocab_file, hparams, work, label, steps, lr="schedule", other=None, seed=0):
+    """``lr``: ``schedule`` (our TF graph's), ``ahead`` (one step ahead) or ``as_run`` (the rates in ``other``,
+    the TF side's npz, recorded from the tensor its update read)."""
     import torch
 
     from pretrain.torch_backend import masking
@@ -73,8 +75,13 @@ def run_torch_side(vocab_file, hparams, work, label, steps, seed=0, lr_ahead=Fal
                 out[f"grad/{group}/{tf}"] = grad.numpy().T if transpose else grad.numpy()
 
     optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, lr_ahead)
+    scheduler = build_scheduler(optimizer, config, lr_ahead=lr == "ahead")
+    used = np.load(other) if lr == "as_run" else None
     for s in range(steps):
+        if used is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = float(used[f"step{s}/lr"])
+        out[f"step{s}/lr"] = np.float32(optimizer.param_groups[0]["lr"])
         values = losses(batch(s % len(data["input_ids"])))
         out[f"step{s}/losses"] = np.array([float(v.detach()) for v in values], np.float32)
         values[2].backward()
