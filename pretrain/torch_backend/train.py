@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import sys
+import types
 
 import numpy as np
 import torch
@@ -189,6 +190,10 @@ def step_logger(config, procs):
     if not procs.is_main:
         return None, None, None
     try:
+        # TensorBoard imports TensorFlow whenever it is installed (11 s here) unless its
+        # tensorboard.compat.notf marker module exists; the torch backend needs only the event
+        # writer, which TensorBoard's own TF stub provides.
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         print("TensorBoard events are not written: the tensorboard package is not installed "
