@@ -43,9 +43,11 @@ def check_model_dir(config, backend):
     kind, path, _ = latest
     if kind != backend:
         other = {"tf": "TF-v1 (model.ckpt-N)", "torch": f"torch ({layout.TORCH_CHECKPOINT_DIR}/)"}
+        # The torch backend warm-starts from a TF checkpoint (pretrain/warm_start.py); the reverse needs a conversion.
+        start = (f", or start another model_name from it with --hparams '{{\"saved_model\": \"{config.model_dir}\"}}'"
+                 if kind == "tf" else "")
         raise UserInputError(f"{config.model_dir}: its newest checkpoint {path} is a {other[kind]} one, and this "
-                             f"run uses --backend {backend}: continue it with --backend {kind}, or start another "
-                             f"model_name from it with --hparams '{{\"saved_model\": \"{config.model_dir}\"}}'")
+                             f"run uses --backend {backend}: continue it with --backend {kind}{start}")
     existing = os.path.join(config.model_dir, CONFIG_NAME)
     if not layout.exists(existing):
         return
