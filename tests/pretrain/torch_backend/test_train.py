@@ -141,3 +141,38 @@ def test_batch_auc_is_the_rank_auc_over_real_tokens():
     keep = real.bool()
     expected = roc_auc_score(labels[keep].numpy(), probs[keep].numpy())
     assert metrics.rank_auc(probs, labels, real).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_nan_loss_stops_in_one_line_and_the_last_good_checkpoint_resumes(sample_data, tmp_path, monkeypatch):
+    from configure_pretraining import PretrainingConfig
+    from pretrain import guards
+    from pretrain.torch_backend import model as model_module
+    from pretrain.torch_backend import train
+
+    original = model_module.ElectraPretrainer
+    calls = []
+
+    class Diverging(original):
+        """The real model whose loss turns NaN from train step 5 on."""
+
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            calls.append(1)
+            if len(calls) >= 5:
+                out["total_loss"] = out["total_loss"] * float("nan")
+            return out
+
+    with open(os.path.join(ROOT, "conf", "pretrain", "tiny.json")) as f:
+        hparams = dict(json.load(f), num_train_steps=8, save_checkpoints_steps=3, seed=1)
+    model_dir = str(tmp_path / "model")
+    monkeypatch.setattr(model_module, "ElectraPretrainer", Diverging)
+    with pytest.raises(guards.NonFiniteTrainingError) as error:
+        train.main(PretrainingConfig(model_dir, sample_data, **hparams))
+    assert str(error.value).startswith("loss is nan at train step 5; stopped without saving, the last good "
+                                       "checkpoint step-3.pt is kept")
+    assert '"learning_rate": 0.00025' in str(error.value)
+    assert [s for s, _ in layout.torch_checkpoints(model_dir)] == [3]
+    assert not os.path.exists(os.path.join(model_dir, ".lock"))
+    monkeypatch.setattr(model_module, "ElectraPretrainer", original)
+    train.main(PretrainingConfig(model_dir, sample_data, **dict(hparams, learning_rate=2.5e-4)))
+    assert [s for s, _ in layout.torch_checkpoints(model_dir)][-1] == 8
