@@ -98,6 +98,8 @@ def model_fn_builder(config, mode_name="fp32"):
                     for name, value in scalars.items():
                         tf.summary.scalar(name, value)
                 logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr)
+                if config.distribution == "none":  # the whole batch is this graph's: count its text
+                    logged["real_tokens"] = tf.reduce_sum(features["input_mask"])
                 if "loss/disc" in report:
                     logged["disc_loss"] = report["loss/disc"]
                     logged["disc_auc_real"] = report["accuracy/disc_auc_real"]
