@@ -35,11 +35,11 @@ def resolve_vocab(config, stats=None):
     raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")
 
 
-def check_checkpoint_kind(config, backend):
-    """A model dir's newest checkpoint continues only with the backend that wrote it; returns it (or None)."""
+def check_model_dir(config, backend):
+    """A model dir with checkpoints continues only with the sizes and the backend it was trained with."""
     latest = layout.latest_checkpoint(config.model_dir)
     if latest is None:
-        return None
+        return
     kind, path, _ = latest
     if kind != backend:
         other = {"tf": "TF-v1 (model.ckpt-N)", "torch": f"torch ({layout.TORCH_CHECKPOINT_DIR}/)"}
@@ -48,13 +48,6 @@ def check_checkpoint_kind(config, backend):
                  if kind == "tf" else "")
         raise UserInputError(f"{config.model_dir}: its newest checkpoint {path} is a {other[kind]} one, and this "
                              f"run uses --backend {backend}: continue it with --backend {kind}{start}")
-    return latest
-
-
-def check_model_dir(config, backend):
-    """A model dir with checkpoints continues only with the sizes and the backend it was trained with."""
-    if check_checkpoint_kind(config, backend) is None:
-        return
     existing = os.path.join(config.model_dir, CONFIG_NAME)
     if not layout.exists(existing):
         return
@@ -74,7 +67,6 @@ def prepare(config, backend="tf"):
     ``config.warm_start`` is set to what will be loaded (in upstream's variable names, which
     both backends load: pretrain/warm_start.py).
     """
-    check_checkpoint_kind(config, backend)  # before a saved_model is read for nothing
     source = warm_start.load(config, backend)
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
