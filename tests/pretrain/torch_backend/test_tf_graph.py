@@ -78,8 +78,8 @@ def test_initialisers_draw_what_the_tf_graph_draws(sample_vocab_dir):
         if name in glorot:
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             assert np.abs(ours).max() <= limit and np.abs(ours).max() > 0.9 * limit, name
-        else:  # truncated normal at 0.02: nothing beyond 2 standard deviations
-            assert np.abs(ours).max() <= 0.04 and np.abs(ours).max() > 0.039, name
+        else:  # truncated normal at 0.02: nothing beyond 2 standard deviations, and close to them
+            assert np.abs(ours).max() <= 0.04 and (ours.size < 1000 or np.abs(ours).max() > 0.039), name
     # The checks above can tell the two apart: Glorot's [128, 1] output layer is not normal at 0.02.
     assert stats.ks_2samp(arrays["discriminator_predictions/dense_1/kernel"].ravel(),
                           tf_values["discriminator_predictions/dense/kernel"].ravel()).pvalue < 1e-6
