@@ -122,3 +122,38 @@ def test_decay_skips_layer_norm_and_biases_by_their_tf_names(sample_vocab_dir):
                                                                            for n in decay)
     assert {"generator_predictions/output_bias", "electra/embeddings/LayerNorm/gamma"} <= no_decay
     assert {"electra/embeddings/word_embeddings", "discriminator_predictions/dense_1/kernel"} <= decay
+
+
+def test_a_table_reached_only_by_lookups_counts_in_the_norm_row_by_looked_up_row_as_tf(sample_vocab_dir):
+    """TF's gradient of such a table is IndexedSlices; tf.clip_by_global_norm sums its values' squares
+    without first adding up the rows of a token looked up twice. Upstream's graph does the same."""
+    from configure_pretraining import BertConfig
+    from pretrain.torch_backend.model import Embeddings
+
+    torch.manual_seed(0)
+    embeddings = Embeddings(BertConfig(vocab_size=20, hidden_size=8, embedding_size=8, max_position_embeddings=8,
+                                       hidden_dropout_prob=0.0))
+    embeddings.lookup_only = True
+    ids = torch.tensor([[1, 5, 5, 5, 7, 1]])
+    looked_up = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        looked_up.append(output)
+
+    embeddings.word_embeddings.register_forward_hook(keep)
+    out = embeddings(ids, torch.zeros_like(ids))
+    (out * torch.randn(out.shape)).sum().backward()
+    rows = looked_up[0].grad[0].numpy()
+    table = embeddings.word_embeddings.weight
+    others = [p for n, p in embeddings.named_parameters() if n != "word_embeddings.weight"]
+
+    def tf_norm(tf):
+        sparse = tf.IndexedSlices(tf.constant(rows), tf.constant(ids[0].numpy()), tf.constant([20, 8]))
+        return tf.clip_by_global_norm([sparse] + [tf.constant(p.grad.numpy()) for p in others], 1.0)[1]
+
+    expected = tf_run(tf_norm)
+    dense = torch.sqrt(sum((p.grad ** 2).sum() for p in [table] + others))
+    assert float(dense) < float(expected) * 0.999  # duplicates summed first would give less
+    assert float(clip_by_global_norm(embeddings.parameters(), 1.0)) == pytest.approx(float(expected), rel=1e-6)
+    assert table.tf_lookup_sq_norm is None  # used up: the next step counts its own gradients
