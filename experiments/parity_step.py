@@ -200,8 +200,10 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
         disc = (total - config.gen_weight * mlm) / config.disc_weight
         tvars = tf.trainable_variables()
         names = [v.op.name for v in tvars]
-        # A loss that does not reach a variable has no gradient for it (None): left out.
-        grads = {group: {n: g for n, g in zip(names, tf.gradients(loss, tvars)) if g is not None}
+        # A loss that does not reach a variable has no gradient for it (None): left out. A table
+        # reached only through lookups has sparse rows (IndexedSlices): summed into a dense array.
+        grads = {group: {n: tf.convert_to_tensor(g) for n, g in zip(names, tf.gradients(loss, tvars))
+                         if g is not None}
                  for group, loss in zip(GROUPS, (mlm, disc, total))}
         saver = tf.train.Saver(dict(zip(names, tvars)))
         with restored_session(saver, checkpoint) as sess:
