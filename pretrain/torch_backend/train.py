@@ -207,6 +207,19 @@ def step_logger(config, procs):
     return StepLog(config, every, writer), monitor, writer
 
 
+def global_lookup_norms(model, procs, scaler):
+    """Make the lookup-only tables' squared gradient norms (model.Embeddings.count_lookup_rows) the
+    global batch's, as clipping reads them: unscaled like .grad, and over every rank's rows, each
+    scaled by 1/world as DDP's averaged gradient is."""
+    for param in model.parameters():
+        counted = getattr(param, "tf_lookup_sq_norm", None)
+        if counted is None:
+            continue
+        if scaler is not None:
+            counted = counted / scaler.get_scale() ** 2
+        param.tf_lookup_sq_norm = procs.mean(counted.reshape(1)).reshape(()) / procs.world
+
+
 def reported(out):
     """{TensorBoard name: 0-d tensor} of one micro-batch: the losses and batch_figures, as the TF backend names them."""
     values = {"loss/total": out["total_loss"].detach(), "loss/mlm": out["mlm_loss"].detach()}
@@ -271,6 +284,7 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
             guards.check_loss(values["loss/total"], step + 1, config.model_dir, config.learning_rate)
         if scaler is not None:
             scaler.unscale_(optimizer)
+        global_lookup_norms(model, procs, scaler)
         clip_by_global_norm(model.parameters(), 1.0)
         lr = optimizer.param_groups[0]["lr"]
         if scaler is not None:
