@@ -2,8 +2,9 @@
 
 Everything the user can get wrong is checked in ``prepare`` (pretrain/prepare.py, shared with
 the torch backend) before a graph is built; the model directory then gets
-``pretrain_config.json`` and a copy of the vocab so it converts on another machine. The Estimator resumes from the newest checkpoint in the model dir, so
-rerunning a killed command continues the step count. ``saved_model`` warm-starts the first
+``pretrain_config.json`` and a copy of the vocab so it converts on another machine. The
+Estimator resumes from the newest checkpoint in the model dir, so rerunning a killed command
+continues the step count (its input pipeline starts over: docs/pretraining.md). ``saved_model`` warm-starts the first
 run from another checkpoint (pretrain/warm_start.py).
 """
 import tensorflow.compat.v1 as tf

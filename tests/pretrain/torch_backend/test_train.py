@@ -195,3 +195,16 @@ def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_leaves_nothing(sample
     assert layout.TORCH_CHECKPOINT_DIR not in left or not os.listdir(
         os.path.join(small_disk, "model", layout.TORCH_CHECKPOINT_DIR))
     assert ".lock" not in left
+
+
+def test_evaluating_a_model_dir_without_checkpoints_is_refused(sample_data, tmp_path):
+    from configure_pretraining import PretrainingConfig
+    from pretrain.torch_backend import train
+    from util.errors import UserInputError
+
+    with open(os.path.join(ROOT, "conf", "pretrain", "tiny.json")) as f:
+        hparams = dict(json.load(f), do_train=False, do_eval=True)
+    model_dir = str(tmp_path / "model")
+    with pytest.raises(UserInputError, match=r"^do_eval alone: .* has no torch checkpoint to evaluate; train first"):
+        train.main(PretrainingConfig(model_dir, sample_data, **hparams))
+    assert not os.path.exists(os.path.join(model_dir, "pretrain_config.json"))
