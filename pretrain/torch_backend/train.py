@@ -239,8 +239,9 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
     from pretrain.torch_backend.optim import clip_by_global_norm
 
     device, accum = procs.device, config.gradient_accumulation_steps
+    # On a GPU the next batches are read on a thread while the step runs; on CPU the cores are the step's.
     batches = PretrainingBatches(files, split_batch(config, procs), config.max_seq_length, procs.rank, procs.world,
-                                 seed, is_training=True)
+                                 seed, is_training=True, prefetch_batches=2 if device.type == "cuda" else 0)
     generator = masking_generator(seed, procs.rank, device)
     # Dropout draws from the global generator: its own stream per rank. Python's and numpy's
     # are seeded too, so nothing a later change draws from them is left to chance.
