@@ -1,7 +1,10 @@
 """A small PretrainingConfig on the sample vocab, for the torch backend's tests."""
+import os
+
 from configure_pretraining import PretrainingConfig
 from util.tokenization import KoTokenizer
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SEQ = 32
 SIZES = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
          "max_position_embeddings": SEQ}
