@@ -224,11 +224,11 @@ def global_lookup_norms(model, procs, scaler):
 
 
 def reported(out):
-    """{TensorBoard name: 0-d tensor} of one micro-batch: the losses and batch_figures, as the TF backend names them."""
+    """{TensorBoard name: 0-d tensor} of one micro-batch: the losses and batch_accuracies, under the TF backend's names."""
     values = {"loss/total": out["total_loss"].detach(), "loss/mlm": out["mlm_loss"].detach()}
     if "disc_loss" in out:
         values["loss/disc"] = out["disc_loss"].detach()
-    values.update({f"accuracy/{k}": v for k, v in metrics.batch_figures(out).items()})
+    values.update({f"accuracy/{k}": v for k, v in metrics.batch_accuracies(out).items()})
     return values
 
 

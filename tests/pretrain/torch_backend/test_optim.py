@@ -9,6 +9,8 @@ from configure_pretraining import PretrainingConfig
 from pretrain.torch_backend.optim import (AdamWeightDecay, build_optimizer, build_scheduler, clip_by_global_norm,
                                           learning_rate)
 
+from .tiny_config import make_config
+
 
 def tf_run(build):
     """Evaluate ``build()`` (TF tensors) in a fresh graph."""
@@ -103,14 +105,8 @@ def test_adam_weight_decay_equals_the_tf_update_without_bias_correction():
 
 def test_decay_skips_layer_norm_and_biases_by_their_tf_names(sample_vocab_dir):
     from pretrain.torch_backend.model import ElectraPretrainer, tf_variable_names
-    from util.tokenization import KoTokenizer
 
-    vocab = f"{sample_vocab_dir}/vocab.txt"
-    config = PretrainingConfig("m", sample_vocab_dir, vocab_file=vocab, max_seq_length=32, embedding_size=32,
-                               model_hparam_overrides={"hidden_size": 64, "num_hidden_layers": 1,
-                                                       "num_attention_heads": 1, "intermediate_size": 128,
-                                                       "max_position_embeddings": 32})
-    config.attach_vocab(KoTokenizer.from_vocab(vocab, "wordpiece", False))
+    config = make_config(sample_vocab_dir)
     model = ElectraPretrainer(config)
     optimizer = build_optimizer(model, config)
     names = tf_variable_names(model)

@@ -3,21 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from configure_pretraining import PretrainingConfig
 from pretrain.torch_backend.model import ElectraPretrainer
 from pretrain.torch_backend.optim import build_optimizer, clip_by_global_norm
 from pretrain.torch_backend.tf_checkpoint import load_tf_checkpoint_into, tf_checkpoint_arrays
 from util.errors import UserInputError
-from util.tokenization import KoTokenizer
+
+from .tiny_config import SIZES, make_config
 
 
 def make_model(vocab_dir, seed):
-    vocab = f"{vocab_dir}/vocab.txt"
-    config = PretrainingConfig("m", vocab_dir, vocab_file=vocab, max_seq_length=16, embedding_size=32,
-                               model_hparam_overrides={"hidden_size": 64, "num_hidden_layers": 1,
-                                                       "num_attention_heads": 1, "intermediate_size": 128,
-                                                       "max_position_embeddings": 16})
-    config.attach_vocab(KoTokenizer.from_vocab(vocab, "wordpiece", False))
+    config = make_config(vocab_dir, dict(SIZES, num_hidden_layers=1, num_attention_heads=1, intermediate_size=128,
+                                         max_position_embeddings=16), seq=16)
     torch.manual_seed(seed)
     return ElectraPretrainer(config)
 

@@ -5,6 +5,8 @@ import torch
 
 from pretrain.torch_backend.model import ElectraPretrainer, tf_variable_names
 
+from .tiny_config import make_config
+
 SETTINGS = {"default": {}, "untied_embeddings": {"untied_generator_embeddings": True},
             "tied_generator": {"untied_generator": False}, "uniform": {"uniform_generator": True},
             "bert": {"electra_objective": False}}
@@ -14,15 +16,7 @@ WIDE = {"hidden_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "i
 
 
 def config_for(vocab_dir, sizes, **overrides):
-    from configure_pretraining import PretrainingConfig
-    from util.tokenization import KoTokenizer
-
-    vocab = f"{vocab_dir}/vocab.txt"
-    config = PretrainingConfig("m", vocab_dir, vocab_file=vocab, max_seq_length=64, embedding_size=64,
-                               model_hparam_overrides=dict(sizes), **overrides)
-    config.validate()
-    config.attach_vocab(KoTokenizer.from_vocab(vocab, "wordpiece", False))
-    return config
+    return make_config(vocab_dir, sizes, seq=64, embedding_size=64, **overrides)
 
 
 def tf_graph_variables(config, seed=0):

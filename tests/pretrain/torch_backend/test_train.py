@@ -136,11 +136,12 @@ def test_batch_auc_is_the_rank_auc_over_real_tokens():
 
     generator = torch.Generator().manual_seed(0)
     probs = torch.rand(4, 32, generator=generator)
-    labels = (torch.rand(4, 32, generator=generator) < 0.3).long()
+    labels = (torch.rand(4, 32, generator=generator) < 0.3).float()
     real = (torch.rand(4, 32, generator=generator) < 0.7).float()
     keep = real.bool()
     expected = roc_auc_score(labels[keep].numpy(), probs[keep].numpy())
-    assert metrics.rank_auc(probs, labels, real).item() == pytest.approx(expected, abs=1e-6)
+    figures = metrics.real_token_stats(probs, labels, (probs > 0.5).float(), real)
+    assert figures["disc_auc_real"].item() == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_nan_loss_stops_in_one_line_and_the_last_good_checkpoint_resumes(sample_data, tmp_path, monkeypatch):
