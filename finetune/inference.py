@@ -47,6 +47,7 @@ class ModelInfo:
     family: object  # task family (nsmc, korsts, ...) from finetune_config.json, or None
     labels: list
     settings: object  # a finetune.config.FinetuneConfig rebuilt from finetune_config.json
+    positions: object = None  # config.json's max_position_embeddings: the longest input the model takes
 
     @property
     def pair_input(self):
@@ -105,7 +106,8 @@ def describe_model_dir(model_dir):
             family = task_family(values["task"])
         except UserInputError:
             family = None
-    return ModelInfo(model_dir, kind, family, labels, FinetuneConfig(values, source=settings_path))
+    return ModelInfo(model_dir, kind, family, labels, FinetuneConfig(values, source=settings_path),
+                     config.get("max_position_embeddings"))
 
 
 # -- runtimes ---------------------------------------------------------------------------------
@@ -171,6 +173,12 @@ class Predictor:
 
         self.info = describe_model_dir(model_dir)
         settings = self.info.settings
+        positions = self.info.positions
+        if max_seq_len and positions and max_seq_len > positions:
+            # Refused before loading: past the position embeddings every long line would fail.
+            raise UserInputError(f"--max_seq_len {max_seq_len} exceeds the model's {positions} positions "
+                                 f"(max_position_embeddings in {os.path.join(model_dir, 'config.json')}); "
+                                 f"pass {positions} or less")
         self.tokenizer = load_tokenizer(settings, model_dir)
         self.max_seq_len = int(max_seq_len or settings.max_seq_len or 128)
         self.batch_size = batch_size

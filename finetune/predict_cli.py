@@ -115,7 +115,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Predict with a fine-tuned model on unlabelled text (JSON lines out).")
     p.add_argument("--model_dir", required=True, help="a fine-tuned directory: ckpt_dir/<task>/best_model or checkpoint-N")
     p.add_argument("--input", default=None, help="input file (default: standard input); one item a line")
-    p.add_argument("--output", default=None, help="output file (default: standard output); JSON lines")
+    p.add_argument("--output", default=None, help="output file, or - for standard output (the default); JSON lines. "
+                   "A regular file is written under a temporary name and renamed; a symlink's target is written; "
+                   "a FIFO or device is written through")
     p.add_argument("--onnx", default=None, help="run this ONNX file (python -m convert.onnx_export) instead of PyTorch")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the runtime's default)")
     p.add_argument("--batch_size", type=int, default=32, help="items per batch, padded to the batch's longest")
@@ -152,7 +154,8 @@ def main(argv=None):
     show = args.progress if args.progress is not None else len(raw_lines) >= 1000
     failed = 0
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(atomic_write(args.output)) if args.output else sys.stdout
+        to_file = args.output not in (None, "-")
+        out = stack.enter_context(atomic_write(args.output)) if to_file else sys.stdout
         progress = stack.enter_context(tqdm(total=len(raw_lines), unit="line", file=sys.stderr,
                                             desc="predict", disable=not show, mininterval=1.0))
         for record in predict_lines(predictor, raw_lines, source, progress):
