@@ -131,15 +131,15 @@ def export_onnx(model, path, opset=OPSET, per_token=None):
     return path
 
 
-def onnx_session(path, threads=None):
-    """An onnxruntime CPU session with full graph optimisation."""
+def onnx_session(path, threads=None, providers=None):
+    """An onnxruntime session with full graph optimisation, on the CPU unless ``providers`` say otherwise."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(os.fspath(path), options, providers=providers or ["CPUExecutionProvider"])
 
 
 def run_onnx_outputs(session, input_ids, attention_mask, token_type_ids, **extra):

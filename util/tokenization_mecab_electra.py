@@ -14,6 +14,7 @@ pretraining data were made): split on whitespace into eojeols; run mecab-ko on e
 eojeol alone; keep the first morpheme as is and prefix every later one with ``##``; a
 piece the vocab has is one token, any other piece is spelled out in characters without
 ``##``, each looked up alone (``[UNK]`` when missing). Offsets point into the original text.
+Text is composed to NFC and cleaned of invisible characters first (``mecab_normalizer``).
 
 vocab.txt is read as upstream reads it: an id is a line number, and a token written on two
 lines maps to the later line. The earlier line is an id no token maps to (a *hole*); the
@@ -107,6 +108,15 @@ class MecabPreTokenizer:
         return out
 
 
+def mecab_normalizer(do_lower_case):
+    """NFC (NFD Hangul would reach mecab as loose jamo), then BERT's cleaning: NUL, U+FFFD and
+    invisible characters (Unicode Cc other than TAB/LF/CR, Cf such as U+200B and the BOM, Cs,
+    Co, Cn) dropped, whitespace made a space; as the repository's WordPiece tokenizers do."""
+    steps = [normalizers.NFC(), normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False,
+                                                           strip_accents=False, lowercase=False)]
+    return normalizers.Sequence(steps + ([normalizers.Lowercase()] if do_lower_case else []))
+
+
 def _holes(ids):
     """Ids below the largest that no token maps to (a repeated token's earlier lines)."""
     used = set(ids.values())
@@ -124,8 +134,7 @@ class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
         holes = _holes(ids)
         filled = {**ids, **{f"[line {i + 1}: repeated later]": i for i in holes}}
         backend = Tokenizer(WordLevel(filled, unk_token="[UNK]"))
-        if do_lower_case:
-            backend.normalizer = normalizers.Lowercase()
+        backend.normalizer = mecab_normalizer(do_lower_case)
         backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # serializable stand-in, replaced below
         backend.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
