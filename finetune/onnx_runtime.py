@@ -25,6 +25,9 @@ class OnnxRuntime:
         except Exception as e:  # onnxruntime's own errors are long; one line is enough
             raise UserInputError(f"{onnx_path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
         check_onnx_matches_head(self.session, onnx_path, info)
+        from convert.onnx_binding import check_binding
+
+        check_binding(self.session, onnx_path, info.model_dir)
 
     def __call__(self, batch):
         """Outputs by name for a batch of numpy arrays (finetune.runtimes.collate)."""

@@ -134,3 +134,25 @@ def test_answers_come_line_by_line_while_standard_input_stays_open(nsmc_model, t
         assert process.stdout.read() == b""
     finally:
         process.kill()
+
+
+def test_a_device_that_is_asked_for_and_absent_is_one_line(nsmc_model, tmp_path):
+    import onnxruntime
+    import torch
+
+    from convert.onnx_export import export_finetuned
+
+    source = tmp_path / "reviews.txt"
+    source.write_text("\n".join(nsmc_reviews(2)) + "\n", encoding="utf-8")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserInputError, match=r"^--device cuda: torch sees no CUDA device \(installed: torch "):
+            main(["--model_dir", nsmc_model, "--input", str(source), "--device", "cuda"])
+    with pytest.raises(UserInputError, match=r"^--device tpu: PyTorch runs on cpu, cuda or cuda:N"):
+        main(["--model_dir", nsmc_model, "--input", str(source), "--device", "tpu"])
+    onnx_path, _ = export_finetuned(nsmc_model, str(tmp_path / "m.onnx"), log=lambda _: None)
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(UserInputError, match=r"^--device cuda: onnxruntime \S+ here has no CUDAExecutionProvider "
+                                                 r"\(available: .*CPUExecutionProvider.*\); CUDA needs"):
+            main(["--model_dir", nsmc_model, "--onnx", onnx_path, "--input", str(source), "--device", "cuda"])
+    assert main(["--model_dir", nsmc_model, "--onnx", onnx_path, "--input", str(source),
+                 "--output", str(tmp_path / "out.jsonl"), "--device", "CPUExecutionProvider"]) == 0
