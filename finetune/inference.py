@@ -73,9 +73,14 @@ class Predictor:
             from finetune.runtimes import TorchRuntime
 
             self.runtime = TorchRuntime(model_dir, threads, device)
-        from finetune.models import load_tokenizer
+        if onnx_path:  # the Rust tokenizer alone: this path imports neither torch nor transformers
+            from util.rust_tokenizer import load_rust_tokenizer
 
-        self.tokenizer = load_tokenizer(settings, model_dir)
+            self.tokenizer = load_rust_tokenizer(model_dir, do_lower_case=settings.do_lower_case)
+        else:
+            from finetune.models import load_tokenizer
+
+            self.tokenizer = load_tokenizer(settings, model_dir)
         self.task = self._task()
 
     def check(self, item):
