@@ -82,7 +82,7 @@ def test_health_then_readiness_then_predictions_equal_the_api(server, nsmc_model
         assert records[8] == {"error": "text is empty"} and records[10] == {"error": "text is empty"}
         assert records[9]["text"] == reviews[0] and records[9]["label"] == expected[0]["label"]
     models = {m["name"]: m for m in httpx.get(base + "/models").json()["models"]}
-    assert models["nsmc-onnx"]["runtime"] == "onnxruntime" and models["nsmc"]["labels"] == ["0", "1"]
+    assert models["nsmc-onnx"]["runtime"] == "onnxruntime" and models["nsmc"]["labels"] == ["negative", "positive"]
 
 
 def test_requests_the_model_cannot_read_are_refused_in_one_line(server):
