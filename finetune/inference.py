@@ -5,15 +5,16 @@ is: ``config.json`` names the head (``architectures``) and the labels (``id2labe
 ``finetune_config.json`` the task, ``max_seq_len`` and the task's own keys (``doc_stride``,
 ``ner_format``, ...). Texts become features through the same ``Task.build_features`` the
 trainer used, so tokenization — mecab pre-splitting included, when the directory's
-``tokenizer_config.json`` says ``mecab_wordpiece`` — is training's, byte for byte. Features
-are batched longest first with dynamic padding (``finetune.data``) and the outputs put back
-in input order.
+``tokenizer_config.json`` says ``mecab_wordpiece`` — is training's, byte for byte. Items are
+checked and normalised first (finetune/inputs.py). Features are batched longest first with
+dynamic padding (finetune/runtimes.py) and the outputs put back in input order. With an ONNX
+file the tokenizer is util.rust_tokenizer's, and neither torch nor transformers is imported.
 
 Heads and what a prediction holds:
 - sequence classification: ``label`` and ``probabilities`` (softmax over the labels);
 - regression (KorSTS): ``score``;
 - token classification (NER): ``entities`` with ``type``, ``text`` and character offsets
-  ``start``/``end`` into the input, from the BIO tags;
+  ``start``/``end`` into the (normalised) input, from the BIO tags;
 - question answering (KorQuAD): ``answer`` (chosen by the task's own post-processing, as the
   trainer scores it), its ``start``/``end`` in the context and ``score`` (its probability among
   the n-best candidates where the task reports one, else start x end probability in its

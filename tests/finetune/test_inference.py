@@ -77,7 +77,7 @@ def test_single_sentence_labels_match_the_trainers_predictions(finetuned):
         assert set(g["probabilities"]) == {"negative", "positive"}
         assert abs(sum(g["probabilities"].values()) - 1.0) < 1e-5
         assert g["probabilities"][g["label"]] == max(g["probabilities"].values())
-    assert len({round(g["probabilities"]["1"], 6) for g in got}) > 1  # not one constant answer
+    assert len({round(g["probabilities"]["positive"], 6) for g in got}) > 1  # not one constant answer
 
 
 def test_pair_classification_and_regression_match_the_trainer(finetuned):
@@ -274,9 +274,10 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     config = load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults())
     trainer_tokenizer = load_tokenizer(config, resolve_model_dir(config))
     text = "배우들의 연기가 좋았어요"
-    example = [Example("0", text, None, "0", 1)]
-    ours = predictor.task.build_features(example, predictor.tokenizer, 64, "p")[0]["input_ids"]
-    training = get_task(config.task, config).build_features(example, trainer_tokenizer, 64, "p")[0]["input_ids"]
+    ours = predictor.task.build_features([Example("0", text, None, "negative", 1)], predictor.tokenizer, 64,
+                                         "p")[0]["input_ids"]  # the predictor's labels are the model's names
+    training = get_task(config.task, config).build_features([Example("0", text, None, "0", 1)], trainer_tokenizer,
+                                                            64, "p")[0]["input_ids"]
     plain = ElectraTokenizerFast(os.path.join(mecab_dir, "vocab.txt"), do_lower_case=False)(text)["input_ids"]
     assert ours == training != plain
 
