@@ -238,7 +238,9 @@ def main(argv=None):
                               max_seq_len=args.max_seq_len, device=args.device)
         lines = numbered_lines(stream)
         column = text_column_index(args.text_column, lines, source)
-        total = count_lines(args.input) if source != "<stdin>" and args.progress is not False else None
+        # Counted ahead only in a regular file: a FIFO's lines would be read away.
+        regular = source != "<stdin>" and os.path.isfile(args.input)
+        total = count_lines(args.input) if regular and args.progress is not False else None
         show = args.progress if args.progress is not None else (total or 0) >= 1000
         out = stack.enter_context(_output(args.output))
         progress = None

@@ -52,7 +52,7 @@ def test_max_seq_len_above_the_models_positions_is_refused_before_loading(nsmc_m
 
 def test_a_reader_that_closes_early_ends_the_run_quietly(nsmc_model, tmp_path):
     source = tmp_path / "reviews.txt"
-    source.write_text("\n".join(nsmc_reviews(3000)) + "\n", encoding="utf-8")
+    source.write_text("\n".join(nsmc_reviews(800)) + "\n", encoding="utf-8")  # some 160 kB out: more than a pipe holds
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "predict.py"), "--model_dir", nsmc_model,
                                 "--input", str(source), "--no-progress"], stdout=subprocess.PIPE,
                                stderr=open(tmp_path / "stderr.txt", "wb"), cwd=ROOT, env=ENV)
@@ -156,3 +156,20 @@ def test_a_device_that_is_asked_for_and_absent_is_one_line(nsmc_model, tmp_path)
             main(["--model_dir", nsmc_model, "--onnx", onnx_path, "--input", str(source), "--device", "cuda"])
     assert main(["--model_dir", nsmc_model, "--onnx", onnx_path, "--input", str(source),
                  "--output", str(tmp_path / "out.jsonl"), "--device", "CPUExecutionProvider"]) == 0
+
+
+@pytest.mark.timeout(120)  # counting a FIFO's lines ahead had read them away, then waited for a writer forever
+def test_a_fifo_as_input_is_read_once(nsmc_model, tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "reviews.fifo"
+    os.mkfifo(fifo)
+    reviews = nsmc_reviews(5)
+
+    def write():
+        with open(fifo, "w", encoding="utf-8") as f:
+            f.write("\n".join(reviews) + "\n")
+
+    threading.Thread(target=write, daemon=True).start()
+    assert main(["--model_dir", nsmc_model, "--input", str(fifo)]) == 0
+    assert [r["text"] for r in records_of(capsys.readouterr().out)] == reviews
