@@ -137,7 +137,8 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
     rows = [
         ("task", f"`{settings.get('task')}` ({dataset})"),
         ("head", f"{(config.get('architectures') or ['?'])[0]}, "
-                 + (f"labels {', '.join(info.labels)}" if info.kind == "classification" else info.kind)),
+                 + (f"{len(info.labels)} labels" if info.kind == "classification" else info.kind)),
+        ("labels", _label_row(info)),
         ("base model", _base_model_name(base) if base else None),
         ("training file", _basename(settings.get("train_file"))),
         ("dev file", _basename(settings.get("dev_file"))),
@@ -198,6 +199,24 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
               f"The weights are released under {LICENSE.replace('apache', 'Apache')} with this project; "
               f"the fine-tuning data ({dataset}) is under its own terms: {data_license or 'see the dataset'}."]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _label_row(info):
+    """Each label as the model names it, with its value in the data files where the task names them."""
+    if info.kind != "classification":
+        return None
+    from finetune.tasks import get_task
+
+    try:
+        values = {v: k for k, v in get_task(info.settings.task, info.settings).label_names.items()}
+    except Exception:  # a task this checkout does not know: the names alone
+        values = {}
+    parts = []
+    for i, label in enumerate(info.labels):
+        value = values.get(label)
+        where = (" in the data files" if i == 0 else "")
+        parts.append(f"`{label}`" + (f" (`{value}`{where})" if value is not None else ""))
+    return ", ".join(parts)
 
 
 def _basename(path):

@@ -12,7 +12,6 @@ given on the command line are relative to the current directory. Empty file keys
 import difflib
 import os
 
-import yaml
 
 from util.errors import UserInputError
 
@@ -167,6 +166,8 @@ def coerce(key, value, default, where):
 
 def read_yaml(path):
     """The YAML mapping and the line of each key; syntax errors name the line."""
+    import yaml  # here, not at the top: a predictor reads finetune_config.json without pyyaml
+
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -286,6 +287,8 @@ def validate(config):
 
 def parse_overrides(items):
     """``["key=value", ...]`` from ``--set`` into a dict; YAML syntax for the value."""
+    import yaml
+
     overrides = {}
     for item in items or []:
         key, sep, value = item.partition("=")

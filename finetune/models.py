@@ -14,6 +14,9 @@ from util.tokenization import read_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
+# Files a tokenizer can be loaded from: our vocab.txt, or a transformers tokenizer.json.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
+
 
 def resolve_model_dir(config):
     """The model directory, or a one-line error telling the user to point at a local one."""
@@ -100,6 +103,11 @@ def load_tokenizer(config, model_dir):
     if "do_lower_case" in recorded and bool(recorded["do_lower_case"]) != config.do_lower_case:
         logger.warning("do_lower_case is %s in the YAML but %s in %s/tokenizer_config.json; using the YAML",
                        config.do_lower_case, recorded["do_lower_case"], model_dir)
+    if os.path.isdir(model_dir) and not any(os.path.isfile(os.path.join(model_dir, name))
+                                            for name in TOKENIZER_FILES):
+        # transformers would fail deep inside with "TypeError: stat: path should be ...".
+        raise UserInputError(f"{model_dir}: no tokenizer files (vocab.txt or tokenizer.json); copy them "
+                             "from the model it was fine-tuned from")
     try:
         if os.path.isfile(os.path.join(model_dir, "vocab.txt")):
             from util.hf_tokenizer import load_tokenizer as load_ko_tokenizer
@@ -110,7 +118,7 @@ def load_tokenizer(config, model_dir):
 
         return AutoTokenizer.from_pretrained(model_dir, local_files_only=True, use_fast=True,
                                              do_lower_case=config.do_lower_case, strip_accents=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         raise UserInputError(f"{model_dir}: cannot load its tokenizer ({str(e).splitlines()[0]})") from None
 
 

@@ -9,7 +9,8 @@ def run_cli(main):
     """Call ``main()``; on UserInputError print ``error: <message>`` to stderr and exit 1.
 
     Scripts wrap their entry point with this so users see one clear line
-    instead of a traceback for mistakes in their own files or flags.
+    instead of a traceback for mistakes in their own files or flags; a closed pipe on
+    standard output ends the script quietly with status 141.
     """
     import sys
 
@@ -21,3 +22,11 @@ def run_cli(main):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, as Unix tools do when SIGPIPE ends
+        # them, with their status (128 + 13). Standard output is pointed at /dev/null so the
+        # interpreter's final flush of what is still buffered raises nothing either.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

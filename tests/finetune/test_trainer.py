@@ -42,7 +42,8 @@ def test_classification_learns_and_writes_outputs(tmp_path, write_yaml, tiny_mod
 
     model = AutoModelForSequenceClassification.from_pretrained(out / "best_model")
     tokenizer = AutoTokenizer.from_pretrained(out / "best_model")
-    assert model.config.id2label == {0: "0", 1: "1"}
+    # NSMC names its data's labels 0/1 (finetune/tasks/nsmc.py); the ids stay the file values' order.
+    assert model.config.id2label == {0: "negative", 1: "positive"}
     predictions = read_jsonl(out / "predictions_test.jsonl")
     assert len(predictions) == 100
     with open(os.path.join(SAMPLE_DIR, "sample_reviews_test.txt"), encoding="utf-8") as f:
