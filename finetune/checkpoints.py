@@ -43,7 +43,7 @@ TRAINING_KEYS = ("task", "train_file", "model_name_or_path", "max_seq_len", "tra
                  "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm", "seed", "do_reinit",
                  "group_by_length", "bf16", "fp16", "do_lower_case", "mecab", "hate_speech_input",
                  "text_column", "label_column", "label_list", "ner_format", "ner_char_tokens", "doc_stride",
-                 "max_query_length")
+                 "max_query_length", "max_train_examples", "dev_split", "split_seed")
 
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

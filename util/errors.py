@@ -9,8 +9,9 @@ def run_cli(main):
     """Call ``main()``; on UserInputError print ``error: <message>`` to stderr and exit 1.
 
     Scripts wrap their entry point with this so users see one clear line
-    instead of a traceback for mistakes in their own files or flags. Ctrl-C and SIGTERM
-    (a scheduler stopping the job) end the same way: the cleanup of whatever was being
+    instead of a traceback for mistakes in their own files or flags; a closed pipe on
+    standard output ends the script quietly with status 141. Ctrl-C and SIGTERM (a
+    scheduler stopping the job) end the same way: the cleanup of whatever was being
     written runs, one "interrupted" line, exit 130 or 143 (util/signals.py).
     """
     import sys
@@ -27,6 +28,14 @@ def run_cli(main):
         _close_progress_bars()
         print(signals.interrupted_line(e), file=sys.stderr)
         sys.exit(signals.exit_status(e))
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, as Unix tools do when SIGPIPE ends
+        # them, with their status (128 + 13). Standard output is pointed at /dev/null so the
+        # interpreter's final flush of what is still buffered raises nothing either.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 def _close_progress_bars():

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 
@@ -28,12 +29,22 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     """Open a temporary sibling of ``path`` for writing; rename it to ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+
+    Only a regular file (or a new path) is replaced that way. A symlink is followed and its
+    target written, the link kept; a FIFO, a device or a socket is written through, never
+    renamed over (as root, a rename over ``/dev/null`` would replace the system's).
     """
     path = os.fspath(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
     # Checked before the caller does its (possibly long) work, not at the rename after it.
     if os.path.isdir(path):
         raise UserInputError(f"{path} is a directory; give the name of a file to write")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        with _open_through(path, mode, encoding) as f:
+            yield f
+        return
     make_dirs(directory)
     remove_stale_temporaries(path)
     try:
@@ -57,6 +68,18 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         raise
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _open_through(path, mode, encoding):
+    """A FIFO or device opened as it is: what is written goes to its reader or driver."""
+    kwargs = {} if "b" in mode else {"encoding": encoding}
+    try:
+        f = open(path, mode, **kwargs)
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot write ({e.strerror})") from None
+    with f:
+        yield f
 
 
 def make_dirs(directory, what="output directory"):
