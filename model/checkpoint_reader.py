@@ -21,11 +21,25 @@ def is_training_state(name):
     return name.split("/")[-1] in _SKIP_LAST or "loss_scale" in name
 
 
-def resolve_checkpoint(path):
-    """A model directory (-> its newest checkpoint) or a checkpoint prefix -> (prefix, model_dir)."""
+def resolve_checkpoint(path, note=print):
+    """A model directory (-> its newest intact checkpoint) or a checkpoint prefix -> (prefix, model_dir).
+
+    A local checkpoint is checked first (pretrain/checkpoint_state.py): in a directory, damaged
+    newer checkpoints or a damaged ``checkpoint`` state file are passed over with a ``note`` line
+    naming each damaged file; a damaged checkpoint asked for by its prefix is one error line.
+    """
     import tensorflow as tf
 
+    from pretrain import checkpoint_state
+
     path = os.fspath(path).rstrip("/")
+    if "://" not in path and os.path.isdir(path):
+        choice = checkpoint_state.newest_intact(path)
+        if choice is None:
+            raise UserInputError(f"{path}: no TF checkpoint (*.index) in this directory")
+        for line in choice.notes:
+            note(line)
+        return choice.prefix, path
     if tf.io.gfile.isdir(path):
         prefix = tf.train.latest_checkpoint(path)
         if prefix is None or not tf.io.gfile.exists(prefix + ".index"):
@@ -42,6 +56,8 @@ def resolve_checkpoint(path):
     if not tf.io.gfile.exists(path + ".index"):
         raise UserInputError(f"{path}: neither a model directory nor a checkpoint prefix "
                              f"({path}.index not found)")
+    if "://" not in path:
+        checkpoint_state.check_prefix(path)
     return path, os.path.dirname(path if "://" in path else os.path.abspath(path))
 
 
