@@ -156,18 +156,17 @@ def torch_to_tf(source, out_dir, overwrite=False, log=print):
     config, step, arrays = torch_arrays(path, source_dir)
     name = f"model.ckpt-{step}"
     log(f"checkpoint: {path} (step {step}, torch backend)")
-    if beside:
-        existing = layout.tf_checkpoint_paths(out_dir)
-        if glob_index(out_dir):
-            raise UserInputError(f"{out_dir} already holds TF checkpoints ({', '.join(glob_index(out_dir)[:3])}); "
-                                 "write the conversion to another directory")
+    held = sorted(f for f in os.listdir(out_dir) if f.endswith(".index")) if beside else []
+    if held:
+        raise UserInputError(f"{out_dir} already holds TF checkpoints ({', '.join(held[:3])}); write the conversion "
+                             "to another directory")
     with _staging(out_dir) as tmp:
         write_checkpoint(os.path.join(tmp, name), arrays, state_file=not beside)
         _verify_tf(os.path.join(tmp, name), arrays)
         if beside:
             for file in sorted(os.listdir(tmp), key=lambda f: f.endswith(".index")):  # the index last
                 os.replace(os.path.join(tmp, file), os.path.join(out_dir, file))
-            write_state_file(out_dir, [os.path.basename(p) for p in existing] + [name])
+            write_state_file(out_dir, [name])  # written last: from here on TF finds the checkpoint
         else:
             _copy_side_files(source_dir, tmp)
             put_in_place(tmp, out_dir)
@@ -177,10 +176,6 @@ def torch_to_tf(source, out_dir, overwrite=False, log=print):
     log(f"continue it with: python run_pretraining.py --backend tf --model_name {out_dir} ... "
         "(num_train_steps above the step)")
     return os.path.join(out_dir, name)
-
-
-def glob_index(directory):
-    return sorted(f for f in os.listdir(directory) if f.endswith(".index"))
 
 
 def _verify_tf(prefix, arrays):

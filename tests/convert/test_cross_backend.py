@@ -14,8 +14,9 @@ slots, step (tests/convert/test_torch_checkpoint.py shows them bit for bit). Her
   a weight lost in the conversion moves the MLM loss of these checkpoints by about 25 of them).
 - Training. The first FIRST continued steps under the other backend against the same run
   continued by its own backend from its own checkpoint: their mean losses must agree within
-  STEP_BOUND standard errors, the error from the curves' step-to-step noise; and both sit far
-  below a fresh start (the original run's own first steps): the trained state carried over.
+  STEP_BOUND standard errors, the error from the curves' step-to-step noise; and both sit more
+  than FRESH_BOUND of them below a fresh start (the original run's own first steps): the trained
+  state carried over.
 """
 import json
 import os
@@ -36,7 +37,7 @@ from pretrain import layout
 N = 20  # steps before the switch; the continuations run to 2N
 FIRST = 8  # continued steps compared
 EVAL_SEEDS, EVAL_BOUND = 8, 5.0
-STEP_BOUND = 3.0
+STEP_BOUND, FRESH_BOUND = 3.0, 10.0
 HPARAMS = dict(num_warmup_steps=5, iterations_per_loop=1, save_checkpoints_steps=N, generator_hidden_size=0.5,
                num_eval_steps=8, seed=11)
 METRICS = ("masked_lm_loss", "disc_loss", "disc_auc_real_tokens")
@@ -111,7 +112,7 @@ def assert_continues(other, own, original):
           f"steps {statistics.mean(window(original, 1)):.3f}; step {N + 1} {other[N + 1]:.3f} after step {N} "
           f"{original[N]:.3f} (step noise {sigma:.3f})")
     assert abs(gap) <= STEP_BOUND * error, (window(other), window(own), sigma)
-    assert fresh > 10 * STEP_BOUND * error, (window(original, 1), window(own), sigma)
+    assert fresh > FRESH_BOUND * error, (window(original, 1), window(own), sigma)
     # The first continued step, before any update under the other backend, on one batch.
     assert abs(other[N + 1] - original[N]) <= STEP_BOUND * sigma * np.sqrt(2), (other[N + 1], original[N], sigma)
 
@@ -178,6 +179,6 @@ def test_upstreams_own_code_continues_a_converted_torch_run(sample_data, tmp_pat
     from experiments.make_results import scalars
 
     original = dict(scalars(torch_dir)["loss/total"])
-    sigma = step_noise(window(logged), window(original, 1))
-    assert statistics.mean(window(original, 1)) - statistics.mean(window(logged)) > 10 * STEP_BOUND * sigma * np.sqrt(
-        2 / FIRST), (window(logged), window(original, 1))
+    error = step_noise(window(logged)) * np.sqrt(2 / FIRST)
+    assert statistics.mean(window(original, 1)) - statistics.mean(window(logged)) > FRESH_BOUND * error, \
+        (window(logged), window(original, 1))
