@@ -206,3 +206,19 @@ def test_a_released_checkpoint_has_nothing_to_resume(tmp_path):
     with pytest.raises(UserInputError, match=r"model.ckpt-7: no Adam slots, so nothing to resume \(a released "
                                              r"checkpoint holds the weights only\); warm-start a torch run"):
         torch_tf.tf_to_torch(model_dir, str(tmp_path / "out"))
+
+
+def test_the_tf_backend_warm_starts_from_a_torch_run_through_the_tf_checkpoint_beside_it(torch_run, tmp_path):
+    from pretrain import warm_start
+
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(torch_run, model_dir)
+    config = torch_tf.read_model_config(model_dir)
+    config.model_dir, config.saved_model = str(tmp_path / "next"), model_dir
+    with pytest.raises(UserInputError, match=rf"holds torch checkpoints, which the TF backend does not read: warm-start "
+                                             rf"with --backend torch, or write a TF one beside the newest \(python "
+                                             rf"pytorch_convert.py --tf_ckpt_path {model_dir} --to_tf_model_dir "):
+        warm_start.source_variables(config, "tf")
+    torch_tf.torch_to_tf(model_dir, model_dir, log=lambda _: None)
+    variables, prefix, resuming = warm_start.source_variables(config, "tf")
+    assert (prefix, resuming, variables.global_step) == (os.path.join(model_dir, f"model.ckpt-{STEPS}"), False, STEPS)
