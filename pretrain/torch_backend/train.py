@@ -225,7 +225,7 @@ def global_lookup_norms(model, procs, scaler):
 
 
 def reported(out):
-    """{TensorBoard name: 0-d tensor} of one micro-batch: the losses and batch_accuracies, under the TF backend's names."""
+    """{TensorBoard name: 0-d tensor} of one micro-batch: losses and batch_accuracies, in the TF backend's names."""
     values = {"loss/total": out["total_loss"].detach(), "loss/mlm": out["mlm_loss"].detach()}
     if "disc_loss" in out:
         values["loss/disc"] = out["disc_loss"].detach()
