@@ -274,8 +274,8 @@ def write_report(work, out_path, args=None, runs_json=None):
              "", f"Hparams: `{hparams}`; generator settings: "
              f"`{ {g: GENERATORS[g] for g in sorted({g for _, g in runs}) if g in GENERATORS} }`."
              + (" `ourswr` is ours with upstream's masking (`mask_with_replacement`: positions drawn with "
-                "replacement, as upstream's `tf.random.categorical`), one of the two differences between the graphs (the "
-                "other: upstream's train op reads the learning rate one step ahead, see the fixed-batch table)."
+                "replacement, as upstream's `tf.random.categorical`), one of the two differences between the graphs "
+                "(the other: upstream's train op reads the learning rate one step ahead, see the fixed-batch table)."
                 if any(s == "ourswr" for s, _ in runs) else "")
              + (" `torch` is ours trained by the PyTorch backend (`run_pretraining.py --backend torch`, same hparams "
                 "and seeds); its checkpoint is written as a TF one beside it (`convert/torch_tf.py`, the weights "
@@ -296,8 +296,9 @@ def write_report(work, out_path, args=None, runs_json=None):
         crossed = [(s, [r for r in rs if r["upstream_masking"]]) for s, rs in mine]
         crossed_upstream = [r for r in upstream if r["upstream_masking"]]
         if crossed_upstream and all(rs for _, rs in crossed):
-            lines += ["", f"### {generator} generator, the same checkpoints evaluated with upstream's masking (" + ", ".join(
-                f"{seeds(len(r))} {s}" for s, r in crossed + [("upstream", crossed_upstream)]) + ")", "",
+            lines += ["", f"### {generator} generator, the same checkpoints evaluated with upstream's masking ("
+                      + ", ".join(f"{seeds(len(r))} {s}" for s, r in crossed + [("upstream", crossed_upstream)])
+                      + ")", "",
                 "The same evaluation batches, with the positions drawn as upstream draws them (with replacement, "
                 "[CLS] and [SEP] counted; `mask_with_replacement`). Each discriminator meets the masking it trained "
                 "with in one of the two tables: a gap that follows the masking is not a difference in learning.", "",

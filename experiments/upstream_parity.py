@@ -106,7 +106,8 @@ def build_data(nsmc_file, data_dir, reviews=60000):
         return
     corpus_dir = os.path.join(data_dir, "corpus")
     os.makedirs(corpus_dir, exist_ok=True)
-    with open(nsmc_file, encoding="utf-8") as f, open(os.path.join(corpus_dir, "nsmc.txt"), "w", encoding="utf-8") as out:
+    corpus = os.path.join(corpus_dir, "nsmc.txt")
+    with open(nsmc_file, encoding="utf-8") as f, open(corpus, "w", encoding="utf-8") as out:
         next(f)  # header
         texts = (line.rstrip("\n").split("\t")[1].strip() for line in f if line.count("\t") == 2)
         for text in itertools.islice(filter(None, texts), reviews):

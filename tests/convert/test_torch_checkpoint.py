@@ -215,9 +215,10 @@ def test_the_tf_backend_warm_starts_from_a_torch_run_through_the_tf_checkpoint_b
     shutil.copytree(torch_run, model_dir)
     config = torch_tf.read_model_config(model_dir)
     config.model_dir, config.saved_model = str(tmp_path / "next"), model_dir
-    with pytest.raises(UserInputError, match=rf"holds torch checkpoints, which the TF backend does not read: warm-start "
-                                             rf"with --backend torch, or write a TF one beside the newest \(python "
-                                             rf"pytorch_convert.py --tf_ckpt_path {model_dir} --to_tf_model_dir "):
+    with pytest.raises(UserInputError, match=rf"holds torch checkpoints, which the TF backend does not read: "
+                                             rf"warm-start with --backend torch, or write a TF one beside the newest "
+                                             rf"\(python pytorch_convert.py --tf_ckpt_path {model_dir} "
+                                             "--to_tf_model_dir "):
         warm_start.source_variables(config, "tf")
     torch_tf.torch_to_tf(model_dir, model_dir, log=lambda _: None)
     variables, prefix, resuming = warm_start.source_variables(config, "tf")
