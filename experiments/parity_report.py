@@ -255,6 +255,11 @@ def write_report(work, out_path, args=None, runs_json=None):
 
     runs_json = runs_json or os.path.join(os.path.dirname(os.path.abspath(out_path)), RUNS_JSON)
     record = merged_record(work, runs_json)
+    if not record["runs"]:  # never an empty page over a real one
+        from util.errors import UserInputError
+
+        raise UserInputError(f"no parity runs: none finished under --work {work} and {runs_json} holds none"
+                             if work else f"{runs_json} holds no runs: pass --work with the runs' directory")
     runs = grouped(record)
     hparams = dict(HPARAMS, num_train_steps=trained_steps(record) or HPARAMS["num_train_steps"])
     plot(runs, os.path.join(os.path.dirname(out_path), FIGURE))
@@ -324,4 +329,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from util.errors import run_cli
+
+    run_cli(main)
+

@@ -139,3 +139,17 @@ def test_torch_runs_get_their_columns_and_the_page_regenerates_from_the_committe
     record = json.loads((docs / "pretraining_parity_runs.json").read_text(encoding="utf-8"))
     assert [r["results"]["disc_auc_real_tokens"] for r in record["runs"] if r["system"] == "torch"] == [0.71, 0.74]
     assert len(record["runs"]) == 6
+
+
+def test_no_runs_anywhere_is_one_line_and_the_page_is_kept(tmp_path):
+    import pytest
+
+    from util.errors import UserInputError
+
+    out = tmp_path / "pretraining_parity.md"
+    out.write_text("the page as it was\n")
+    with pytest.raises(UserInputError, match=r"pretraining_parity_runs.json holds no runs: pass --work"):
+        write_report(None, str(out))
+    with pytest.raises(UserInputError, match=r"^no parity runs: none finished under --work"):
+        write_report(str(tmp_path / "parity"), str(out))
+    assert out.read_text() == "the page as it was\n"
