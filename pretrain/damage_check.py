@@ -7,53 +7,30 @@ each shard with what ``stats.json`` recorded when it was written (size, a stat c
 for shards with no record (datasets built before the writer recorded them) check that a
 valid record ends exactly at the end of the file (one read of the file's tail): a copy
 interrupted mid-file fails both. Damage these miss (bytes flipped in the middle) surfaces
-as TensorFlow's DataLossError during training; ``naming_damaged_files`` then reads the
-files in full to say which one it was.
+as TensorFlow's DataLossError during training (the TF backend; the torch backend's reader
+checks every record itself); ``naming_damaged_files`` then reads the files in full to say
+which one it was.
+
+The shard checks serve both backends and import no TensorFlow (pretrain/tfrecords.py reads
+the framing); only the TF backend's checkpoint and DataLossError handling imports it.
 """
 import contextlib
 import os
 import struct
 
 import numpy as np
-import tensorflow.compat.v1 as tf
 
+from pretrain.tfrecords import (FOOTER_BYTES, HEADER_BYTES, DamagedRecordError, file_size, iter_records,
+                                masked_crc32c, open_file)
 from util.errors import UserInputError
 
-HEADER_BYTES = 12  # uint64 length + its crc
-FOOTER_BYTES = 4  # crc of the data
 MIN_TAIL_WINDOW = 64 * 1024
-
-
-def _crc32c_table():
-    table = []
-    for n in range(256):
-        crc = n
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _crc32c_table()
-
-
-def masked_crc32c(data):
-    """TFRecord's checksum: crc32c (Castagnoli), rotated and offset."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def max_record_bytes(max_seq_length):
     """A bound on one serialized example of our schema: three int64 lists of max_seq_length
     varints (at most 10 bytes each) plus feature names and framing."""
     return 3 * (10 * max_seq_length + 64) + 64
-
-
-def _file_size(path):
-    return tf.io.gfile.stat(path).length
 
 
 def last_record_is_complete(path, max_seq_length):
@@ -63,13 +40,13 @@ def last_record_is_complete(path, max_seq_length):
     last record is found by trying every offset in the window where a record that long
     would end at the end of the file.
     """
-    size = _file_size(path)
+    size = file_size(path)
     if size == 0:
         return True
     if size < HEADER_BYTES + FOOTER_BYTES:
         return False
     window = min(size, max(MIN_TAIL_WINDOW, 2 * max_record_bytes(max_seq_length)))
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with open_file(path, "rb") as f:
         f.seek(size - window)
         tail = f.read(window)
     count = len(tail) - HEADER_BYTES - FOOTER_BYTES + 1
@@ -114,7 +91,7 @@ def check_shards(files, stats, stats_path, max_seq_length):
             raise UserInputError(f"{path}: not one of the shards {stats_path} lists (left from another "
                                  "build?); remove it or rebuild the dataset")
         if entry is not None:
-            size = _file_size(path)
+            size = file_size(path)
             if size != entry["bytes"]:
                 raise UserInputError(f"{path}: {size} bytes but {stats_path} recorded {entry['bytes']} "
                                      f"(cut short by an interrupted copy?); {rebuild}")
@@ -130,16 +107,18 @@ def find_damaged(files, max_seq_length):
             return path, "the last record is cut short"
     for path in files:
         try:
-            for _ in tf.io.tf_record_iterator(path):
+            for _ in iter_records(path):
                 pass
-        except tf.errors.DataLossError as e:
-            return path, e.message.splitlines()[0]
+        except DamagedRecordError as e:  # TF's wording, e.g. "corrupted record at N"
+            return path, e.reason
     return None
 
 
 def unreadable_checkpoint(model_dir):
     """(checkpoint, reason) when the newest checkpoint in ``model_dir`` does not read in full,
     or None. Slow (reads every variable), so only called once training has failed."""
+    import tensorflow.compat.v1 as tf
+
     last = tf.train.latest_checkpoint(model_dir)
     if not last:
         return None
@@ -161,6 +140,8 @@ def naming_damaged_files(files, max_seq_length, model_dir):
     A checkpoint cut short (an interrupted copy of the model dir) fails the restore with an
     OutOfRangeError or DataLossError: that is named too. Anything else is left as it is.
     """
+    import tensorflow.compat.v1 as tf
+
     try:
         yield
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:

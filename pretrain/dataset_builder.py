@@ -55,6 +55,7 @@ class DatasetOptions:
     seed: int = 12345
     chunk_bytes: int = 4 << 20
     progress: bool = True
+    record_io: str = "protobuf"  # or "tensorflow": the same bytes (pretrain/dataset_writer.py)
 
     def validate(self):
         if not MIN_SEQ_LENGTH <= self.max_seq_length <= MAX_SEQ_LENGTH:
@@ -62,6 +63,8 @@ class DatasetOptions:
                                  f"{MIN_SEQ_LENGTH} and {MAX_SEQ_LENGTH}")
         if self.num_processes < 1:
             raise UserInputError(f"--num_processes {self.num_processes}: must be at least 1")
+        if self.record_io not in dataset_writer.RECORD_IO:
+            raise UserInputError(f"record_io {self.record_io!r}: must be one of {', '.join(dataset_writer.RECORD_IO)}")
         if self.num_out_files < 1:
             raise UserInputError(f"--num_out_files {self.num_out_files}: must be at least 1")
         import resource
@@ -242,13 +245,13 @@ class WordCachedEncoder:
 class ChunkProcessor:
     """Tokenizes one chunk in batches and builds its serialized examples (runs in a worker)."""
 
-    def __init__(self, tokenizer, max_seq_length, blanks_separate_docs, seed):
+    def __init__(self, tokenizer, max_seq_length, blanks_separate_docs, seed, record_io="protobuf"):
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         self.blanks_separate_docs = blanks_separate_docs
         self.seed = seed
         self._encoder = WordCachedEncoder(tokenizer)
-        self._serialize = dataset_writer.ExampleSerializer()
+        self._serialize = dataset_writer.example_serializer(record_io)
 
     def __call__(self, chunk):
         builder = ExampleBuilder(self.max_seq_length, random.Random(f"{self.seed}:{chunk.name}:{chunk.start}"))
@@ -321,7 +324,8 @@ def _ordered_results(chunks, processor_args, num_processes):
     import concurrent.futures
     import multiprocessing
 
-    # fork: workers inherit the imported TensorFlow instead of importing it again.
+    # fork: workers inherit the imported modules (protobuf, the tokenizer; TensorFlow when it
+    # writes the records) instead of importing them again.
     with concurrent.futures.ProcessPoolExecutor(
             num_processes, mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker, initargs=(processor_args,)) as pool:
@@ -364,17 +368,20 @@ def build_dataset(options):
 
 
 def _write_dataset(options, files, tokenizer, total_bytes):
-    import tensorflow as tf  # noqa: F401  (imported before forking, see _ordered_results)
     from tqdm import tqdm
+
+    if options.record_io == "tensorflow":
+        import tensorflow as tf  # noqa: F401  (imported before forking, see _ordered_results)
 
     try:
         dataset_writer.clear_output_dir(options.output_dir)
     except OSError as e:
         raise UserInputError(f"--output_dir {options.output_dir}: cannot write ({e.strerror})") from None
     chunks = plan_chunks(files, options.corpus_dir, options.chunk_bytes, options.blanks_separate_docs)
-    processor_args = (tokenizer, options.max_seq_length, options.blanks_separate_docs, options.seed)
+    processor_args = (tokenizer, options.max_seq_length, options.blanks_separate_docs, options.seed,
+                      options.record_io)
     totals = collections.Counter()
-    with dataset_writer.ShardWriter(options.output_dir, options.num_out_files) as writer, \
+    with dataset_writer.ShardWriter(options.output_dir, options.num_out_files, options.record_io) as writer, \
             tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building examples",
                  disable=not options.progress) as bar:
         for chunk, result in _ordered_results(chunks, processor_args, options.num_processes):
@@ -403,7 +410,8 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         "num_out_files": options.num_out_files,
         "shards": writer.manifest,
         # Absolute paths: run_pretraining.py may look for the vocab from another directory.
-        "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+        # record_io is left out: both ways write the same dataset.
+        "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k not in ("progress", "record_io")},
                  **{k: os.path.abspath(getattr(options, k)) for k in ("corpus_dir", "vocab_file", "output_dir")},
                  "tokenizer_type": tokenizer.tokenizer_type, "do_lower_case": tokenizer.do_lower_case},
     }

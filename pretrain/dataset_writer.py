@@ -7,15 +7,23 @@ shard's size and record count (``manifest``) so that pretraining can tell a shar
 by an interrupted copy before it builds a graph (pretrain/damage_check.py). A new run first
 removes every shard, temporary file and ``stats.json`` a previous (possibly killed) run
 left in the output directory.
+
+The records are written without TensorFlow (pretrain/tfrecords.py: protobuf and
+google-crc32c), byte for byte what tf.train.Example and tf.io.TFRecordWriter write.
+``record_io="tensorflow"`` writes through TensorFlow instead; tests/pretrain/
+test_dataset_builder.py builds the same dataset both ways and compares the bytes.
 """
 import contextlib
 import glob
 import os
 import tempfile
 
+from pretrain import tfrecords
+
 SHARD_PREFIX = "pretrain_data.tfrecord"
 STATS_NAME = "stats.json"
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+RECORD_IO = ("protobuf", "tensorflow")  # what serializes and frames the records
 
 
 def shard_name(index, num_out_files):
@@ -49,8 +57,15 @@ def example_features(first_segment, second_segment, max_seq_length, cls_id, sep_
     return input_ids + padding, input_mask, segment_ids + padding
 
 
-class ExampleSerializer:
-    """Turns feature lists into serialized tf.train.Example bytes, reusing one message."""
+def example_serializer(record_io="protobuf"):
+    """A callable turning (input_ids, input_mask, segment_ids) into serialized tf.train.Example bytes."""
+    if record_io == "protobuf":
+        return tfrecords.ExampleSerializer(FEATURE_NAMES)
+    return TFExampleSerializer()
+
+
+class TFExampleSerializer:
+    """The same through tf.train.Example, reusing one message."""
 
     def __init__(self):
         import tensorflow as tf
@@ -79,9 +94,13 @@ class ShardWriter:
     After the commit, ``manifest`` is ``{shard name: {"bytes", "records"}}`` for stats.json.
     """
 
-    def __init__(self, output_dir, num_out_files):
-        import tensorflow as tf
+    def __init__(self, output_dir, num_out_files, record_io="protobuf"):
+        if record_io == "tensorflow":
+            import tensorflow as tf
 
+            open_writer = tf.io.TFRecordWriter
+        else:
+            open_writer = tfrecords.TFRecordWriter
         self.num_written = 0
         self.manifest = None
         self._final = [os.path.join(output_dir, shard_name(i, num_out_files)) for i in range(num_out_files)]
@@ -93,7 +112,7 @@ class ShardWriter:
                                            dir=output_dir)
                 os.close(fd)
                 self._temp.append(tmp)
-                self._writers.append(tf.io.TFRecordWriter(tmp))
+                self._writers.append(open_writer(tmp))
         except BaseException:
             self.abort()
             raise

@@ -3,13 +3,15 @@
 Each record is a tf.train.Example with int64 ``input_ids``, ``input_mask`` and
 ``segment_ids`` of length ``max_seq_length`` (docs/design.md); ``stats.json`` beside the
 files records the vocab and sequence length the dataset was built with.
+
+Finding and checking the files serves both backends and imports no TensorFlow (gs:// paths go
+through tf.io.gfile, imported only for them: pretrain/tfrecords.py); ``input_fn_builder`` is
+the TF backend's reader and imports TensorFlow when called.
 """
 import json
 import os
 
-import tensorflow.compat.v1 as tf
-
-from pretrain import damage_check
+from pretrain import damage_check, tfrecords
 from util.errors import UserInputError
 from util.files import read_json
 
@@ -25,8 +27,8 @@ def find_tfrecords(data_dir, patterns=None):
     else:
         groups = [[os.path.join(data_dir, p)] for p in PATTERNS]
     for group in groups:
-        # tf.io.gfile so a gs:// data dir works on Cloud TPU too.
-        files = sorted({f for p in group for f in tf.io.gfile.glob(p) if not os.path.basename(f).startswith(".")})
+        # A gs:// data dir (Cloud TPU) is globbed through tf.io.gfile.
+        files = sorted({f for p in group for f in tfrecords.glob(p) if not os.path.basename(f).startswith(".")})
         if files:
             return files
     tried = " or ".join(p for group in groups for p in group)
@@ -36,11 +38,11 @@ def find_tfrecords(data_dir, patterns=None):
 def read_stats(tfrecord_files):
     """stats.json beside the TFRecords, or None for a dataset without one."""
     path = os.path.join(os.path.dirname(tfrecord_files[0]), "stats.json")
-    if not tf.io.gfile.exists(path):
+    if not tfrecords.exists(path):
         return path, None
-    if "://" not in path:
+    if not tfrecords.is_remote(path):
         return path, read_json(path, "dataset stats")
-    with tf.io.gfile.GFile(path) as f:
+    with tfrecords.open_file(path, "r") as f:
         try:
             return path, json.load(f)
         except json.JSONDecodeError as e:
@@ -68,6 +70,8 @@ def check_dataset(config, tokenizer, tfrecord_files):
 
 
 def decode_record(record, max_seq_length):
+    import tensorflow.compat.v1 as tf
+
     spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURES}
     example = tf.io.parse_single_example(record, spec)
     # int64 is all tf.Example stores; the TPU wants int32.
@@ -91,6 +95,8 @@ def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
     Under a tf.distribute strategy the Estimator passes an ``input_context``: each worker
     then reads its own shard (``shard_plan``) and ``params["batch_size"]`` is per replica.
     """
+
+    import tensorflow.compat.v1 as tf
 
     def input_fn(params, input_context=None):
         batch_size = params["batch_size"]
@@ -119,6 +125,8 @@ def input_fn_builder(files, max_seq_length, is_training, num_cpu_threads=2):
 
 
 def _record_reader(record_shard):
+    import tensorflow.compat.v1 as tf
+
     if record_shard is None:
         return tf.data.TFRecordDataset
     num_shards, shard_id = record_shard

@@ -436,3 +436,31 @@ def test_a_second_build_into_a_locked_output_dir_names_the_holder(corpus_dir, vo
     finally:
         holder.communicate("")
     assert build(corpus_dir, vocab_dir, str(output))["examples"] > 0
+
+
+@pytest.mark.parametrize("max_len", [64])
+def test_the_builder_writes_the_same_bytes_with_tensorflow_and_without_it(sample_corpus_file, sample_vocab_dir,
+                                                                         tmp_path, max_len):
+    """data/sample written through tf.train.Example and tf.io.TFRecordWriter in this process, and by
+    the command line in a process where importing TensorFlow fails (2 worker processes)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    os.symlink(sample_corpus_file, corpus / "sample.txt")
+    with_tf = build(str(corpus), sample_vocab_dir, str(tmp_path / "tf"), max_seq_length=max_len,
+                    num_processes=2, record_io="tensorflow")
+    script = ("import runpy, sys\n"
+              "sys.modules['tensorflow'] = None  # any import of TensorFlow now fails\n"
+              "sys.argv = ['build_pretraining_dataset.py'] + sys.argv[1:]\n"
+              "runpy.run_path('build_pretraining_dataset.py', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", script, "--corpus_dir", str(corpus), "--vocab_file",
+                             sample_vocab_dir, "--output_dir", str(tmp_path / "free"), "--max_seq_length",
+                             str(max_len), "--num_out_files", "3", "--num_processes", "2", "--no_progress"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    reference = shard_bytes(str(tmp_path / "tf"))
+    assert len(reference) == 3 and all(reference.values())
+    assert shard_bytes(str(tmp_path / "free")) == reference
+    without_tf = read_json(str(tmp_path / "free" / "stats.json"))
+    assert without_tf["args"].pop("output_dir") == str(tmp_path / "free")
+    with_tf["args"].pop("output_dir")
+    assert without_tf == with_tf and without_tf["examples"] > 20
