@@ -70,7 +70,11 @@ HPARAMS = {
                                "transformers ELECTRA directory; sizes not set are read from it (docs/pretraining.md)"),
     "saved_generator": (None, str, "warm start: a transformers generator directory to go with a transformers "
                                    "saved_model (a TF checkpoint holds its own generator)"),
-    "seed": (None, int, "graph-level random seed"),
+    "seed": (None, int, "random seed (TF: graph-level; torch: weights, dropout, masking and data order)"),
+    # The torch backend's alone (pretrain/backend.py rejects them under --backend tf).
+    "torch_compile": (False, bool, "torch backend: compile the model with torch.compile"),
+    "gradient_accumulation_steps": (1, int, "torch backend: micro-batches per optimizer step; train_batch_size "
+                                            "stays the global batch, split over them and over the torchrun ranks"),
 }
 
 PRESETS = {
@@ -91,6 +95,60 @@ DEBUG = dict(train_batch_size=8, num_train_steps=20, eval_batch_size=4, iteratio
 
 BERT_DEFAULTS = dict(hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
                      max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02)
+
+
+BERT_CONFIG_KEYS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "initializer_range", "embedding_size",
+)
+
+
+class BertConfig:
+    """Sizes of one encoder (the discriminator or the generator)."""
+
+    def __init__(self, vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                 intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
+                 attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
+                 initializer_range=0.02, embedding_size=None):
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.max_position_embeddings = max_position_embeddings
+        self.type_vocab_size = type_vocab_size
+        self.initializer_range = initializer_range
+        self.embedding_size = hidden_size if embedding_size is None else embedding_size
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**{k: values[k] for k in BERT_CONFIG_KEYS if k in values})
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in BERT_CONFIG_KEYS}
+
+
+def generator_config(config):
+    """The generator's encoder sizes: a fraction of the discriminator's, as upstream.
+
+    Plain data (no TF), read by both backends, the step log and the warm start.
+    """
+    disc = config.bert_config()
+    if not (config.electra_objective and config.untied_generator):
+        return disc
+    hidden = int(round(disc.hidden_size * config.generator_hidden_size))
+    gen = BertConfig.from_dict(disc.to_dict())
+    gen.hidden_size = hidden
+    gen.num_hidden_layers = int(round(disc.num_hidden_layers * config.generator_layers))
+    gen.intermediate_size = 4 * hidden
+    gen.num_attention_heads = max(1, hidden // 64)
+    if config.untied_generator_embeddings:
+        gen.embedding_size = hidden
+    return gen
 
 
 def prediction_slots(mask_prob, max_seq_length):
@@ -210,9 +268,7 @@ class PretrainingConfig:
                 raise UserInputError(f"{self._source}: {name} must be {kind.__name__}, got {value!r}")
 
     def bert_config(self):
-        """The discriminator's encoder sizes (a model.modeling.BertConfig)."""
-        from model.modeling import BertConfig
-
+        """The discriminator's encoder sizes (a BertConfig)."""
         values = dict(BERT_DEFAULTS)
         values.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
                       num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
@@ -225,7 +281,8 @@ class PretrainingConfig:
         src = self._source
         positive = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "embedding_size",
                     "max_seq_length", "train_batch_size", "eval_batch_size", "num_train_steps", "num_eval_steps",
-                    "iterations_per_loop", "save_checkpoints_steps", "num_tpu_cores", "max_predictions_per_seq"]
+                    "iterations_per_loop", "save_checkpoints_steps", "num_tpu_cores", "max_predictions_per_seq",
+                    "gradient_accumulation_steps"]
         for name in positive:
             if getattr(self, name) is None or getattr(self, name) <= 0:
                 raise UserInputError(f"{src}: {name} must be a positive integer, got {getattr(self, name)!r}")
@@ -246,8 +303,6 @@ class PretrainingConfig:
         if self.max_predictions_per_seq > self.max_seq_length:
             raise UserInputError(f"{src}: max_predictions_per_seq ({self.max_predictions_per_seq}) exceeds "
                                  f"max_seq_length ({self.max_seq_length})")
-        from model.electra_model import generator_config
-
         bert = self.bert_config()
         if bert.max_position_embeddings < self.max_seq_length:
             raise UserInputError(f"{src}: max_seq_length {self.max_seq_length} exceeds max_position_embeddings "
@@ -288,8 +343,6 @@ class PretrainingConfig:
 
     def to_dict(self):
         """Everything written to pretrain_config.json: all hparams, derived paths and both encoders."""
-        from model.electra_model import generator_config
-
         values = {name: getattr(self, name) for name in HPARAMS}
         values.update(model_name=self.model_name, data_dir=self.data_dir, results_txt=self.results_txt,
                       max_position_embeddings=self.bert_config().max_position_embeddings,

@@ -1,10 +1,11 @@
 """Pre-trains an ELECTRA model (generator + discriminator) on TFRecords from build_pretraining_dataset.py.
 
     python run_pretraining.py --data_dir DIR --model_name NAME [--hparams JSON_OR_FILE]
-                              [--use_tpu] [--mixed_precision]
+                              [--backend tf|torch] [--use_tpu] [--mixed_precision]
                               [--distribution none|mirrored|multi_worker] [--num_gpus N]
+    torchrun --nproc_per_node N run_pretraining.py --backend torch ...
 
-See docs/pretraining.md for every argument and hyperparameter.
+See docs/pretraining.md for every argument and hyperparameter, and "Choosing a backend".
 """
 import argparse
 import contextlib
@@ -22,24 +23,21 @@ def main(argv=None):
     parser.add_argument("--hparams", action="append", default=[],
                         help="JSON dict of hyperparameters, or the path of a .json file; repeat it to layer "
                              "overrides on a file (later values win)")
+    parser.add_argument("--backend", choices=["tf", "torch"],
+                        help="tf: TF1 graph under TPUEstimator (TPU, mirrored/multi_worker); torch: the PyTorch "
+                             "loop (GPUs, torchrun). Default: tf where TensorFlow is installed, else torch")
     parser.add_argument("--use_tpu", action="store_true", help="train on Cloud TPU (tpu_name etc. in --hparams)")
     parser.add_argument("--mixed_precision", action="store_true",
-                        help="float16 on GPU (with loss scaling), bfloat16 on TPU and AVX-512 BF16 CPUs")
+                        help="float16 on GPU (with loss scaling), bfloat16 on TPU and CPUs (AVX-512 BF16)")
     parser.add_argument("--distribution", choices=["none", "mirrored", "multi_worker"],
                         help="mirrored: every local GPU; multi_worker: the machines in TF_CONFIG (docs/scaling.md)")
     parser.add_argument("--num_gpus", type=int, help="GPUs per machine (default: every visible GPU)")
     args = parser.parse_args(argv)
 
-    import tensorflow.compat.v1 as tf
-
     import configure_pretraining
-    from pretrain import checkpoint_space, distribution, training
-    from util import dir_lock, disk_space
-    from util.files import check_dir_can_be_made
+    from pretrain import backend
 
-    # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
-    tf.logging.set_verbosity(tf.logging.ERROR)
-
+    chosen, why = backend.choose(args.backend)
     hparams, source = configure_pretraining.merge_hparams(args.hparams)
     if args.use_tpu:
         hparams["use_tpu"] = True
@@ -50,9 +48,27 @@ def main(argv=None):
     if args.num_gpus is not None:
         hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
-    check_dir_can_be_made(config.model_dir, "model dir")
-    from util.devices import pretraining_devices
+    flags = {key: f"--{key}" for key in ("use_tpu", "distribution", "num_gpus") if getattr(args, key) not in (None, False)}
+    print(f"backend {chosen}: {why}", flush=True)
+    backend.check_hparams(config, chosen, flags)
+    if chosen == "torch":
+        from pretrain.torch_backend import train
 
+        return train.main(config)
+    return train_tf(config)
+
+
+def train_tf(config):
+    import tensorflow.compat.v1 as tf
+
+    from pretrain import checkpoint_space, distribution, training
+    from util import dir_lock, disk_space
+    from util.devices import pretraining_devices
+    from util.files import check_dir_can_be_made
+
+    # Our step logs replace the Estimator's; TF1 deprecation notices are noise here.
+    tf.logging.set_verbosity(tf.logging.ERROR)
+    check_dir_can_be_made(config.model_dir, "model dir")
     # Before anything is written: a GPU request on a machine without one is one error line.
     print(pretraining_devices(config), flush=True)
     # One run per model dir (the chief's: multi_worker's other workers write there too);
@@ -61,7 +77,6 @@ def main(argv=None):
     with lock, disk_space.reporting_full_disk(config.model_dir, "model dir",
                                               kept=lambda: checkpoint_space.clear_failed_save(config.model_dir)):
         training.train_or_eval(config)
-
 
 if __name__ == "__main__":
     from util.errors import run_cli

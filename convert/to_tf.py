@@ -54,7 +54,7 @@ def _check_output_dir(directory, sources, overwrite):
         raise UserInputError(f"{directory}: already exists and is not empty; pass --overwrite to replace it")
 
 
-def _architecture(disc, gen, untied_generator_embeddings):
+def architecture(disc, gen, untied_generator_embeddings):
     """The Architecture the two directories describe, in upstream's layout."""
     if gen is not None:
         if gen.sizes["vocab_size"] != disc.sizes["vocab_size"]:
@@ -193,7 +193,7 @@ def transformers_to_tf(discriminator_dir, generator_dir, tf_ckpt_prefix, untied_
     """
     disc = hf_directory.load(discriminator_dir, "discriminator", "--pt_discriminator_path")
     gen = hf_directory.load(generator_dir, "generator", "--pt_generator_path") if generator_dir else None
-    arch = _architecture(disc, gen, untied_generator_embeddings)
+    arch = architecture(disc, gen, untied_generator_embeddings)
     out_dir = os.path.dirname(os.path.abspath(tf_ckpt_prefix))
     _check_output_dir(out_dir, [d.path for d in (disc, gen) if d], overwrite)
     tensors, dropped = map_weights(disc, gen, arch)

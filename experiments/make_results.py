@@ -42,7 +42,7 @@ EVAL_ROWS = [("discriminator AUC", "disc_auc", "disc_auc_real_tokens"),
              ("sampled masked-LM accuracy", "sampled_masked_lm_accuracy", None)]
 FINETUNE_KEYS = ("num_train_epochs", "max_steps", "train_batch_size", "learning_rate", "max_seq_len",
                  "warmup_proportion", "weight_decay", "logging_steps", "save_steps", "seed")
-# pretrain/monitor.py's warning line, matched here because importing the monitor imports TensorFlow.
+# pretrain/monitor.py's warning line, as the step log prints it.
 COLLAPSE_WARNING = re.compile(r"WARNING step (\d+): the discriminator looks collapsed")
 
 
@@ -132,7 +132,7 @@ def monitor_verdict(hparams, series):
     names = ("accuracy/disc_auc_real", "accuracy/disc_recall_real", "accuracy/disc_prob_std_real")
     if not all(n in series for n in names):
         return "– (no real-token curves)"
-    from pretrain import monitor  # imports TensorFlow: only when a pilot has these curves
+    from pretrain import monitor
 
     start = monitor.check_start(hparams.get("num_warmup_steps", 0))
     auc, recall, std = (dict(series[n]) for n in names)

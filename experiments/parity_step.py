@@ -19,6 +19,13 @@ example: the one place the graphs are known to differ (model/masking.py).
 
 ``--a ours --b ours`` compares our graph with itself (zero difference); ``--b_hparams`` changes
 the second side's hparams, e.g. to see that a real change shows up.
+
+Side ``torch`` is the PyTorch backend (pretrain/torch_backend, experiments/parity_step_torch.py),
+TF-free: it starts from the variables the TF side restored (``<work>/init/variables.npz``), so TF
+sides always run first. Like ours it reads the schedule at the step it updates; ``--torch_lr ahead``
+reads it one step ahead, and ``--torch_lr as_run`` takes at each step the rate the TF side's update
+used. Upstream's train op reads its rate at step s or s + 1 as a race falls (its global-step increment
+has no control dependency on the update), so only ``as_run`` compares with it step by step.
 """
 import argparse
 import contextlib
@@ -29,11 +36,14 @@ import sys
 
 import numpy as np
 
+from experiments.parity_compare import (GROUPS, compare, counted, equal, relative_difference,  # noqa: F401
+                                        summary, worst)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEARNING_RATE = "parity_learning_rate"
+TORCH_LR = ("schedule", "ahead", "as_run")
 SCHEDULE = {"num_warmup_steps": 2, "num_train_steps": 6}
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-GROUPS = ("mlm_loss", "disc_loss", "total_loss")
-NOISE_FRACTION = 1e-9
 
 
 def parity_hparams():
@@ -97,8 +107,10 @@ def make_batches(vocab_file, batch_size, seq_length, max_predictions, steps, see
 def build_side(system, upstream_dir, vocab_file, hparams, feeds, lr_ahead=False):
     """(config, total loss, mlm loss, train op, own-masking weights) for ``system``'s graph on ``feeds``.
 
-    ``lr_ahead`` (ours only) reads our schedule one step ahead, as upstream's train op does (its
-    global-step increment has no control dependency on the update, and runs first).
+    ``lr_ahead`` (ours only) reads our schedule one step ahead, as upstream's train op does when its
+    global-step increment (which has no control dependency on the update) runs first. The learning
+    rate tensor the update reads goes to the graph collection LEARNING_RATE, so a side can record
+    the rate each step really used.
     """
     import tensorflow.compat.v1 as tf
 
@@ -119,6 +131,13 @@ def build_side(system, upstream_dir, vocab_file, hparams, feeds, lr_ahead=False)
             masked_lm_ids=feeds["masked_ids"], masked_lm_weights=feeds["weights"])
         pretrain_helpers.sample_from_softmax = lambda logits, disallow=None: tf.one_hot(
             feeds["sampled_ids"], logits.shape[-1])
+        init = optimization.AdamWeightDecayOptimizer.__init__
+
+        def recording_init(self, learning_rate, *args, **kwargs):
+            tf.add_to_collection(LEARNING_RATE, learning_rate)
+            init(self, learning_rate, *args, **kwargs)
+
+        optimization.AdamWeightDecayOptimizer.__init__ = recording_init
         model = run_pretraining.PretrainingModel(config, features, True)
         train_op = optimization.create_optimizer(
             model.total_loss, config.learning_rate, config.num_train_steps, weight_decay_rate=config.weight_decay_rate,
@@ -142,9 +161,10 @@ def build_side(system, upstream_dir, vocab_file, hparams, feeds, lr_ahead=False)
         schedule = optimization.learning_rate_schedule
         optimization.learning_rate_schedule = lambda step, *args: schedule(step + 1, *args)
     model = electra_model.PretrainingModel(config, features, is_training=True)
-    train_op, _, _, _ = optimization.create_train_op(
+    train_op, lr, _, _ = optimization.create_train_op(
         model.total_loss, config.learning_rate, config.num_train_steps, config.weight_decay_rate,
         config.num_warmup_steps, config.lr_decay_power)
+    tf.add_to_collection(LEARNING_RATE, lr)
     return config, model.total_loss, model.mlm_loss, train_op, own.masked_lm_weights
 
 
@@ -165,7 +185,8 @@ def restored_session(saver, checkpoint):
 
 
 def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed=0, lr_ahead=False):
-    """Writes ``<work>/step_<label>.npz``; the first side to run also writes ``<work>/init/model.ckpt``."""
+    """Writes ``<work>/step_<label>.npz``; the first side to run also writes ``<work>/init/model.ckpt``
+    and its variables as arrays in ``<work>/init/variables.npz`` (the torch side's start)."""
     import tensorflow.compat.v1 as tf
 
     data = np.load(os.path.join(work, "batches.npz"))
@@ -184,6 +205,9 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
                  for group, loss in zip(GROUPS, (mlm, disc, total))}
         saver = tf.train.Saver(dict(zip(names, tvars)))
         with restored_session(saver, checkpoint) as sess:
+            arrays = os.path.join(work, "init", "variables.npz")
+            if not os.path.exists(arrays):
+                np.savez(arrays, **dict(zip(names, sess.run(tvars))))
             batch = lambda s: {feeds[k]: data[k][s] for k in data.files}  # noqa: E731
             out["own_mask_counts"] = sess.run(own_weights, batch(0)).sum(-1)
             losses, values = sess.run([(mlm, disc, total), grads], batch(0))
@@ -191,122 +215,16 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
             for group in GROUPS:
                 out.update({f"grad/{group}/{name}": value for name, value in values[group].items()})
             variables = [v for v in tf.global_variables()]
+            lr = tf.get_collection(LEARNING_RATE)[0]
             for s in range(steps):
-                out[f"step{s}/losses"] = np.array(sess.run([train_op, (mlm, disc, total)], batch(s % len(data["input_ids"])))[1])
+                _, losses, out[f"step{s}/lr"] = sess.run([train_op, (mlm, disc, total), lr],
+                                                         batch(s % len(data["input_ids"])))
+                out[f"step{s}/losses"] = np.array(losses)
                 for v, x in zip(variables, sess.run(variables)):
                     out[f"step{s}/var/{v.op.name}"] = x
     with open(os.path.join(work, f"step_{label}.npz.tmp"), "wb") as f:
         np.savez(f, **out)
     os.replace(os.path.join(work, f"step_{label}.npz.tmp"), os.path.join(work, f"step_{label}.npz"))
-
-
-def relative_difference(a, b, floor=0.0):
-    """max |a - b| over max(max |a|, floor): scale-free, so one threshold fits every tensor.
-
-    ``floor`` keeps tensors that are zero but for rounding (the key biases' gradients: softmax
-    ignores a constant added to every score) from counting their rounding noise as a difference.
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape:
-        return float("inf")
-    if not a.size:
-        return 0.0
-    scale = max(np.abs(a).max(), floor)
-    diff = np.abs(a - b).max()
-    return float(diff / scale) if scale else float(diff)
-
-
-def kind(name):
-    """Tensors compared against one shared floor: a gradient group, parameters, or one Adam slot."""
-    for suffix in ("/adam_m", "/adam_v"):
-        if name.endswith(suffix):
-            return suffix
-    return name.split("/")[1] if name.startswith("grad/") else "param"
-
-
-def floors(arrays, names, fraction=1e-6):
-    """Per kind, ``fraction`` of the largest magnitude of any tensor of that kind."""
-    largest = {}
-    for name in names:
-        largest[kind(name)] = max(largest.get(kind(name), 0.0), float(np.abs(arrays[name]).max(initial=0.0)))
-    return {k: fraction * v for k, v in largest.items()}
-
-
-def compare(path_a, path_b):
-    """Per quantity the relative difference between the two sides; names on one side only are listed."""
-    a, b = np.load(path_a), np.load(path_b)
-    result = {"only_a": sorted(set(a.files) - set(b.files)), "only_b": sorted(set(b.files) - set(a.files)),
-              "mask_counts": {"a": a["own_mask_counts"].tolist(), "b": b["own_mask_counts"].tolist()},
-              "first": {}, "grad": {g: {} for g in GROUPS}, "steps": []}
-    for group in GROUPS:
-        result["first"][group] = {"a": float(a[f"first/{group}"]), "b": float(b[f"first/{group}"]),
-                                  "relative": relative_difference(a[f"first/{group}"], b[f"first/{group}"])}
-    grads = sorted(k for k in set(a.files) & set(b.files) if k.startswith("grad/"))
-    floor = floors(a, grads)
-    # Variables the loss does not depend on but for rounding (the attention key biases, whose
-    # gradients are ~1e-11 of the largest where every other is above ~1e-7): Adam turns that
-    # noise into full-size steps, so after a step they are compared to nothing.
-    noise = floors(a, grads, NOISE_FRACTION)["total_loss"]
-    result["noise_only"] = sorted(k.split("/", 2)[2] for k in grads if k.startswith("grad/total_loss/")
-                                  and np.abs(a[k]).max() <= noise)
-    for key in grads:
-        _, group, name = key.split("/", 2)
-        result["grad"][group][name] = relative_difference(a[key], b[key], floor[kind(key)])
-    s = 0
-    while f"step{s}/losses" in a.files and f"step{s}/losses" in b.files:
-        prefix = f"step{s}/var/"
-        shared = sorted(k for k in set(a.files) & set(b.files) if k.startswith(prefix))
-        floor = floors(a, shared)
-        result["steps"].append({"losses_a": a[f"step{s}/losses"].tolist(), "losses_b": b[f"step{s}/losses"].tolist(),
-                                "losses_relative": relative_difference(a[f"step{s}/losses"], b[f"step{s}/losses"]),
-                                "variables": {k[len(prefix):]: relative_difference(a[k], b[k], floor[kind(k)])
-                                              for k in shared}})
-        s += 1
-    return result
-
-
-def worst(differences):
-    """(name, value) of the largest entry of a name -> relative difference dict."""
-    name = max(differences, key=differences.get) if differences else None
-    return name, (differences[name] if name else 0.0)
-
-
-def summary(result, tolerance):
-    lines = []
-    counts = result["mask_counts"]
-    same = counts["a"] == counts["b"]
-    lines.append(f"own masking, positions per example on the first batch: {'same' if same else 'differ'}"
-                 f" (a {counts['a']}, b {counts['b']})")
-    for group in GROUPS:
-        first = result["first"][group]
-        name, value = worst(result["grad"][group])
-        lines.append(f"{group}: a {first['a']:.7g} b {first['b']:.7g} (relative {first['relative']:.2e}); "
-                     f"gradients of {len(result['grad'][group])} variables, worst {value:.2e} ({name})")
-    noise_only = set(result["noise_only"])
-    if noise_only:
-        lines.append(f"gradient only rounding noise, left out after steps: {', '.join(sorted(noise_only))}")
-    for s, step in enumerate(result["steps"]):
-        name, value = worst(counted(step, noise_only))
-        lines.append(f"after step {s}: losses relative {step['losses_relative']:.2e}; "
-                     f"{len(counted(step, noise_only))} variables (with Adam slots), worst {value:.2e} ({name})")
-    for side in ("only_a", "only_b"):
-        if result[side]:
-            lines.append(f"{side}: {', '.join(result[side][:10])}")
-    lines.append(f"verdict: {'equal' if equal(result, tolerance) else 'DIFFERENT'} within {tolerance:g} relative")
-    return lines
-
-
-def counted(step, noise_only):
-    """A step's variable differences without the noise-only variables and their Adam slots."""
-    return {k: v for k, v in step["variables"].items() if k.rsplit("/adam_", 1)[0] not in noise_only}
-
-
-def equal(result, tolerance):
-    values = [result["first"][g]["relative"] for g in GROUPS]
-    values += [v for g in GROUPS for v in result["grad"][g].values()]
-    for step in result["steps"]:
-        values += [step["losses_relative"], *counted(step, set(result["noise_only"])).values()]
-    return not result["only_a"] and not result["only_b"] and bool(result["steps"]) and max(values) <= tolerance
 
 
 def start_work(vocab_file, work, hparams, steps, batch_size=None):
@@ -327,18 +245,26 @@ def start_work(vocab_file, work, hparams, steps, batch_size=None):
 
 
 def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None, steps=8, batch_size=None,
-        tolerance=1e-4, ours_lr_ahead=False):
-    """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``)."""
+        tolerance=1e-4, ours_lr_ahead=False, torch_lr="schedule"):
+    """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``).
+
+    ``torch_lr`` (a torch side's learning rates): ``schedule``, as ours reads it; ``ahead``, one step
+    ahead as upstream's train op reads it when its race falls that way; ``as_run``, at each step the
+    rate the other (TF) side's update used, recorded in its npz.
+    """
     vocab_file, work, hparams = start_work(vocab_file, work, hparams or parity_hparams(), steps, batch_size)
     labels = [f"a_{a}", f"b_{b}"]
-    for label, system, extra in ((labels[0], a, {}), (labels[1], b, b_hparams or {})):
+    sides = [(labels[0], a, {}), (labels[1], b, b_hparams or {})]
+    # A TF side writes the initial checkpoint the others restore; the torch side can only read it.
+    for label, system, extra in sorted(sides, key=lambda side: side[1] == "torch"):
         subprocess.check_call([sys.executable, "-m", "experiments.parity_step", "--_side", system, "--_label", label,
                                "--vocab_file", vocab_file, "--work", work, "--upstream_dir", upstream_dir or "",
                                "--steps", str(steps), "--_hparams", json.dumps(dict(hparams, **extra))]
-                              + (["--ours_lr_ahead"] if ours_lr_ahead else []), cwd=ROOT)
+                              + (["--ours_lr_ahead"] if ours_lr_ahead else [])
+                              + ["--torch_lr", torch_lr, "--_other", labels[label == labels[0]]], cwd=ROOT)
     result = compare(*(os.path.join(work, f"step_{label}.npz") for label in labels))
     result.update(a=a, b=b, hparams=hparams, b_hparams=b_hparams or {}, ours_lr_ahead=ours_lr_ahead,
-                  equal=equal(result, tolerance))
+                  torch_lr=torch_lr, equal=equal(result, tolerance))
     with open(os.path.join(work, "parity_step.json.tmp"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(os.path.join(work, "parity_step.json.tmp"), os.path.join(work, "parity_step.json"))
@@ -350,17 +276,27 @@ def main():
     p.add_argument("--upstream_dir", default="", help="a checkout of google-research/electra (for side upstream)")
     p.add_argument("--vocab_file", required=True, help="vocab.txt (the parity data's, or any WordPiece vocab)")
     p.add_argument("--work", default="data/parity/step")
-    p.add_argument("--a", default="ours", choices=["ours", "upstream"])
-    p.add_argument("--b", default="upstream", choices=["ours", "upstream"])
+    p.add_argument("--a", default="ours", choices=["ours", "upstream", "torch"])
+    p.add_argument("--b", default="upstream", choices=["ours", "upstream", "torch"])
     p.add_argument("--b_hparams", default="{}", help="JSON hparams changed on side b only")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--ours_lr_ahead", action="store_true",
                    help="our side reads its learning-rate schedule one step ahead, as upstream's train op does")
+    p.add_argument("--torch_lr", default="schedule", choices=TORCH_LR,
+                   help="the torch side's learning rates: its schedule as ours reads it, one step ahead, or "
+                        "as_run: at each step the rate the TF side's update used (upstream's race decides it)")
+    p.add_argument("--_other", help=argparse.SUPPRESS)
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--_side", help=argparse.SUPPRESS)
     p.add_argument("--_label", help=argparse.SUPPRESS)
     p.add_argument("--_hparams", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args._side == "torch":
+        from experiments.parity_step_torch import run_torch_side
+
+        run_torch_side(args.vocab_file, json.loads(args._hparams), args.work, args._label, args.steps,
+                       args.torch_lr, os.path.join(args.work, f"step_{args._other}.npz"))
+        return
     if args._side:
         run_side(args._side, os.path.abspath(args.upstream_dir), args.vocab_file, json.loads(args._hparams),
                  args.work, args._label, args.steps, lr_ahead=args.ours_lr_ahead and args._side == "ours")
@@ -370,7 +306,8 @@ def main():
     if not os.path.isfile(args.vocab_file):
         sys.exit(f"--vocab_file {args.vocab_file}: no such file")
     result = run(args.a, args.b, args.vocab_file, args.work, args.upstream_dir, b_hparams=json.loads(args.b_hparams),
-                 steps=args.steps, tolerance=args.tolerance, ours_lr_ahead=args.ours_lr_ahead)
+                 steps=args.steps, tolerance=args.tolerance, ours_lr_ahead=args.ours_lr_ahead,
+                 torch_lr=args.torch_lr)
     print("\n".join(summary(result, args.tolerance)))
 
 

@@ -102,6 +102,36 @@ class CheckpointVariables:
                              f"its variables are under {found or 'nothing'}")
 
 
+class ArrayVariables(CheckpointVariables):
+    """The same questions answered from arrays in memory, in upstream's names: a transformers
+    pair read without TensorFlow (``transformers_variables``), or a torch checkpoint's weights.
+
+    ``directory`` is where the files beside the weights are (vocab, pretrain_config.json, config.json).
+    """
+
+    def __init__(self, prefix, arrays, directory, global_step=None, has_optimizer_slots=False):
+        self.prefix, self.directory, self._arrays = prefix, directory, arrays
+        self.shapes = {name: list(array.shape) for name, array in arrays.items() if not is_training_state(name)}
+        self.global_step, self.has_optimizer_slots = global_step, has_optimizer_slots
+
+    def get(self, name):
+        return self._arrays[name]
+
+
+def transformers_variables(discriminator_dir, generator_dir=None, untied_generator_embeddings=False):
+    """A transformers ELECTRA pair as ArrayVariables, through convert/to_tf's table (no TensorFlow)."""
+    from convert import hf_directory
+    from convert.to_tf import architecture, map_weights
+
+    disc = hf_directory.load(discriminator_dir, "discriminator", "saved_model")
+    gen = hf_directory.load(generator_dir, "generator", "saved_generator") if generator_dir else None
+    arrays, dropped = map_weights(disc, gen, architecture(disc, gen, untied_generator_embeddings))
+    for name, kept, lost in dropped:  # as convert/to_tf.py says them for the TF backend's conversion
+        print(f"warm start: {name} is written from {kept}; {lost} differs and is dropped (upstream keeps one "
+              "table; untied_generator_embeddings keeps both)", flush=True)
+    return ArrayVariables(os.fspath(discriminator_dir).rstrip("/"), arrays, os.fspath(discriminator_dir))
+
+
 def encoder_shapes(variables, scope, emb_scope, missing_hint=""):
     """The sizes one encoder's variable shapes hold (every BertConfig size but the heads and activation).
 

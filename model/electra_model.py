@@ -10,26 +10,11 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
+from configure_pretraining import generator_config
 from model import masking, modeling
 
 SoftmaxOutput = collections.namedtuple("SoftmaxOutput", ["logits", "loss", "per_example_loss", "preds"])
 DiscOutput = collections.namedtuple("DiscOutput", ["loss", "per_example_loss", "probs", "preds", "labels"])
-
-
-def generator_config(config):
-    """The generator's encoder sizes: a fraction of the discriminator's, as upstream."""
-    disc = config.bert_config()
-    if not (config.electra_objective and config.untied_generator):
-        return disc
-    hidden = int(round(disc.hidden_size * config.generator_hidden_size))
-    gen = modeling.BertConfig.from_dict(disc.to_dict())
-    gen.hidden_size = hidden
-    gen.num_hidden_layers = int(round(disc.num_hidden_layers * config.generator_layers))
-    gen.intermediate_size = 4 * hidden
-    gen.num_attention_heads = max(1, hidden // 64)
-    if config.untied_generator_embeddings:
-        gen.embedding_size = hidden
-    return gen
 
 
 class PretrainingModel:

@@ -13,39 +13,8 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-BERT_CONFIG_KEYS = (
-    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-    "type_vocab_size", "initializer_range", "embedding_size",
-)
-
-
-class BertConfig:
-    """Sizes of one encoder (the discriminator or the generator)."""
-
-    def __init__(self, vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                 intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
-                 attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
-                 initializer_range=0.02, embedding_size=None):
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.hidden_act = hidden_act
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.max_position_embeddings = max_position_embeddings
-        self.type_vocab_size = type_vocab_size
-        self.initializer_range = initializer_range
-        self.embedding_size = hidden_size if embedding_size is None else embedding_size
-
-    @classmethod
-    def from_dict(cls, values):
-        return cls(**{k: values[k] for k in BERT_CONFIG_KEYS if k in values})
-
-    def to_dict(self):
-        return {k: getattr(self, k) for k in BERT_CONFIG_KEYS}
+# BertConfig is plain data, kept TF-free in configure_pretraining (the torch backend reads it too).
+from configure_pretraining import BERT_CONFIG_KEYS, BertConfig  # noqa: F401
 
 
 def create_initializer(initializer_range=0.02):

@@ -4,8 +4,11 @@ Upstream's ``disc_auc`` and ``disc_accuracy`` count padding as tokens the discri
 surely calls original, which alone reads ~0.85 on short examples: a run that learned nothing
 showed AUC 0.887 and accuracy 0.855 beside precision 0 and recall 0. So the real-token
 figures (padding, [CLS] and [SEP] excluded) come first, and a discriminator that calls
-every token original is said in words.
+every token original is said in words. Both backends write results/unsup_results.txt here.
 """
+import os
+
+from util.files import atomic_write
 
 # Below this recall the discriminator finds (next to) none of the replaced tokens.
 NOTHING_FOUND_RECALL = 0.005
@@ -37,3 +40,25 @@ def headline(results):
 def summary_lines(results):
     """The headline, then every metric as ``key = value`` (as in unsup_results.txt)."""
     return headline(results) + [f"  {key} = {results[key]}" for key in sorted(results)]
+
+
+def with_real_token_spread(results):
+    """The spread of the discriminator's probabilities over real tokens, from the two streamed means."""
+    if "disc_prob_sq_mean_real_tokens" in results:
+        mean, sq_mean = results["disc_prob_mean_real_tokens"], results.pop("disc_prob_sq_mean_real_tokens")
+        results["disc_prob_std_real_tokens"] = max(sq_mean - mean * mean, 0.0) ** 0.5
+    return results
+
+
+def write_results(path, results):
+    """``key = value`` lines, sorted, as upstream's unsup_results.txt."""
+    text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
+    if "://" in path:  # gs:// on Cloud TPU (the TF backend)
+        import tensorflow as tf
+
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+        return
+    with atomic_write(path) as f:
+        f.write(text)

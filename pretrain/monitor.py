@@ -3,10 +3,11 @@
 A collapsed ELECTRA discriminator gives every token the same probability (the replaced-token
 prior, ~0.13): its loss settles at that prior's entropy and upstream's eval AUC still reads
 ~0.84 on short, padded examples, so nothing looks wrong until fine-tuning lands at chance.
-This hook watches the batch figures over real tokens (padding, [CLS] and [SEP] excluded)
+``CollapseMonitor`` watches the batch figures over real tokens (padding, [CLS] and [SEP] excluded)
 that ``PretrainingModel.real_token_stats`` computes, from the first checkpoint on.
+
+No TensorFlow here: both backends feed ``CollapseMonitor`` after each step.
 """
-import tensorflow.compat.v1 as tf
 
 # A collapsed run measured a spread below 1e-6; a healthy one 0.1 and more by step 300.
 MIN_PROB_STD = 1e-3
@@ -35,42 +36,42 @@ def diagnose(auc, recall, prob_std):
     return None
 
 
-class CollapseMonitorHook(tf.estimator.SessionRunHook):
-    """Averages the real-token figures over each ``every`` steps and warns while they say collapse."""
+class CollapseMonitor:
+    """Averages the real-token figures over each ``every`` steps and warns while they say collapse.
 
-    def __init__(self, tensors, num_warmup_steps, every, printer=None):
-        self.tensors = {k: tensors[k] for k in ("disc_auc_real", "disc_recall_real", "disc_prob_std_real")}
+    Fed after every step with the number of steps done and that step's batch figures
+    (``disc_auc_real``, ``disc_recall_real``, ``disc_prob_std_real``); returns the warning
+    it printed, or None. The TF backend feeds it from a hook (pretrain/tf_backend/hooks.py).
+    """
+
+    KEYS = ("disc_auc_real", "disc_recall_real", "disc_prob_std_real")
+
+    def __init__(self, num_warmup_steps, every, printer=None):
         self.start = check_start(num_warmup_steps)
         self.every = max(1, every)
         self.printer = printer or (lambda line: print(line, flush=True))
         self.sums, self.count = {}, 0
         self.warnings = 0
 
-    def begin(self):
-        self.global_step = tf.train.get_or_create_global_step()
-
-    def before_run(self, run_context):
-        return tf.estimator.SessionRunArgs({"step": self.global_step, **self.tensors})
-
-    def after_run(self, run_context, run_values):
-        values = dict(run_values.results)
-        step = values.pop("step") + 1
-        for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+    def update(self, step, values):
+        for name in self.KEYS:
+            self.sums[name] = self.sums.get(name, 0.0) + float(values[name])
         self.count += 1
         if step % self.every:
-            return
+            return None
         means = {k: v / self.count for k, v in self.sums.items()}
         first = step - self.count + 1
         self.sums, self.count = {}, 0
         if step < self.start:
-            return
+            return None
         reason = diagnose(means["disc_auc_real"], means["disc_recall_real"], means["disc_prob_std_real"])
         if reason is None:
-            return
+            return None
         self.warnings += 1
-        self.printer(f"WARNING step {step}: the discriminator looks collapsed: {reason}, averaged over steps "
-                     f"{first}-{step} (the step log shows single batches). Collapsed pilots (real-token AUC 0.56) fine-tuned at chance, below "
-                     "random initialisation. Stop and retry with \"temperature\": 2.0, which kept the pilots "
-                     "learning where a lower learning_rate or a longer num_warmup_steps only delayed the fall "
-                     "(docs/pretraining.md, 'When the discriminator collapses').")
+        line = (f"WARNING step {step}: the discriminator looks collapsed: {reason}, averaged over steps "
+                f"{first}-{step} (the step log shows single batches). Collapsed pilots (real-token AUC 0.56) "
+                "fine-tuned at chance, below random initialisation. Stop and retry with \"temperature\": 2.0, "
+                "which kept the pilots learning where a lower learning_rate or a longer num_warmup_steps only "
+                "delayed the fall (docs/pretraining.md, 'When the discriminator collapses').")
+        self.printer(line)
+        return line

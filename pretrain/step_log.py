@@ -4,12 +4,15 @@ Model FLOPs are counted as docs/benchmarks.md counts them (bench/bench_pretraini
 3x the forward pass's matmuls (2 FLOPs per multiply-add) of both encoders, the
 discriminator head at every position and the generator's vocabulary head only at the
 ``max_predictions_per_seq`` masked positions, as upstream ELECTRA computes it. Divided by
-the step time, that is the rate to compare with a GPU or TPU's peak.
+the step time, that is the rate to compare with a GPU or TPU's peak. Real tokens/s counts
+the positions that are not padding: the share of them says how much of the compute is text.
+
+No TensorFlow here: both backends feed ``StepLog`` (the TF backend through its hook,
+pretrain/tf_backend/hooks.py).
 """
-import os
 import time
 
-import tensorflow.compat.v1 as tf
+from pretrain import layout
 
 # A curve needs this many points: a run logs at least this often, however long or short it is.
 MIN_LOG_LINES = 20
@@ -29,7 +32,7 @@ def encoder_flops(seq, layers, hidden, intermediate, embedding):
 
 def flops_per_example(config):
     """Training FLOPs per example (forward x 3) of the configured generator and discriminator."""
-    from model.electra_model import generator_config
+    from configure_pretraining import generator_config
 
     seq, disc = config.max_seq_length, config.bert_config()
     forward = encoder_flops(seq, disc.num_hidden_layers, disc.hidden_size, disc.intermediate_size,
@@ -66,62 +69,63 @@ def speed(batch_size, seq_length, flops_per_batch_example, steps, seconds, steps
             "seconds_left": steps_left / steps_per_second}
 
 
-class StepLogHook(tf.estimator.SessionRunHook):
+class StepLog:
     """Prints one line every ``every`` steps and writes its speed figures to TensorBoard.
 
-    The rates are over the steps since the previous line; the first step, which builds and
-    compiles, is left out. The losses and ``disc_auc_real`` are this step's batch values.
+    Fed after every step with the number of steps done, that step's logged values and its
+    real (non-padding) tokens. The rates are over the steps since the previous line; the
+    first step fed, which builds and compiles, is left out. The losses and ``disc_auc_real``
+    are that step's batch values. ``writer`` is anything with ``add_scalar(tag, value, step)``
+    (torch.utils.tensorboard's SummaryWriter; the TF backend's hook adapts its own).
     """
 
-    def __init__(self, tensors, config, every, summary_dir=None):
-        self.tensors, self.every = tensors, every
+    def __init__(self, config, every, writer=None, printer=None):
+        self.every, self.writer = every, writer
         self.batch_size, self.num_steps = config.train_batch_size, config.num_train_steps
         self.seq_length = config.max_seq_length
         self.flops = flops_per_example(config)
-        self.summary_dir = summary_dir
+        self.printer = printer or (lambda line: print(line, flush=True))
         self.last = None
+        self.real_tokens = 0
 
-    def begin(self):
-        self.global_step = tf.train.get_or_create_global_step()
-        self.writer = tf.summary.FileWriterCache.get(self.summary_dir) if self.summary_dir else None
-
-    def before_run(self, run_context):
-        return tf.estimator.SessionRunArgs({"step": self.global_step, **self.tensors})
-
-    def after_run(self, run_context, run_values):
-        values = dict(run_values.results)
-        step = values.pop("step") + 1  # fetched before this step's increment
+    def update(self, step, values, real_tokens=None):
         now = time.time()
         if self.last is None:
             self.last = (step, now)
-            return
+            return None
+        self.real_tokens += real_tokens or 0
         if step % self.every and step != self.num_steps:
-            return
+            return None
         last_step, last_time = self.last
         self.last = (step, now)
+        real, self.real_tokens = (self.real_tokens if real_tokens is not None else None), 0
         if step <= last_step:
-            return
+            return None
         rates = speed(self.batch_size, self.seq_length, self.flops, step - last_step, now - last_time,
                       self.num_steps - step)
+        real_rate = ""
+        if real is not None:
+            rates["real_tokens_per_sec"] = real / max(now - last_time, 1e-9)
+            filled = real / max((step - last_step) * self.batch_size * self.seq_length, 1)
+            real_rate = f"{rates['real_tokens_per_sec']:.0f} real tokens/s ({filled:.0%} of positions), "
         shown = " ".join(f"{k}(batch) {v:.4g}" if k.endswith("_real") else f"{k} {v:.4g}"
                          for k, v in sorted(values.items()))
-        print(f"train step {step}/{self.num_steps}: {shown}, {rates['examples_per_sec']:.1f} examples/s, "
-              f"{rates['tokens_per_sec']:.0f} tokens/s, {rates['model_flops_per_sec'] / 1e9:.2f} model GFLOP/s, "
-              f"{duration(rates['seconds_left'])} left", flush=True)
+        line = (f"train step {step}/{self.num_steps}: {shown}, {rates['examples_per_sec']:.1f} examples/s, "
+                f"{rates['tokens_per_sec']:.0f} tokens/s, {real_rate}"
+                f"{rates['model_flops_per_sec'] / 1e9:.2f} model GFLOP/s, {duration(rates['seconds_left'])} left")
+        self.printer(line)
         if self.writer is not None:
-            summary = tf.Summary(value=[tf.Summary.Value(tag=f"speed/{k}", simple_value=v)
-                                        for k, v in rates.items()])
-            self.writer.add_summary(summary, step)
+            for name, value in rates.items():
+                self.writer.add_scalar(f"speed/{name}", value, step)
+        return line
 
 
 def resume_line(model_dir, num_train_steps):
     """'resuming from <checkpoint> at step N of T', or None when the model dir has no checkpoint."""
-    if "://" not in model_dir and not os.path.isdir(model_dir):
-        return None
-    latest = tf.train.latest_checkpoint(model_dir)
+    latest = layout.latest_checkpoint(model_dir)
     if not latest:
         return None
-    step = int(tf.train.load_variable(latest, "global_step"))
+    _, path, step = latest
     if step >= num_train_steps:
-        return f"{latest} is at step {step}, num_train_steps is {num_train_steps}: nothing left to train"
-    return f"resuming from {latest} at step {step} of {num_train_steps}"
+        return f"{path} is at step {step}, num_train_steps is {num_train_steps}: nothing left to train"
+    return f"resuming from {path} at step {step} of {num_train_steps}"

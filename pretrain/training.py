@@ -1,101 +1,21 @@
 """Pre-training and evaluation under TPUEstimator (``use_tpu=False`` on CPU/GPU).
 
-Everything the user can get wrong is checked in ``prepare`` before a graph is built; the
-model directory then gets ``pretrain_config.json`` and a copy of the vocab so it converts on
-another machine. The Estimator resumes from the newest checkpoint in the model dir, so
+Everything the user can get wrong is checked in ``prepare`` (pretrain/prepare.py, shared with
+the torch backend) before a graph is built; the model directory then gets
+``pretrain_config.json`` and a copy of the vocab so it converts on another machine. The Estimator resumes from the newest checkpoint in the model dir, so
 rerunning a killed command continues the step count. ``saved_model`` warm-starts the first
 run from another checkpoint (pretrain/warm_start.py).
 """
-import json
-import os
-
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import (damage_check, distribution, eval_summary, guards, input_pipeline, monitor, schedule_check,
-                      settings_check, warm_start)
-from pretrain.step_log import StepLogHook, log_every, resume_line
-from util.errors import UserInputError
-from util.files import atomic_write, write_json
-from util.tokenization import KoTokenizer
-
-CONFIG_NAME = "pretrain_config.json"
-
-
-def resolve_vocab(config, stats=None):
-    """The vocab: hparam vocab_file, else DATA_DIR/vocab.txt, else the one stats.json says the dataset used.
-
-    ``tokenizer_type`` and ``do_lower_case`` left unset in the hparams are what the dataset
-    was built with (its stats.json), then what the vocab records: a bare vocab.txt (such as
-    the released one) records nothing, and ``build_pretraining_dataset.py --tokenizer_type
-    mecab_wordpiece`` over it must not train as, and write a model directory saying, wordpiece.
-    """
-    candidates = [config.vocab_file] if config.vocab_file else settings_check.vocab_candidates(config, stats)
-    built = stats or {}
-    tokenizer_type = config.tokenizer_type if config.tokenizer_type is not None else built.get("tokenizer_type")
-    do_lower_case = config.do_lower_case if config.do_lower_case is not None else built.get("do_lower_case")
-    for path in candidates:
-        if os.path.exists(path):
-            return KoTokenizer.from_vocab(path, tokenizer_type, do_lower_case)
-    if config.vocab_file:
-        raise UserInputError(f"vocab_file not found: {config.vocab_file}")
-    raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")
-
-
-def prepare(config):
-    """Validate config, vocab and dataset; return (tokenizer, tfrecord files). Trains nothing.
-
-    With ``saved_model`` the sizes come from its checkpoint first, and on a first run
-    ``config.warm_start`` is set to what will be loaded.
-    """
-    source = warm_start.load(config)
-    config.validate()
-    files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
-    stats = input_pipeline.read_stats(files)[1]
-    if settings_check.take_sequence_length(config, stats):
-        config.validate()  # the dataset's length against the positions and prediction slots
-    settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
-    tokenizer = resolve_vocab(config, stats)
-    if source:
-        warm_start.check_vocab(config, source[0], tokenizer)
-    config.attach_vocab(tokenizer)
-    input_pipeline.check_dataset(config, tokenizer, files)
-    existing = os.path.join(config.model_dir, CONFIG_NAME)
-    if tf.io.gfile.exists(existing) and tf.train.latest_checkpoint(config.model_dir):
-        with tf.io.gfile.GFile(existing) as f:
-            old = json.load(f)
-        new = config.to_dict()
-        for key in ("bert_config", "generator_bert_config", "max_seq_length"):
-            if old.get(key) != new[key]:
-                raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with "
-                                     f"{key} {old.get(key)!r}, the config now gives {new[key]!r}; "
-                                     "use another model_name")
-    if source:
-        variables, prefix, resuming, origin = source
-        if resuming:  # train_or_eval's resume line names the checkpoint and step
-            print(f"saved_model {config.saved_model} is not loaded again: the model dir has checkpoints of its own "
-                  f"({warm_start.RECORD_NAME} records the first start)", flush=True)
-        else:
-            config.warm_start = warm_start.plan(config, prefix, variables, tokenizer, origin)
-    return tokenizer, files
-
-
-def write_model_dir(config, tokenizer):
-    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints."""
-    if "://" in config.model_dir:  # a gs:// bucket on Cloud TPU: gfile writes are whole-object already
-        tf.io.gfile.makedirs(config.model_dir)
-        for name, text in ((CONFIG_NAME, json.dumps(config.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)),
-                           ("tokenizer_config.json", json.dumps(tokenizer.config, indent=2, sort_keys=True))):
-            with tf.io.gfile.GFile(os.path.join(config.model_dir, name), "w") as f:
-                f.write(text + ("" if text.endswith("\n") else "\n"))
-        with tf.io.gfile.GFile(os.path.join(config.model_dir, "vocab.txt"), "wb") as f:
-            f.write(tokenizer.vocab_bytes)  # byte for byte: the checksum and ids stay
-        return
-    os.makedirs(config.model_dir, exist_ok=True)
-    write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())
-    tokenizer.save(config.model_dir)
+from pretrain import damage_check, distribution, eval_summary, input_pipeline, schedule_check, warm_start
+from pretrain.eval_summary import with_real_token_spread, write_results
+from pretrain.prepare import CONFIG_NAME, prepare, resolve_vocab, write_model_dir  # noqa: F401 (both backends')
+from pretrain.step_log import log_every, resume_line
+from pretrain.tf_backend.hooks import CollapseMonitorHook, StepLogHook, train_kwargs
 
 
 def precision_mode(config):
@@ -185,7 +105,7 @@ def model_fn_builder(config, mode_name="fp32"):
                                  config.model_dir if not config.use_tpu and first_replica() else None)]
             if "loss/disc" in report:
                 real = {k.split("/", 1)[1]: v for k, v in report.items() if k.endswith("_real")}
-                hooks.append(monitor.CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
+                hooks.append(CollapseMonitorHook(real, config.num_warmup_steps, config.iterations_per_loop))
             return tf.estimator.tpu.TPUEstimatorSpec(mode=mode, loss=loss, train_op=train_op,
                                                      training_hooks=hooks, scaffold_fn=scaffold_fn)
         if mode == tf.estimator.ModeKeys.EVAL:
@@ -200,25 +120,6 @@ def build_estimator(config, mode="fp32"):
     return tf.estimator.tpu.TPUEstimator(
         use_tpu=config.use_tpu, model_fn=model_fn_builder(config, mode), config=run_config(config, mode),
         train_batch_size=config.train_batch_size, eval_batch_size=config.eval_batch_size)
-
-
-def with_real_token_spread(results):
-    """The spread of the discriminator's probabilities over real tokens, from the two streamed means."""
-    if "disc_prob_sq_mean_real_tokens" in results:
-        mean, sq_mean = results["disc_prob_mean_real_tokens"], results.pop("disc_prob_sq_mean_real_tokens")
-        results["disc_prob_std_real_tokens"] = max(sq_mean - mean * mean, 0.0) ** 0.5
-    return results
-
-
-def write_results(path, results):
-    text = "".join(f"{key} = {results[key]}\n" for key in sorted(results))
-    if "://" in path:
-        tf.io.gfile.makedirs(os.path.dirname(path))
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text)
-        return
-    with atomic_write(path) as f:
-        f.write(text)
 
 
 def train_distributed(config, files, mode, guarded):
@@ -250,7 +151,7 @@ def train_or_eval(config):
         for line in schedule_check.schedule_warnings(config) + [resume_line(config.model_dir, config.num_train_steps)]:
             if line:
                 print(line, flush=True)
-    guarded = guards.train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
+    guarded = train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one
     with damage_check.naming_damaged_files(files, config.max_seq_length, config.model_dir):
         if config.do_train and config.distribution != "none":
             train_distributed(config, files, mode, guarded)

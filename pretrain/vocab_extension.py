@@ -77,3 +77,14 @@ def mean_rows_op(variable, ids, pieces):
     segments = [n for n, base in enumerate(pieces) for _ in base]
     means = tf.math.unsorted_segment_mean(tf.gather(table, flat), segments, num_segments=len(ids))
     return variable.assign(tf.tensor_scatter_nd_update(table, [[i] for i in ids], means))
+
+
+def mean_rows(table, ids, pieces):
+    """``table`` (an array) with rows ``ids`` set to the mean of its rows ``pieces``, all read before any write
+    (``mean_rows_op``'s rule, for the torch backend)."""
+    import numpy as np
+
+    out = np.array(table, copy=True)
+    for i, base in zip(ids, pieces):
+        out[i] = np.mean(np.asarray(table)[base], axis=0)
+    return out

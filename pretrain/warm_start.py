@@ -10,14 +10,19 @@ same command resumes from them and ``saved_model`` is not read again.
 
 What was loaded, what starts fresh and why is printed and recorded in
 ``<model_dir>/warm_start.json``.
+
+Both backends share the plan, in upstream's variable names. The torch backend reads a
+transformers ``saved_model`` directly (convert/to_tf.map_weights gives its weights in those
+names, no TensorFlow needed) and loads the plan with pretrain/torch_backend/warm_start.py; a
+TF-v1 checkpoint needs TensorFlow to be read, whichever backend trains. TensorFlow is imported
+only where a TF checkpoint or graph is touched.
 """
 import dataclasses
+import importlib.util
 import os
 
-import tensorflow.compat.v1 as tf
-
 from model.checkpoint_reader import CheckpointVariables, encoder_shapes, is_training_state, resolve_checkpoint
-from pretrain import vocab_extension
+from pretrain import layout, vocab_extension
 from util.errors import UserInputError
 from util.files import read_json, write_json
 
@@ -41,9 +46,9 @@ def checkpoint_prefix(saved_model, saved_generator=None, work_dir=None, untied_g
     stripped = path
     for suffix in (".index", ".meta"):
         stripped = stripped[: -len(suffix)] if stripped.endswith(suffix) else stripped
-    if not (tf.io.gfile.exists(path) or tf.io.gfile.exists(stripped + ".index")):
+    if not (layout.exists(path) or layout.exists(stripped + ".index")):
         raise UserInputError(f"saved_model {saved_model} does not exist")
-    if tf.io.gfile.isdir(path) and _is_transformers_dir(path):
+    if layout.isdir(path) and is_transformers_dir(path):
         return _converted(path, saved_generator, work_dir, untied_generator_embeddings)
     if saved_generator:
         raise UserInputError(f"saved_generator {saved_generator}: only a transformers saved_model takes a "
@@ -53,10 +58,10 @@ def checkpoint_prefix(saved_model, saved_generator=None, work_dir=None, untied_g
 
 def _converted(discriminator_dir, generator_dir, work_dir, untied_generator_embeddings):
     """The checkpoint convert/to_tf.py writes from a transformers pair; reused when already there."""
-    if generator_dir and not tf.io.gfile.isdir(generator_dir):
+    if generator_dir and not layout.isdir(generator_dir):
         raise UserInputError(f"saved_generator {generator_dir} does not exist")
     prefix = os.path.join(work_dir, CONVERTED_DIR, "model.ckpt")
-    if tf.io.gfile.exists(prefix + ".index"):  # to_tf renames its directory into place whole
+    if layout.exists(prefix + ".index"):  # to_tf renames its directory into place whole
         print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
         return prefix
     from convert.to_tf import format_report, transformers_to_tf  # torch and transformers: only for this source
@@ -68,24 +73,48 @@ def _converted(discriminator_dir, generator_dir, work_dir, untied_generator_embe
     return prefix
 
 
-def _is_transformers_dir(path):
-    has_config = tf.io.gfile.exists(os.path.join(path, "config.json"))
-    return has_config and not tf.io.gfile.glob(os.path.join(path, "*.index"))
+def is_transformers_dir(path):
+    has_config = layout.exists(os.path.join(path, "config.json"))
+    return has_config and not layout.glob(os.path.join(path, "*.index"))
 
 
-def architecture_checkpoint(config):
-    """(prefix, resuming) of the checkpoint the sizes come from, or None without ``saved_model``.
+def tensorflow_installed():
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def source_variables(config, backend="tf"):
+    """(variables, prefix, resuming) the sizes come from, or None without ``saved_model``.
 
     On a rerun the model directory's own newest checkpoint: it has the same names and shapes,
     and is there even when ``saved_model`` has moved since.
     """
     if not config.saved_model:
         return None
-    own = tf.train.latest_checkpoint(config.model_dir) if tf.io.gfile.isdir(config.model_dir) else None
-    if own:
-        return own, True
-    return checkpoint_prefix(config.saved_model, config.saved_generator, config.model_dir,
-                             config.untied_generator_embeddings), False
+    own = layout.latest_checkpoint(config.model_dir)
+    if own and own[0] == "torch" and backend == "torch":
+        from pretrain.torch_backend.checkpoint import checkpoint_variables
+
+        return checkpoint_variables(own[1]), own[1], True
+    if own and own[0] == "tf" and backend == "tf":
+        return CheckpointVariables(own[1]), own[1], True
+    path = os.fspath(config.saved_model).rstrip("/")
+    if backend == "torch" and layout.isdir(path) and is_transformers_dir(path):
+        from model.checkpoint_reader import transformers_variables
+
+        if config.saved_generator and not layout.isdir(config.saved_generator):
+            raise UserInputError(f"saved_generator {config.saved_generator} does not exist")
+        return (transformers_variables(path, config.saved_generator, config.untied_generator_embeddings),
+                path, False)
+    if not tensorflow_installed():
+        if not layout.exists(path) and not layout.exists(path + ".index"):
+            raise UserInputError(f"saved_model {config.saved_model} does not exist")
+        raise UserInputError(f"saved_model {config.saved_model} is a TF-v1 checkpoint, which only TensorFlow reads, "
+                             "and TensorFlow is not installed: convert it where it is (python pytorch_convert.py "
+                             "--tf_ckpt_path CKPT --pt_discriminator_path D --pt_generator_path G) and give the "
+                             "transformers directories as saved_model (D) and saved_generator (G)")
+    prefix = checkpoint_prefix(config.saved_model, config.saved_generator, config.model_dir,
+                               config.untied_generator_embeddings)
+    return CheckpointVariables(prefix), prefix, False
 
 
 def apply_architecture(config, variables):
@@ -145,11 +174,11 @@ def _heads(config, variables):
     """Heads are not in any shape: the user's, a config beside the checkpoint, or upstream's rule."""
     if "num_attention_heads" in config.user_set:
         return f"{config.num_attention_heads} (set in hparams)"
-    directory = os.path.dirname(variables.prefix)
+    directory = getattr(variables, "directory", None) or os.path.dirname(variables.prefix)
     for name, keys in (("pretrain_config.json", ("bert_config", "num_attention_heads")),
                        ("config.json", ("num_attention_heads",))):
         path = os.path.join(directory, name)
-        if tf.io.gfile.exists(path) and "://" not in path:
+        if not layout.is_remote(path) and os.path.exists(path):
             value = read_json(path, "model config")
             for key in keys:
                 value = value.get(key) if isinstance(value, dict) else None
@@ -189,6 +218,8 @@ def check_vocab(config, variables, tokenizer):
 
 def model_variable_shapes(config):
     """name -> shape of every model variable the config builds (in a scratch graph, nothing run)."""
+    import tensorflow.compat.v1 as tf
+
     from model.electra_model import PretrainingModel
 
     with tf.Graph().as_default():
@@ -207,10 +238,13 @@ class WarmStart:
     fresh: dict  # model variable name -> why it starts from its initializer
     not_used: list  # checkpoint variables the model has no place for
     extension: tuple = None  # (new ids, their base pieces, vocab_extension.json) or None
+    variables: object = None  # where the values are read from (model.checkpoint_reader)
     record: dict = dataclasses.field(default_factory=dict)
 
     def scaffold_fn(self):
         """For TPUEstimatorSpec: loads the checkpoint, then (once, never on a restore) the new-token rows."""
+        import tensorflow.compat.v1 as tf
+
         tf.train.init_from_checkpoint(self.prefix, {name: name for name in self.loaded})
         if not self.extension:
             return tf.train.Scaffold()
@@ -222,11 +256,16 @@ class WarmStart:
         return tf.train.Scaffold(init_fn=lambda scaffold, session: session.run(ops))
 
 
-def plan(config, prefix, variables, tokenizer, origin):
+def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
     """The WarmStart for this config; a variable whose shape differs from the model's is an error."""
-    from model.electra_model import generator_config
+    from configure_pretraining import generator_config
 
-    model = model_variable_shapes(config)
+    if backend == "torch":
+        from pretrain.torch_backend.warm_start import model_variable_shapes as torch_shapes
+
+        model = torch_shapes(config)
+    else:
+        model = model_variable_shapes(config)
     loaded, fresh = [], {}
     has_generator = "generator_predictions/output_bias" in variables
     gen = generator_config(config)
@@ -239,8 +278,8 @@ def plan(config, prefix, variables, tokenizer, origin):
         else:
             loaded.append(name)
     extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0],
-                                               os.path.dirname(prefix))
-    warm = WarmStart(prefix, loaded, fresh, sorted(set(variables.shapes) - set(loaded)), extension)
+                                               getattr(variables, "directory", None) or os.path.dirname(prefix))
+    warm = WarmStart(prefix, loaded, fresh, sorted(set(variables.shapes) - set(loaded)), extension, variables)
     warm.record = {
         "saved_model": config.saved_model, "checkpoint": prefix,
         "sizes_from": origin, "loaded": loaded, "fresh": fresh, "not_used": warm.not_used,
@@ -289,8 +328,10 @@ def report(warm, model_dir, write):
     if write:
         path = os.path.join(model_dir, RECORD_NAME)
         print(f"  recorded in {path}", flush=True)
-        if "://" in path:
+        if layout.is_remote(path):
             import json
+
+            import tensorflow as tf
 
             with tf.io.gfile.GFile(path, "w") as f:
                 f.write(json.dumps(r, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
@@ -302,15 +343,14 @@ def _fmt(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def load(config):
+def load(config, backend="tf"):
     """Before validation: resolve saved_model and take the sizes from it.
 
     Returns (variables, prefix, resuming, origin), or None without ``saved_model``.
     """
-    found = architecture_checkpoint(config)
+    found = source_variables(config, backend)
     if found is None:
         return None
-    prefix, resuming = found
-    variables = CheckpointVariables(prefix)
+    variables, prefix, resuming = found
     origin = apply_architecture(config, variables)
     return variables, prefix, resuming, origin

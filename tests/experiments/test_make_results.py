@@ -79,11 +79,10 @@ def collapse_lines(steps):
     from pretrain import monitor
 
     lines = []
-    hook = monitor.CollapseMonitorHook({"disc_auc_real": 0, "disc_recall_real": 0, "disc_prob_std_real": 0},
-                                       num_warmup_steps=300, every=100, printer=lines.append)
+    watch = monitor.CollapseMonitor(num_warmup_steps=300, every=100, printer=lines.append)
     for step in range(steps):
-        hook.after_run(None, SimpleNamespace(results={"step": step, "disc_auc_real": 0.9 if step < 400 else 0.52,
-                                                      "disc_recall_real": 0.0, "disc_prob_std_real": 0.01}))
+        watch.update(step + 1, {"disc_auc_real": 0.9 if step < 400 else 0.52, "disc_recall_real": 0.0,
+                                "disc_prob_std_real": 0.01})
     return lines
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from pretrain.checkpoint_space import FreeSpaceListener, clear_failed_save
+from pretrain.checkpoint_space import clear_failed_save
+from pretrain.tf_backend.hooks import FreeSpaceListener
 from util.errors import UserInputError
 
 

@@ -8,7 +8,7 @@ import tensorflow.compat.v1 as tf
 
 from configure_pretraining import PretrainingConfig
 from pretrain import guards, training
-from pretrain.checkpoint_space import FreeSpaceListener
+from pretrain.tf_backend.hooks import FiniteWeightsListener, FreeSpaceListener, NonFiniteLossHook, train_kwargs
 
 from .conftest import tiny_hparams
 
@@ -54,7 +54,7 @@ def saved_steps(model_dir):
 def test_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path, poison):
     estimator = toy_estimator(tmp_path, poison_loss_at=4, poison=poison)  # train step 5
     with pytest.raises(guards.NonFiniteTrainingError) as e:
-        estimator.train(input_fn, max_steps=10, **guards.train_kwargs(toy_config(tmp_path), "bf16_cpu"))
+        estimator.train(input_fn, max_steps=10, **train_kwargs(toy_config(tmp_path), "bf16_cpu"))
     message = str(e.value)
     assert message.startswith(f"loss is {float(poison)} at train step 5; stopped without saving, the last good "
                               f"checkpoint model.ckpt-3 is kept in {tmp_path}") and "\n" not in message
@@ -69,23 +69,23 @@ def test_weights_poisoned_at_a_save_step_are_never_saved(tmp_path):
     estimator = toy_estimator(tmp_path, poison_grads_at=5)
     with pytest.raises(guards.NonFiniteTrainingError, match=r"^the weights became NaN or infinite at train step 6; "
                                                             r".*model\.ckpt-3 is kept"):
-        estimator.train(input_fn, max_steps=10, **guards.train_kwargs(toy_config(tmp_path), "fp32"))
+        estimator.train(input_fn, max_steps=10, **train_kwargs(toy_config(tmp_path), "fp32"))
     assert saved_steps(tmp_path) == [0, 3]
 
 
 def test_weights_poisoned_at_the_last_step_are_not_saved_by_the_final_save(tmp_path):
     estimator = toy_estimator(tmp_path, poison_grads_at=4)  # train step 5 = max_steps: only the final save
     with pytest.raises(guards.NonFiniteTrainingError, match="at train step 5;"):
-        estimator.train(input_fn, max_steps=5, **guards.train_kwargs(toy_config(tmp_path), "fp32"))
+        estimator.train(input_fn, max_steps=5, **train_kwargs(toy_config(tmp_path), "fp32"))
     assert saved_steps(tmp_path) == [0, 3]
 
 
 def test_fp16_keeps_its_own_skipping_and_multi_worker_gets_the_loss_check():
-    fp16 = guards.train_kwargs(toy_config("m"), "fp16_gpu")
+    fp16 = train_kwargs(toy_config("m"), "fp16_gpu")
     assert fp16["hooks"] == [] and [type(x) for x in fp16["saving_listeners"]] == [
-        guards.FiniteWeightsListener, FreeSpaceListener]
-    multi = guards.train_kwargs(toy_config("m", "multi_worker"), "fp32")
-    assert [type(h) for h in multi["hooks"]] == [guards.NonFiniteLossHook] and "saving_listeners" not in multi
+        FiniteWeightsListener, FreeSpaceListener]
+    multi = train_kwargs(toy_config("m", "multi_worker"), "fp32")
+    assert [type(h) for h in multi["hooks"]] == [NonFiniteLossHook] and "saving_listeners" not in multi
 
 
 @pytest.mark.slow  # about 30 s alone, more on a busy machine: two tiny pretraining runs

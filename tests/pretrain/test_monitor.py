@@ -23,19 +23,33 @@ def test_checks_start_after_warmup_but_by_step_1000():
     assert monitor.check_start(20) == 200
 
 
-def test_hook_warns_only_after_the_start_step_on_window_means():
+def test_monitor_warns_only_after_the_start_step_on_window_means():
     lines = []
-    hook = monitor.CollapseMonitorHook({"disc_auc_real": 0, "disc_recall_real": 0, "disc_prob_std_real": 0},
-                                       num_warmup_steps=200, every=100, printer=lines.append)
+    monitor_ = monitor.CollapseMonitor(num_warmup_steps=200, every=100, printer=lines.append)
 
-    class Values:
-        def __init__(self, step, auc):
-            self.results = {"step": step, "disc_auc_real": auc, "disc_recall_real": 0.0, "disc_prob_std_real": 0.01}
+    def figures(auc):
+        return {"disc_auc_real": auc, "disc_recall_real": 0.0, "disc_prob_std_real": 0.01}
 
-    for step in range(0, 300):  # collapsed throughout; judged at steps 200 and 300 only
-        hook.after_run(None, Values(step, 0.52))
+    for step in range(1, 301):  # collapsed throughout; judged at steps 200 and 300 only
+        monitor_.update(step, figures(0.52))
     assert len(lines) == 2 and lines[0].startswith("WARNING step 200:")
     assert "\"temperature\": 2.0" in lines[0]  # the retry the pilots found to work
-    for step in range(300, 400):  # recovered
-        hook.after_run(None, Values(step, 0.9))
+    for step in range(301, 401):  # recovered
+        monitor_.update(step, figures(0.9))
     assert len(lines) == 2
+
+
+def test_the_tf_hook_numbers_steps_as_the_monitor_does():
+    from pretrain.tf_backend.hooks import CollapseMonitorHook
+
+    lines = []
+    hook = CollapseMonitorHook({"disc_auc_real": 0, "disc_recall_real": 0, "disc_prob_std_real": 0},
+                               num_warmup_steps=200, every=100, printer=lines.append)
+
+    class Values:
+        def __init__(self, step, auc):  # global_step as fetched before the step's increment
+            self.results = {"step": step, "disc_auc_real": auc, "disc_recall_real": 0.0, "disc_prob_std_real": 0.01}
+
+    for step in range(0, 200):
+        hook.after_run(None, Values(step, 0.52))
+    assert len(lines) == 1 and lines[0].startswith("WARNING step 200:")

@@ -49,3 +49,22 @@ def test_eval_summary_leads_with_real_tokens_and_says_when_nothing_is_found():
     assert "upstream's figures" in lines[2] and "disc_auc 0.887" in lines[2]
     learned = summary_lines(dict(results, disc_recall=0.4, disc_precision=0.7))
     assert not any("every token original" in line for line in learned)
+
+
+def test_the_step_log_counts_real_tokens_and_writes_speed_to_tensorboard(tmp_path):
+    config = published(tmp_path, num_train_steps=4, train_batch_size=2, max_seq_length=8)
+    scalars, lines = [], []
+
+    class Writer:
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, step))
+
+    from pretrain.step_log import StepLog
+
+    log = StepLog(config, every=2, writer=Writer(), printer=lines.append)
+    for step in range(1, 5):  # step 1 builds the graph and is left out of the rates
+        log.update(step, {"loss": 1.0 / step}, real_tokens=4 if step > 1 else 16)
+    assert [line.split(":")[0] for line in lines] == ["train step 2/4", "train step 4/4"]
+    # Steps 3-4: 8 real tokens of 2 x 2 x 8 positions.
+    assert " tokens/s, " in lines[1] and " real tokens/s (25% of positions), " in lines[1]
+    assert ("speed/real_tokens_per_sec", 4) in scalars and ("speed/examples_per_sec", 2) in scalars
