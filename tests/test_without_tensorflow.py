@@ -171,4 +171,6 @@ def test_the_chain_from_the_sample_corpus_to_onnx_predictions(tmp_path):
         predictions[runtime] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(predictions["torch"]) == 20
     assert [r["label"] for r in predictions["onnx"]] == [r["label"] for r in predictions["torch"]]
+    for onnx_record, torch_record in zip(predictions["onnx"], predictions["torch"]):
+        assert onnx_record["probabilities"] == pytest.approx(torch_record["probabilities"], abs=1e-4)
     assert project_attempts(log) == []
