@@ -49,7 +49,8 @@ def main(argv=None):
         hparams["num_gpus"] = args.num_gpus
     config = configure_pretraining.PretrainingConfig(args.model_name, args.data_dir, source=source, **hparams)
     flags = {key: f"--{key}" for key in ("use_tpu", "distribution", "num_gpus") if getattr(args, key) not in (None, False)}
-    print(f"backend {chosen}: {why}", flush=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone logs
+        print(f"backend {chosen}: {why}", flush=True)
     backend.check_hparams(config, chosen, flags)
     if chosen == "torch":
         from pretrain.torch_backend import train

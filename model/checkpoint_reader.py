@@ -65,6 +65,8 @@ class CheckpointVariables:
         except (tf.errors.OpError, ValueError) as e:
             raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
         self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
+        # The rest (optimizer slots, global_step, loss scale): what an exact continuation needs too.
+        self.training_state = {name: list(shape) for name, shape in shapes.items() if is_training_state(name)}
         self.global_step = int(self.get("global_step")) if "global_step" in shapes else None
         self.has_optimizer_slots = any(n.endswith(("/adam_m", "/adam_v", "/Adam", "/Adam_1")) for n in shapes)
 
@@ -112,6 +114,7 @@ class ArrayVariables(CheckpointVariables):
     def __init__(self, prefix, arrays, directory, global_step=None, has_optimizer_slots=False):
         self.prefix, self.directory, self._arrays = prefix, directory, arrays
         self.shapes = {name: list(array.shape) for name, array in arrays.items() if not is_training_state(name)}
+        self.training_state = {name: list(array.shape) for name, array in arrays.items() if is_training_state(name)}
         self.global_step, self.has_optimizer_slots = global_step, has_optimizer_slots
 
     def get(self, name):

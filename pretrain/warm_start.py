@@ -98,6 +98,14 @@ def source_variables(config, backend="tf"):
     if own and own[0] == "tf" and backend == "tf":
         return CheckpointVariables(own[1]), own[1], True
     path = os.fspath(config.saved_model).rstrip("/")
+    torch_checkpoints = layout.torch_checkpoints(path) if layout.isdir(path) else []
+    if torch_checkpoints and backend == "torch":  # another torch run's model dir: its newest checkpoint
+        from pretrain.torch_backend.checkpoint import checkpoint_variables
+
+        return checkpoint_variables(torch_checkpoints[-1][1]), torch_checkpoints[-1][1], False
+    if torch_checkpoints:
+        raise UserInputError(f"saved_model {config.saved_model} holds torch checkpoints, which the TF backend does "
+                             "not read: warm-start with --backend torch")
     if backend == "torch" and layout.isdir(path) and is_transformers_dir(path):
         from model.checkpoint_reader import transformers_variables
 

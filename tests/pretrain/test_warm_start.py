@@ -15,8 +15,8 @@ from pretrain import training, warm_start
 from util.errors import UserInputError
 
 from .conftest import ROOT, make_dataset
-from .upstream_checkpoint import DISC, GEN, upstream_shapes, write_bert_checkpoint, write_json, \
-    write_released_checkpoint
+from .upstream_checkpoint import DISC, GEN, NEW_TOKENS, extend_vocab, upstream_shapes, write_bert_checkpoint, \
+    write_json, write_released_checkpoint
 
 RUN = dict(max_seq_length=64, train_batch_size=8, eval_batch_size=8, num_train_steps=2, iterations_per_loop=1,
            save_checkpoints_steps=100, keep_checkpoint_max=0, num_warmup_steps=1, seed=0)
@@ -126,22 +126,8 @@ def test_mean_initialised_new_tokens_in_every_token_table(tmp_path, released):
     source = str(tmp_path / "released")
     tensors = write_released_checkpoint(source + "/model.ckpt-9", upstream_shapes(untied_embeddings=True), seed=3)
     data = make_dataset(str(tmp_path / "data"), num_examples=64)
-    with open(os.path.join(data, "vocab.txt"), encoding="utf-8") as f:
-        tokens = f.read().splitlines()
-    new = {6: ("w3w4", [13, 14]), 8: ("w7w8w9", [17, 18, 19])}  # [unused1], [unused3] -> pieces w3 w4, w7 w8 w9
-    extension = {"base_vocab_sha256": "", "base_vocab_size": len(tokens), "tokenizer_type": "wordpiece",
-                 "new_tokens": [{"id": i, "token": t, "replaced": tokens[i], "base_pieces": p}
-                                for i, (t, p) in new.items()]}
-    for i, (token, _) in new.items():
-        tokens[i] = token
-    with open(os.path.join(data, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(tokens) + "\n")
-    write_json(os.path.join(data, "vocab_extension.json"), extension)
-    stats_path = os.path.join(data, "stats.json")
-    with open(stats_path) as f:
-        stats = json.load(f)
-    from util.vocab_file import VocabFile
-    write_json(stats_path, dict(stats, vocab_sha256=VocabFile(os.path.join(data, "vocab.txt")).sha256))
+    new = NEW_TOKENS
+    extend_vocab(data, new)
 
     model_dir = str(tmp_path / "model")
     config = PretrainingConfig(model_dir, data, saved_model=source, **dict(RUN, num_train_steps=1))

@@ -17,6 +17,8 @@ from convert.to_transformers import discriminator_entries, generator_entries
 DISC = {"vocab_size": 130, "embedding_size": 32, "hidden_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 1, "intermediate_size": 256, "max_position_embeddings": 128, "type_vocab_size": 2}
 GEN = dict(DISC, hidden_size=48, num_hidden_layers=1, intermediate_size=192)
+# A vocab extension of conftest.write_vocab's vocab: [unused1], [unused3] -> pieces w3 w4, w7 w8 w9.
+NEW_TOKENS = {6: ("w3w4", [13, 14]), 8: ("w7w8w9", [17, 18, 19])}
 
 
 def upstream_shapes(disc=DISC, gen=GEN, untied_embeddings=False):
@@ -54,3 +56,24 @@ def write_bert_checkpoint(prefix):
 def write_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f)
+
+
+def extend_vocab(data_dir, new):
+    """What build_vocab.py --extend leaves beside a dataset's vocab: ``new`` {id: (token, base piece ids)}
+    written into those [unusedN] lines, vocab_extension.json, and stats.json's checksum updated."""
+    from util.vocab_file import VocabFile
+
+    with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as f:
+        tokens = f.read().splitlines()
+    extension = {"base_vocab_sha256": "", "base_vocab_size": len(tokens), "tokenizer_type": "wordpiece",
+                 "new_tokens": [{"id": i, "token": t, "replaced": tokens[i], "base_pieces": p}
+                                for i, (t, p) in new.items()]}
+    for i, (token, _) in new.items():
+        tokens[i] = token
+    with open(os.path.join(data_dir, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(tokens) + "\n")
+    write_json(os.path.join(data_dir, "vocab_extension.json"), extension)
+    stats_path = os.path.join(data_dir, "stats.json")
+    with open(stats_path) as f:
+        stats = json.load(f)
+    write_json(stats_path, dict(stats, vocab_sha256=VocabFile(os.path.join(data_dir, "vocab.txt")).sha256))

@@ -11,17 +11,17 @@ import torch
 
 from pretrain import layout
 
-from ..conftest import ROOT, tiny_hparams
+from .conftest import ROOT, TINY_CONFIG
 
 STEPS, SAVE_EVERY, KILL_AFTER = 40, 10, 14  # the log shows every 2nd step
 
 
 def command(data_dir, model_dir):
-    # Dropout on, a shuffle buffer, several passes over the 256 examples: every random state matters.
-    hparams = tiny_hparams(num_train_steps=STEPS, save_checkpoints_steps=SAVE_EVERY, keep_checkpoint_max=0, seed=7,
-                           num_warmup_steps=5)
+    # Dropout on, a shuffle buffer, several passes over the sample's examples: every random state matters.
+    hparams = dict(num_train_steps=STEPS, save_checkpoints_steps=SAVE_EVERY, keep_checkpoint_max=0, seed=7,
+                   num_warmup_steps=5)
     return [sys.executable, os.path.join(ROOT, "run_pretraining.py"), "--backend", "torch", "--data_dir", data_dir,
-            "--model_name", model_dir, "--hparams", json.dumps(hparams)]
+            "--model_name", model_dir, "--hparams", TINY_CONFIG, "--hparams", json.dumps(hparams)]
 
 
 def environment():
@@ -66,13 +66,13 @@ def assert_same(a, b, where=""):
 
 
 @pytest.mark.slow  # three pretraining processes: about a minute on a busy 2-core machine
-def test_a_run_killed_and_resumed_equals_an_uninterrupted_one(tmp_path, tiny_data):
+def test_a_run_killed_and_resumed_equals_an_uninterrupted_one(tmp_path, sample_data):
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    run(tiny_data, straight)
-    run_and_kill(tiny_data, killed)
+    run(sample_data, straight)
+    run_and_kill(sample_data, killed)
     saved = [step for step, _ in layout.torch_checkpoints(killed)]
     assert saved and max(saved) < STEPS  # killed between checkpoints, before the end
-    log = run(tiny_data, killed)
+    log = run(sample_data, killed)
     assert f"resuming from {layout.torch_checkpoint_path(killed, max(saved))} at step {max(saved)} of {STEPS}" in log
 
     end = [torch.load(layout.torch_checkpoint_path(d, STEPS), weights_only=True) for d in (straight, killed)]
