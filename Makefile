@@ -87,7 +87,7 @@ $(VENV)/.installed: $(wildcard requirements*.txt) $(if $(filter file,$(origin RE
 	@$(if $(filter torch,$(STACK)),echo "$(TORCH_STACK_NOTE)")
 	$(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -r $(REQUIREMENTS)
+	$(PY) -m pip install -r $(REQUIREMENTS) $(PIP_INSTALL_FLAGS)
 	touch $@
 
 $(CORPUS_FILE): $(CORPUS_INPUTS) | $(VENV)/.installed
@@ -152,8 +152,11 @@ TORCH_VENV ?= .venv-torch
 TORCH_REQUIREMENTS ?= requirements-torch.txt
 # Only these files: 16 other test modules import TensorFlow when collected.
 TORCH_STACK_TESTS ?= tests/test_without_tensorflow.py tests/test_install.py
+# --no-compile: byte-compiling every installed file (torch's thousands) is a large share of the
+# install's time; Python compiles what it imports.
 test-torch-stack:
-	@$(MAKE) --no-print-directory setup STACK=torch VENV=$(TORCH_VENV) REQUIREMENTS=$(TORCH_REQUIREMENTS) PYTHON3=$(PYTHON3)
+	@$(MAKE) --no-print-directory setup STACK=torch VENV=$(TORCH_VENV) REQUIREMENTS=$(TORCH_REQUIREMENTS) \
+	    PYTHON3=$(PYTHON3) PIP_INSTALL_FLAGS=--no-compile
 	EXPECT_NO_TENSORFLOW=1 $(call RUN_PYTEST,$(TORCH_VENV)/bin/python,-m torch_stack $(TORCH_STACK_TESTS))
 
 clean:

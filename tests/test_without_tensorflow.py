@@ -140,7 +140,7 @@ def test_the_chain_from_the_sample_corpus_to_onnx_predictions(tmp_path):
     # -o: the venv counts as installed; the stages run under this interpreter (PY).
     demo = subprocess.run(["make", "--no-print-directory", "demo", f"WORK={work}", f"PY={sys.executable}",
                            "-o", ".venv/.installed",
-                           "BACKEND=torch", "PRETRAIN_STEPS=120"],
+                           "BACKEND=torch", "PRETRAIN_STEPS=60"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "--backend torch" in demo.stdout
