@@ -64,15 +64,15 @@ TIMED        = $(PY) -m util.stage_timer --record $(WORK)/timings.json --stage
 
 setup: $(VENV)/.installed
 
+# The one line that says the TF-free stack was taken, and why.
+comma := ,
+TORCH_STACK_NOTE = stack: TF-free on Python $(PYTHON3_VERSION)$(if $(filter 3.9 3.10 3.11,$(PYTHON3_VERSION)), (STACK=torch),$(comma) as TensorFlow \
+    2.15 needs 3.9-3.11): $(REQUIREMENTS), pretraining with --backend $(or $(BACKEND),torch) (docs/install.md)
 # One `pip install -r` for everything: installing packages one by one lets nni pull numpy 2.
 # Checked before the venv exists: on 3.12+ pip would fail deep inside with "Could not find a
 # version that satisfies the requirement tensorflow-cpu==2.15.1".
 # REQUIREMENTS=requirements-cpu.txt (requirements-torch-cpu.txt on the TF-free stack): torch's CPU
 # wheel instead of PyPI's CUDA build (Linux); requirements-gpu.txt: TensorFlow's GPU build.
-# The one line that says the TF-free stack was taken, and why.
-comma := ,
-TORCH_STACK_NOTE = stack: TF-free on Python $(PYTHON3_VERSION)$(if $(filter 3.9 3.10 3.11,$(PYTHON3_VERSION)), (STACK=torch),$(comma) as TensorFlow \
-    2.15 needs 3.9-3.11): $(REQUIREMENTS), pretraining with --backend $(or $(BACKEND),torch) (docs/install.md)
 STACK_REQUIREMENTS = $(if $(filter torch,$(STACK)),requirements-torch.txt,requirements.txt)
 REQUIREMENTS ?= $(STACK_REQUIREMENTS)
 # Any requirements file changed reinstalls (naming the stack's own here would run Python for every target).
@@ -147,10 +147,11 @@ test: $(VENV)/.installed
 # torch_stack: every stage without TensorFlow, the chain from the sample corpus to ONNX predictions
 # with the PyTorch backend, and pip's resolution of requirements-torch.txt for Python 3.12 and 3.13.
 # Built with PYTHON3 (3.11 here, where pip finds torch's CPU wheel in /opt/wheels; pip's cache
-# serves what the main venv already downloaded). On the TF-free stack it is .venv itself.
+# serves what the main venv already downloaded). On the TF-free stack `make test` runs the same
+# selection in .venv.
 TORCH_VENV ?= .venv-torch
 TORCH_REQUIREMENTS ?= requirements-torch.txt
-# Only these files: 16 other test modules import TensorFlow when collected.
+# Only these files: some of the other test modules import TensorFlow when collected.
 TORCH_STACK_TESTS ?= tests/test_without_tensorflow.py tests/test_install.py
 # --no-compile: byte-compiling every installed file (torch's thousands) is a large share of the
 # install's time; Python compiles what it imports.
