@@ -278,9 +278,10 @@ def _unsup_results(model_dir):
 
 
 def converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                   name=None, source_kind="tf"):
+                   name=None, source_kind="tf", live_run=None):
     """The card of a ``pytorch_convert.py`` output (``which``: discriminator or generator); ``name``
-    is the directory's final name when it is being built under a temporary one."""
+    is the directory's final name when it is being built under a temporary one; ``live_run``
+    the PID of a run that still held the model directory when it was converted (0: unknown PID)."""
     config = _read(directory, "config.json")
     pretrain = pretrain_config or {}
     parity = _read(directory, "parity.json")  # the discriminator's holds every check of the conversion
@@ -293,8 +294,10 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     rows = [
         ("network", f"{model_class}: {_sizes(config)}"),
         ("checkpoint", f"`{os.path.basename(checkpoint)}`" if checkpoint else None),
-        ("global step", global_step),
+        ("global step", _step_of(global_step, pretrain.get("num_train_steps"))),
         ("configured steps", pretrain.get("num_train_steps")),
+        ("run state when converted", None if live_run is None else
+         f"still training (PID {live_run})" if live_run else "still training"),
         ("batch size", pretrain.get("train_batch_size")),
         ("sequence length", pretrain.get("max_seq_length")),
         ("learning rate, warmup steps", f"{pretrain.get('learning_rate')}, {pretrain.get('num_warmup_steps')}"
@@ -336,10 +339,17 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _step_of(global_step, planned):
+    """The step, and how far short of the run's steps it is when the run did not finish."""
+    if global_step is not None and isinstance(planned, int) and global_step < planned:
+        return f"{global_step} of {planned} (not finished)"
+    return global_step
+
+
 def write_converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                         name=None, source_kind="tf"):
+                         name=None, source_kind="tf", live_run=None):
     return _write(directory, converted_card(directory, which, checkpoint, global_step, pretrain_config, source_dir,
-                                            name, source_kind))
+                                            name, source_kind, live_run))
 
 
 def _write(directory, text):

@@ -218,7 +218,7 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
     from convert import parity
     from convert.onnx_binding import binding_metadata, write_metadata
     from util.errors import UserInputError
-    from util.files import put_in_place, temp_dir_beside
+    from util.files import discard, put_in_place, temp_dir_beside
 
     onnx_path = onnx_path or os.path.join(model_dir, "model.onnx")
     if os.path.exists(onnx_path) and not overwrite:
@@ -239,9 +239,7 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
         put_in_place(tmp, onnx_path)
         log(f"wrote {onnx_path}")
     finally:
-        import shutil
-
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard(tmp_dir)
     return onnx_path, results
 
 

@@ -9,12 +9,10 @@ Everything is written under temporary names beside the targets and renamed into 
 only after the variables checked out and the parity check passed, so a failed or
 interrupted conversion leaves no output a later stage could take as complete.
 """
-import contextlib
 import os
-import shutil
 
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside
+from util.files import discard, put_in_place, temp_dir_beside
 
 
 def _check_target(path, overwrite, what, flag, is_dir=True):
@@ -56,6 +54,9 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
     step = f" (global_step {variables.global_step})" if variables.global_step is not None else ""
     log(f"checkpoint: {prefix}{step}" + (" (torch backend)" if source.kind == "torch" else ""))
     pretrain_config, config_path = checkpoint.find_pretrain_config(model_dir, config_file)
+    run_state = unfinished_run(prefix, model_dir, variables.global_step, pretrain_config)
+    if run_state["warning"]:
+        log(run_state["warning"])
     arch = checkpoint.describe(variables, pretrain_config, config_path, num_attention_heads,
                                generator_num_attention_heads, hidden_act)
     log(f"sizes from {arch.source}")
@@ -125,15 +126,35 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         for which, tmp, target in outputs:
             if which != "onnx":  # README.md model card, generated from the files just written
                 write_converted_card(tmp, which, prefix, variables.global_step, pretrain_config, model_dir,
-                                     name=os.path.basename(os.path.abspath(target)), source_kind=source.kind)
+                                     name=os.path.basename(os.path.abspath(target)), source_kind=source.kind,
+                                     live_run=run_state["live_run"])
         for _, tmp, target in outputs:
             put_in_place(tmp, target)
             log(f"wrote {target}")
     finally:
         for tmp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(tmp)
+            discard(tmp)
     return results
+
+
+def unfinished_run(prefix, model_dir, global_step, pretrain_config):
+    """``{"warning": one line or None, "live_run": PID or None}``: whether the checkpoint is short
+    of the run's ``num_train_steps``, and whether a live run still holds the model directory
+    (util/dir_lock.py), so may write a newer checkpoint. Either way the weights convert as
+    they are: the line says so, and the card records it."""
+    from util.dir_lock import live_holder
+
+    planned = pretrain_config.get("num_train_steps")
+    parts = []
+    if global_step is not None and isinstance(planned, int) and global_step < planned:
+        parts.append(f"{os.path.basename(prefix)} is at step {global_step} of num_train_steps {planned}: "
+                     "the run is not finished")
+    pid = live_holder(model_dir)
+    if pid is not None:
+        parts.append(f"a live run ({f'PID {pid}' if pid else 'its PID not yet recorded'}) holds {model_dir} "
+                     "and may write a newer checkpoint")
+    warning = f"warning: {', and '.join(parts)}; converting the checkpoint as it is" if parts else None
+    return {"warning": warning, "live_run": pid}
 
 
 def _load(directory, which):

@@ -15,7 +15,6 @@ discriminator's are written, as the tied graph would use one table for both.
 Everything is built in a temporary directory beside the output and renamed into place at the
 end, so an interrupted or failed conversion leaves nothing a later stage takes as complete.
 """
-import contextlib
 import os
 import shutil
 
@@ -26,7 +25,7 @@ from convert.checkpoint import Architecture
 from convert.pipeline import size_line
 from convert.to_transformers import discriminator_entries, generator_entries
 from util.errors import UserInputError
-from util.files import atomic_write, put_in_place, temp_dir_beside, write_json
+from util.files import atomic_write, discard, put_in_place, temp_dir_beside, write_json
 from util.tokenization import VOCAB_NAME, read_tokenizer_config, tokenizer_config
 from util.vocab_file import VocabFile
 
@@ -238,8 +237,7 @@ def transformers_to_tf(discriminator_dir, generator_dir, tf_ckpt_prefix, untied_
         files = sorted(os.listdir(tmp))
         put_in_place(tmp, out_dir)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
+        discard(tmp)
 
     def network(d):
         return {"source": d.path, "sizes": d.sizes,

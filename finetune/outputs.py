@@ -18,9 +18,8 @@ which keeps the same ``results`` in memory and touches no file.
 import json
 import logging
 import os
-import shutil
 
-from util.files import atomic_write, make_dirs, put_in_place, temp_dir_beside, write_json
+from util.files import atomic_write, discard, make_dirs, put_in_place, temp_dir_beside, write_json
 
 BEST_MODEL = "best_model"
 logger = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ class RunOutputs:
                 torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
             put_in_place(tmp, self.best_model_dir)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            discard(tmp)
             raise
 
     def refresh_best_model_card(self):

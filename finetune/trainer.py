@@ -118,7 +118,7 @@ class Trainer:
             checkpoints.save(outputs.dir, step, self.model, self.tokenizer, self.config, state,
                              self.optimizer, self.scheduler, self.scaler)
             checkpoints.tidy(outputs.dir, self.config.save_total_limit, selection.protected_steps(),
-                             self.config.save_optimizer)
+                             self.config.save_optimizer, newest=step)
 
     def record_checkpoint_score(self, step, metrics):
         self.selection.offer_checkpoint(step, metrics)
@@ -166,7 +166,7 @@ class Trainer:
                 start_epoch, skip = start_epoch + 1, 0
         elif self.model_dir and checkpoints.has_optimizer_states(self.model_dir):
             # As the originals: a model directory holding optimizer.pt/scheduler.pt continues them.
-            try:
+            try:  # a damaged file is named by load_training_states itself
                 checkpoints.load_training_states(self.model_dir, self.optimizer, self.scheduler, rng=False)
             except (ValueError, KeyError, RuntimeError) as e:
                 raise UserInputError(f"{self.model_dir}: optimizer.pt/scheduler.pt do not fit this model ({e})") from None

@@ -38,7 +38,7 @@ def read_extension(tokenizer, checkpoint_rows, checkpoint_dir):
                              f"the run tokenizes with {tokenizer.tokenizer_type}")
     base_vocab = os.path.join(checkpoint_dir, "vocab.txt")
     if data.get("base_vocab_sha256") and os.path.isfile(base_vocab) \
-            and VocabFile(base_vocab).sha256 != data["base_vocab_sha256"]:
+            and not VocabFile(base_vocab).matches(data["base_vocab_sha256"]):
         raise UserInputError(f"{path}: base_vocab_sha256 is not the sha256 of {base_vocab}, the vocab beside "
                              "the checkpoint: this extension was made from another vocab")
     ids, pieces = [], []

@@ -178,7 +178,12 @@ class KoTokenizer:
 
     @property
     def vocab_sha256(self):
+        """The vocab's identity, by tokens (util/vocab_file.py): a CRLF copy has the same."""
         return self._file.sha256
+
+    def vocab_matches(self, digest):
+        """Whether a recorded ``vocab_sha256`` (stats.json, vocab_extension.json) is this vocab's."""
+        return self._file.matches(digest)
 
     @property
     def config(self):
