@@ -278,7 +278,7 @@ def _unsup_results(model_dir):
 
 
 def converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                   name=None, live_run=None):
+                   name=None, source_kind="tf", live_run=None):
     """The card of a ``pytorch_convert.py`` output (``which``: discriminator or generator); ``name``
     is the directory's final name when it is being built under a temporary one; ``live_run``
     the PID of a run that still held the model directory when it was converted (0: unknown PID)."""
@@ -310,7 +310,9 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     ]
     lines = [_front_matter(front), f"# {name}", "",
              f"The {which} of an ELECTRA model pretrained with Dialog-KoELECTRA's `run_pretraining.py` "
-             "(replaced-token detection) and converted from TensorFlow by `pytorch_convert.py`. "
+             "(replaced-token detection) and converted "
+             + ("from the PyTorch backend's checkpoint" if source_kind == "torch" else "from TensorFlow")
+             + " by `pytorch_convert.py`. "
              "Generated from `config.json`, the pretraining config"
              + (" (not found: an upstream release; sizes were read from the variable shapes)" if not pretrain else "")
              + " and `parity.json`.", "", "## Training", "", _table(rows), "", "## Evaluation", ""]
@@ -345,9 +347,9 @@ def _step_of(global_step, planned):
 
 
 def write_converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                         name=None, live_run=None):
+                         name=None, source_kind="tf", live_run=None):
     return _write(directory, converted_card(directory, which, checkpoint, global_step, pretrain_config, source_dir,
-                                            name, live_run))
+                                            name, source_kind, live_run))
 
 
 def _write(directory, text):

@@ -1,5 +1,10 @@
 """One conversion: checkpoint -> discriminator dir, generator dir, ONNX file, parity report.
 
+The checkpoint is a TF-v1 one or the torch backend's (convert/checkpoint.open_checkpoint reads
+either into upstream's variable names); from there on the conversion is one code path, and only
+the parity reference differs: TF ops for a TF checkpoint, the torch backend's network for a
+torch one.
+
 Everything is written under temporary names beside the targets and renamed into place
 only after the variables checked out and the parity check passed, so a failed or
 interrupted conversion leaves no output a later stage could take as complete.
@@ -44,10 +49,10 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
     if len({os.path.abspath(p) for p in targets}) != len(targets):
         raise UserInputError("--pt_discriminator_path, --pt_generator_path and --onnx_path must differ")
 
-    prefix, model_dir = checkpoint.resolve_checkpoint(tf_ckpt_path)
-    variables = checkpoint.CheckpointVariables(prefix)
+    source = checkpoint.open_checkpoint(tf_ckpt_path, log)
+    prefix, model_dir, variables = source.prefix, source.model_dir, source.variables
     step = f" (global_step {variables.global_step})" if variables.global_step is not None else ""
-    log(f"checkpoint: {prefix}{step}")
+    log(f"checkpoint: {prefix}{step}" + (" (torch backend)" if source.kind == "torch" else ""))
     pretrain_config, config_path = checkpoint.find_pretrain_config(model_dir, config_file)
     run_state = unfinished_run(prefix, model_dir, variables.global_step, pretrain_config)
     if run_state["warning"]:
@@ -95,13 +100,11 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
 
         results = []
         if verify:
-            from convert.tf_reference import ReferenceElectra
-
             saved = {which: tmp for which, tmp, _ in outputs}
             generator = _load(saved["generator"], "generator") if "generator" in saved else None
-            results, used_seed = parity.check(
-                ReferenceElectra(variables, arch), _load(saved["discriminator"], "discriminator"),
-                generator, saved.get("onnx"), seed=seed)
+            reference = source.reference(arch)
+            results, used_seed = parity.check(reference, _load(saved["discriminator"], "discriminator"),
+                                              generator, saved.get("onnx"), seed=seed)
             log(parity.report(results, used_seed))
             # Kept beside the weights so the proof travels with the model (and the demo summary reads it).
             from util.files import write_json
@@ -112,9 +115,9 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
             failed = [r.name for r in results if not r.ok]
             if failed:
                 hint = ""
-                if any("onnxruntime vs PyTorch" in name for name in failed):
-                    hint = (" (onnxruntime and PyTorch hold the same weights and still disagree: the model is "
-                            "numerically ill-conditioned rather than misconverted)")
+                if f"discriminator: onnxruntime vs {reference.compared}" in failed:
+                    hint = (f" (onnxruntime and {reference.compared} hold the same weights and still disagree: the "
+                            "model is numerically ill-conditioned rather than misconverted)")
                 raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}{hint}; "
                                      "nothing written")
 
@@ -123,7 +126,8 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         for which, tmp, target in outputs:
             if which != "onnx":  # README.md model card, generated from the files just written
                 write_converted_card(tmp, which, prefix, variables.global_step, pretrain_config, model_dir,
-                                     name=os.path.basename(os.path.abspath(target)), live_run=run_state["live_run"])
+                                     name=os.path.basename(os.path.abspath(target)), source_kind=source.kind,
+                                     live_run=run_state["live_run"])
         for _, tmp, target in outputs:
             put_in_place(tmp, target)
             log(f"wrote {target}")
