@@ -235,10 +235,10 @@ def _prefixes_on_disk(model_dir):
     return found
 
 
-def newest_intact(model_dir, full=False):
+def newest_intact(model_dir, full=False, fix=COPY_AGAIN):
     """The newest checkpoint of ``model_dir`` that reads in full, as a Choice, or None when the
     directory holds no TF checkpoint. One note per damaged file passed over; a UserInputError
-    naming the newest damaged file when nothing intact is left."""
+    naming the newest damaged file and ``fix`` when nothing intact is left."""
     damaged, notes = [], []
     try:
         listed = read_state(model_dir)
@@ -268,10 +268,14 @@ def newest_intact(model_dir, full=False):
         return Choice(prefix, _step(prefix), damaged, notes)
     if not damaged:
         return None
+    if not candidates:  # a damaged state file, and not one checkpoint it could have named
+        state = damaged[0]
+        raise UserInputError(f"{state.path}: damaged checkpoint state file ({state.reason}), and no TF checkpoint "
+                             f"in {model_dir}; remove it")
     # The newest checkpoint's damage is the one to name; a damaged state file alone says less.
     first = next((d for d in damaged if os.path.basename(d.path) != STATE_NAME), damaged[0])
     raise UserInputError(f"{first.path}: damaged checkpoint ({first.reason}), and no intact one in {model_dir}; "
-                         f"{COPY_AGAIN}")
+                         f"{fix}")
 
 
 def check_prefix(prefix, full=False):

@@ -120,10 +120,12 @@ class StepLog:
         return line
 
 
-def resume_line(model_dir, num_train_steps, backend=None):
+def resume_line(model_dir, num_train_steps, backend=None, latest=None):
     """'resuming from <checkpoint> at step N of T', or None when the model dir has no checkpoint
-    (of ``backend``'s kind, when given: each backend resumes from its own)."""
-    latest = layout.latest_checkpoint(model_dir, backend)
+    (of ``backend``'s kind, when given: each backend resumes from its own). ``latest``, a
+    (backend, path, step), is the checkpoint the run chose past damaged newer ones
+    (pretrain/resume_check.py)."""
+    latest = latest or layout.latest_checkpoint(model_dir, backend)
     if not latest:
         return None
     _, path, step = latest

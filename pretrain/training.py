@@ -12,7 +12,8 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from model import optimization
 from model.electra_model import PretrainingModel
-from pretrain import damage_check, distribution, eval_summary, input_pipeline, schedule_check, warm_start
+from pretrain import (damage_check, distribution, eval_summary, input_pipeline, resume_check, schedule_check,
+                      warm_start)
 from pretrain.eval_summary import with_real_token_spread, write_results
 from pretrain.prepare import CONFIG_NAME, prepare, resolve_vocab, write_model_dir  # noqa: F401 (both backends')
 from pretrain.step_log import log_every, resume_line
@@ -142,8 +143,10 @@ def train_distributed(config, files, mode, guarded):
 
 def train_or_eval(config):
     """Train and/or evaluate as the config says; returns the eval results (or None)."""
-    tokenizer, files = prepare(config)
     chief = distribution.is_chief(config)
+    if chief:  # before anything reads a step: past damaged checkpoints to the newest intact one
+        resume_check.tf_resume(config.model_dir, printer=lambda line: print(line, flush=True))
+    tokenizer, files = prepare(config)
     if chief:
         write_model_dir(config, tokenizer)
     mode = precision_mode(config)

@@ -88,16 +88,28 @@ def prune(model_dir, keep):
         os.remove(path)
 
 
-def read(path):
-    """The saved dict; a file that does not read is one line naming it."""
+def load(path):
+    """The saved dict; a file that does not load raises checkpoint_state.Damaged naming it."""
+    from pretrain.checkpoint_state import Damaged
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a file cut short, another format, ...: say which file, not a traceback
-        raise UserInputError(f"{path}: damaged torch checkpoint ({str(e).strip().splitlines()[0][:200]}); copy it "
-                             "again, or remove it to resume from the one before") from None
+    except Exception as e:  # cut short, garbage, ...: PytorchStreamReader, UnpicklingError, EOFError
+        raise Damaged(path, (str(e).strip().splitlines() or [type(e).__name__])[0][:200]) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserInputError(f"{path}: not a torch checkpoint of this toolkit (format {FORMAT})")
     return state
+
+
+def read(path):
+    """The saved dict; a file that does not load is one line naming it."""
+    from pretrain.checkpoint_state import Damaged
+
+    try:
+        return load(path)
+    except Damaged as e:
+        raise UserInputError(f"{path}: damaged torch checkpoint ({e.reason}); copy it again, or remove it to resume "
+                             "from the one before") from None
 
 
 def restore(state, model, optimizer=None, scheduler=None, scaler=None):

@@ -23,7 +23,7 @@ import types
 import numpy as np
 import torch
 
-from pretrain import checkpoint_space, eval_summary, guards, layout, schedule_check, warm_start
+from pretrain import checkpoint_space, eval_summary, guards, resume_check, schedule_check, warm_start
 from pretrain.monitor import CollapseMonitor
 from pretrain.prepare import prepare, write_model_dir
 from pretrain.step_log import StepLog, log_every, resume_line
@@ -105,9 +105,15 @@ def train_or_eval(config, procs):
     from pretrain.torch_backend.model import ElectraPretrainer
     from pretrain.torch_backend.optim import build_optimizer, build_scheduler
 
+    say = (lambda line: print(line, flush=True)) if procs.is_main else (lambda line: None)
+    if procs.is_main:  # a TF checkpoint converted beside ours: its state file, before prepare reads it
+        resume_check.tf_resume(config.model_dir, printer=say)
+    procs.barrier()
     tokenizer, files = prepare(config, backend="torch")
-    latest = layout.torch_checkpoints(config.model_dir)
-    if not config.do_train and not latest and not config.warm_start:
+    # Every rank loads the same checkpoint, past damaged newer ones (rank 0 names them).
+    found = resume_check.torch_resume(config.model_dir, printer=say)
+    resumed, latest = (found[0], ("torch", found[1], found[2])) if found else (None, None)
+    if not config.do_train and not found and not config.warm_start:
         raise UserInputError(f"do_eval alone: {config.model_dir} has no torch checkpoint to evaluate; train first, "
                              "or give saved_model")
     if procs.is_main:
@@ -117,9 +123,8 @@ def train_or_eval(config, procs):
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
     if config.warm_start:
         warm_start.report(config.warm_start, config.model_dir, write=procs.is_main and config.do_train)
-    resumed = checkpoint.read(latest[-1][1]) if latest else None
     if config.do_train:
-        resuming = resume_line(config.model_dir, config.num_train_steps, "torch")
+        resuming = resume_line(config.model_dir, config.num_train_steps, "torch", latest)
         for line in schedule_check.schedule_warnings(config) + [resuming]:
             if line:
                 print(line, flush=True)
