@@ -28,6 +28,8 @@ HPARAMS = {
     "iterations_per_loop": (200, int, "steps per TPU loop; also the step-log and summary interval"),
     "save_checkpoints_steps": (1000, int, "checkpoint interval"),
     "keep_checkpoint_max": (5, int, "checkpoints kept (0 keeps all)"),
+    "verify_records": (False, bool, "check every TFRecord's checksums before training (reads the whole "
+                       "dataset: after copying it, not every run; docs/dataset.md)"),
     "num_train_steps": (1000000, int, "total training steps"),
     "num_eval_steps": (100, int, "evaluation batches"),
     "model_size": ("small", str, "preset: small, base or large"),

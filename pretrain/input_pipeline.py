@@ -54,6 +54,8 @@ def check_dataset(config, tokenizer, tfrecord_files):
     or with a shard that is missing or cut short (one line naming the file)."""
     path, stats = read_stats(tfrecord_files)
     damage_check.check_shards(tfrecord_files, stats, path, config.max_seq_length)
+    if config.verify_records:
+        damage_check.verify_records(tfrecord_files, config.max_seq_length)
     if stats is None:
         return None
     expected = {"vocab_sha256": tokenizer.vocab_sha256, "vocab_size": config.vocab_size,
