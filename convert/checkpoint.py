@@ -92,6 +92,7 @@ def open_checkpoint(path, log=print):
     """
     path = os.fspath(path).rstrip("/") or "/"
     torch_file = path.endswith(".pt") and os.path.isfile(path)
+    state = None
     if not torch_file and not layout.is_remote(path) and os.path.isdir(path):
         torch_found = layout.torch_checkpoints(path)
         tf_steps = _tf_steps(path)
@@ -102,8 +103,11 @@ def open_checkpoint(path, log=print):
                 torch_found = []
             else:
                 log(f"{path} holds TF and torch checkpoints: converting the newest, {newest} (step {step})")
-        if torch_found:
-            path, torch_file = torch_found[-1][1], True
+        if torch_found:  # the newest that loads, each damaged newer one named (pretrain/resume_check.py)
+            from pretrain import resume_check
+
+            state, path, _ = resume_check.torch_resume(path, printer=log)
+            torch_file = True
         elif not tf_steps:
             raise UserInputError(f"{path}: no checkpoint in this directory, neither a TF one (*.index) nor the torch "
                                  f"backend's ({layout.TORCH_CHECKPOINT_DIR}/step-<N>.pt)")
@@ -111,7 +115,7 @@ def open_checkpoint(path, log=print):
         from model.checkpoint_reader import ArrayVariables
         from pretrain.torch_backend import checkpoint as torch_checkpoint
 
-        state = torch_checkpoint.read(path)
+        state = state or torch_checkpoint.read(path)
         # <model_dir>/torch_checkpoints/step-<N>.pt: the config and vocab are two levels up
         # (one, for a file copied out of that layout).
         model_dir = os.path.dirname(os.path.abspath(path))

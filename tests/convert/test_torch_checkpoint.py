@@ -166,9 +166,28 @@ def test_a_directory_with_both_kinds_converts_its_newest_and_says_so(torch_run, 
     for name in os.listdir(model_dir):  # the TF checkpoint ahead
         if name.startswith(f"model.ckpt-{STEPS}."):
             os.rename(os.path.join(model_dir, name), os.path.join(model_dir, name.replace(f"-{STEPS}.", "-9.")))
+    with open(os.path.join(model_dir, "checkpoint"), "w") as f:  # as the saver names its newest
+        f.write('model_checkpoint_path: "model.ckpt-9"\nall_model_checkpoint_paths: "model.ckpt-9"\n')
     said.clear()
     assert open_checkpoint(model_dir, said.append).kind == "tf"
     assert said == [f"{model_dir} holds TF and torch checkpoints: converting the newest, the TF one at step 9"]
+
+
+def test_a_damaged_newest_torch_checkpoint_is_named_and_the_one_before_converted(torch_run, tmp_path):
+    from convert.checkpoint import open_checkpoint
+
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(torch_run, model_dir)
+    older, newest = (layout.torch_checkpoint_path(model_dir, step) for step in (STEPS, 2 * STEPS))
+    with open(older, "rb") as f:
+        whole = f.read()
+    with open(newest, "wb") as f:  # a later save cut short by an interrupted copy
+        f.write(whole[: len(whole) // 2])
+    said = []
+    source = open_checkpoint(model_dir, said.append)
+    assert (source.kind, source.prefix, source.variables.global_step) == ("torch", older, STEPS)
+    assert len(said) == 1 and said[0].startswith(f"note: {newest} is damaged (")
+    assert said[0].endswith(f"; using step-{STEPS}.pt, the newest intact checkpoint")
 
 
 def test_model_dir_conversions_refuse_in_one_line(torch_run, tmp_path):
