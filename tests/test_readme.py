@@ -84,6 +84,9 @@ def test_first_commands_are_make_targets_and_ci_runs_the_test_one(tmp_path):
         assert dry.returncode == 0, dry.stderr[-2000:]
     assert "run_finetune.py" in subprocess.run(["make", "-n", "-o", ".venv/.installed", "demo", f"WORK={tmp_path}"],
                                                cwd=ROOT, capture_output=True, text=True).stdout
+    # Issue 29: on a machine whose newest Python is 3.12/3.13 the two commands take the torch backend.
+    after = readme().split("<!-- /first-commands -->", 1)[1].split("\n\n")[1]
+    assert all(word in after for word in ("3.12", "3.13", "--backend torch", "(docs/install.md)")), after
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
         ci = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     assert "make test" in ci and ci[-1] == "exec make test-torch-stack", ci
