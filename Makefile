@@ -77,7 +77,8 @@ TORCH_STACK_NOTE = stack: TF-free on Python $(PYTHON3_VERSION)$(if $(filter 3.9 
     2.15 needs 3.9-3.11): $(REQUIREMENTS), pretraining with --backend $(or $(BACKEND),torch) (docs/install.md)
 # One `pip install -r` for everything: installing packages one by one lets nni pull numpy 2.
 # Checked before the venv exists: on 3.12+ pip would fail deep inside with "Could not find a
-# version that satisfies the requirement tensorflow-cpu==2.15.1".
+# version that satisfies the requirement tensorflow-cpu==2.15.1". A PYTHON3 that does not run (an
+# inactive pyenv shim, a missing name) is said to be that, not a Python of the wrong version.
 # REQUIREMENTS=requirements-cpu.txt (requirements-torch-cpu.txt on the TF-free stack): torch's CPU
 # wheel instead of PyPI's CUDA build (Linux); requirements-gpu.txt: TensorFlow's GPU build.
 STACK_REQUIREMENTS = $(if $(filter torch,$(STACK)),requirements-torch.txt,requirements.txt)
@@ -85,6 +86,9 @@ REQUIREMENTS ?= $(STACK_REQUIREMENTS)
 # Any requirements file changed reinstalls (naming the stack's own here would run Python for every target).
 $(VENV)/.installed: $(wildcard requirements*.txt) $(if $(filter file,$(origin REQUIREMENTS)),,$(REQUIREMENTS))
 	@case "$(STACK):$(PYTHON3_VERSION)" in \
+	  *:) out=$$($(PYTHON3) -c pass 2>&1 | head -n 1); \
+	      echo "error: PYTHON3=$(PYTHON3) does not run$${out:+ ($$out)}; with pyenv, a version's shim runs" \
+	        "only while that version is active (pyenv shell, pyenv local): activate it or give the interpreter's path" >&2; exit 1;; \
 	  tf:3.9|tf:3.10|tf:3.11|torch:3.1[1-9]|torch:3.[2-9][0-9]) ;; \
 	  tf:*) echo "error: TensorFlow 2.15 needs Python 3.9-3.11, but PYTHON3=$(PYTHON3) is $$($(PYTHON3) -V 2>&1 || echo missing);" \
 	        "install python3.11 and run e.g. make demo PYTHON3=python3.11, or take the TF-free stack: make demo STACK=torch" >&2; exit 1;; \
