@@ -41,7 +41,14 @@ LIMIT_ALPHABET ?= 6000
 UNUSED_SIZE  ?= 50
 NUM_PROCESSES ?= 1
 MAX_SEQ_LENGTH ?= 64
-PRETRAIN_HPARAMS ?= conf/pretrain/tiny.json
+# BASE_MODEL=DIR continues pretraining a released model instead of starting from scratch: DIR holds
+# discriminator/ and generator/ as transformers writes them (huggingface-cli download, or a
+# conversion of ours). The vocab stage then extends that model's vocab with NUM_NEW of the corpus's
+# pieces (build_vocab.py --extend), and pretraining warm-starts from it (saved_model,
+# saved_generator) with conf/pretrain/continued.json, which leaves the sizes to the model.
+BASE_MODEL   ?=
+NUM_NEW      ?= 20
+PRETRAIN_HPARAMS ?= $(if $(BASE_MODEL),conf/pretrain/continued.json,conf/pretrain/tiny.json)
 PRETRAIN_STEPS ?= 300
 # Set MIXED_PRECISION=--mixed_precision for bf16 on AVX-512 BF16 CPUs (fp16 on GPUs).
 MIXED_PRECISION ?=
@@ -59,7 +66,7 @@ CORPUS_INPUTS := $(shell find $(CORPUS_DIR) -type f 2>/dev/null)
 # Each stage runs under the timer, which records its wall time for the summary.
 TIMED        = $(PY) -m util.stage_timer --record $(WORK)/timings.json --stage
 
-.PHONY: setup demo corpus vocab dataset pretrain convert finetune summary test test-torch-stack clean
+.PHONY: setup demo continued-demo corpus vocab dataset pretrain convert finetune summary test test-torch-stack clean
 .DELETE_ON_ERROR:
 
 setup: $(VENV)/.installed
@@ -70,7 +77,8 @@ TORCH_STACK_NOTE = stack: TF-free on Python $(PYTHON3_VERSION)$(if $(filter 3.9 
     2.15 needs 3.9-3.11): $(REQUIREMENTS), pretraining with --backend $(or $(BACKEND),torch) (docs/install.md)
 # One `pip install -r` for everything: installing packages one by one lets nni pull numpy 2.
 # Checked before the venv exists: on 3.12+ pip would fail deep inside with "Could not find a
-# version that satisfies the requirement tensorflow-cpu==2.15.1".
+# version that satisfies the requirement tensorflow-cpu==2.15.1". A PYTHON3 that does not run (an
+# inactive pyenv shim, a missing name) is said to be that, not a Python of the wrong version.
 # REQUIREMENTS=requirements-cpu.txt (requirements-torch-cpu.txt on the TF-free stack): torch's CPU
 # wheel instead of PyPI's CUDA build (Linux); requirements-gpu.txt: TensorFlow's GPU build.
 STACK_REQUIREMENTS = $(if $(filter torch,$(STACK)),requirements-torch.txt,requirements.txt)
@@ -78,6 +86,9 @@ REQUIREMENTS ?= $(STACK_REQUIREMENTS)
 # Any requirements file changed reinstalls (naming the stack's own here would run Python for every target).
 $(VENV)/.installed: $(wildcard requirements*.txt) $(if $(filter file,$(origin REQUIREMENTS)),,$(REQUIREMENTS))
 	@case "$(STACK):$(PYTHON3_VERSION)" in \
+	  *:) out=$$($(PYTHON3) -c pass 2>&1 | head -n 1); \
+	      echo "error: PYTHON3=$(PYTHON3) does not run$${out:+ ($$out)}; with pyenv, a version's shim runs" \
+	        "only while that version is active (pyenv shell, pyenv local): activate it or give the interpreter's path" >&2; exit 1;; \
 	  tf:3.9|tf:3.10|tf:3.11|torch:3.1[1-9]|torch:3.[2-9][0-9]) ;; \
 	  tf:*) echo "error: TensorFlow 2.15 needs Python 3.9-3.11, but PYTHON3=$(PYTHON3) is $$($(PYTHON3) -V 2>&1 || echo missing);" \
 	        "install python3.11 and run e.g. make demo PYTHON3=python3.11, or take the TF-free stack: make demo STACK=torch" >&2; exit 1;; \
@@ -95,10 +106,15 @@ $(CORPUS_FILE): $(CORPUS_INPUTS) | $(VENV)/.installed
 	$(TIMED) preprocess -- $(PY) preprocess.py --corpus_dir $(CORPUS_DIR) --output_file $@ \
 	    --num_processes $(NUM_PROCESSES) --quiet
 
-$(VOCAB_DIR)/vocab.txt: $(CORPUS_FILE)
+$(VOCAB_DIR)/vocab.txt: $(CORPUS_FILE) $(if $(BASE_MODEL),$(BASE_MODEL)/discriminator/vocab.txt)
+ifeq ($(BASE_MODEL),)
 	$(TIMED) build_vocab -- $(PY) build_vocab.py --corpus $< --output_dir $(VOCAB_DIR) --tokenizer $(TOKENIZER) \
 	    --vocab_size $(VOCAB_SIZE) --min_frequency $(MIN_FREQUENCY) \
 	    --limit_alphabet $(LIMIT_ALPHABET) --unused_size $(UNUSED_SIZE) --num_processes $(NUM_PROCESSES)
+else
+	$(TIMED) build_vocab -- $(PY) build_vocab.py --extend $(BASE_MODEL)/discriminator --corpus $< \
+	    --num_new $(NUM_NEW) --min_frequency $(MIN_FREQUENCY) --output_dir $(VOCAB_DIR)
+endif
 
 $(TFRECORDS)/stats.json: $(VOCAB_DIR)/vocab.txt $(CORPUS_FILE)
 	$(TIMED) dataset -- $(PY) build_pretraining_dataset.py --corpus_dir $(dir $(CORPUS_FILE)) \
@@ -110,6 +126,7 @@ $(MODEL_DIR)/results/unsup_results.txt: $(TFRECORDS)/stats.json $(PRETRAIN_HPARA
 	$(TIMED) pretrain -- $(PY) run_pretraining.py --data_dir $(TFRECORDS) --model_name $(MODEL_DIR) \
 	    --hparams $(PRETRAIN_HPARAMS) \
 	    --hparams '{"num_train_steps": $(PRETRAIN_STEPS), "max_seq_length": $(MAX_SEQ_LENGTH), "do_eval": true}' \
+	    $(if $(BASE_MODEL),--hparams '{"saved_model": "$(BASE_MODEL)/discriminator"$(comma) "saved_generator": "$(BASE_MODEL)/generator"}') \
 	    $(if $(BACKEND),--backend $(BACKEND)) $(MIXED_PRECISION)
 
 $(PT_DIR)/discriminator/model.safetensors: $(MODEL_DIR)/results/unsup_results.txt
@@ -134,6 +151,22 @@ summary: $(FINETUNE_DIR)/$(FINETUNE_TASK)/results.json
 
 # The whole chain on the bundled sample corpus, on CPU; ends with the summary table.
 demo: summary
+
+# The released-model path (README, "From a released model") on the bundled sample, on CPU. The
+# stand-in for a released model is this chain's own, pretrained and converted at $(WORK)/released
+# with a vocab of RELEASED_VOCAB_SIZE entries: the demo's vocab holds every word of the sample
+# whole, which leaves its extension nothing to add. The chain at $(WORK)/continued then takes it
+# as BASE_MODEL: vocab extension, dataset, continued pretraining for CONTINUED_STEPS, conversion,
+# fine-tuning and the summary. On a real model and your own corpus, the same chain:
+#   make demo BASE_MODEL=data/released CORPUS_DIR=~/my_dialogue WORK=data/my_continued
+RELEASED_VOCAB_SIZE ?= 1000
+CONTINUED_STEPS ?= 100
+# The install is seen to here, once: make does not pass -o on to the two runs of the chain.
+continued-demo: $(VENV)/.installed
+	@$(MAKE) --no-print-directory -o $(VENV)/.installed convert WORK=$(WORK)/released \
+	    VOCAB_SIZE=$(RELEASED_VOCAB_SIZE) BASE_MODEL=
+	@$(MAKE) --no-print-directory -o $(VENV)/.installed summary WORK=$(WORK)/continued \
+	    BASE_MODEL=$(WORK)/released/pytorch PRETRAIN_STEPS=$(CONTINUED_STEPS)
 
 # pytest exits 5 when it collected nothing; a run that tested nothing is a failure here.
 # On the TF-free stack, .venv has no TensorFlow: the suite there is test-torch-stack's selection.

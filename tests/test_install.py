@@ -74,6 +74,18 @@ def test_the_tf_free_stack_needs_python_3_11_or_newer(tmp_path):
     assert logged_commands(tmp_path) == []
 
 
+@pytest.mark.parametrize("stack", ["tf", "torch"])
+def test_a_python3_that_does_not_run_is_named_as_such_before_the_venv(tmp_path, stack):
+    """`make demo PYTHON3=python3.13` where pyenv's python3.13 shim is inactive: not a wrong-version error."""
+    python = fake_python(tmp_path, "python3.13", "3.13.0", runs=False)
+    result = make(tmp_path, "setup", f"PYTHON3={python}", f"STACK={stack}")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: PYTHON3={python} does not run; with pyenv, a version's shim runs only while that "
+                      "version is active (pyenv shell, pyenv local): activate it or give the interpreter's path"]
+    assert not (tmp_path / "venv").exists() and logged_commands(tmp_path) == []
+
+
 def test_python3_11_on_the_path_is_picked_up(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
