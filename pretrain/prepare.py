@@ -8,7 +8,7 @@ or a ``gs://`` path (pretrain/layout.py).
 import json
 import os
 
-from pretrain import input_pipeline, layout, settings_check, warm_start
+from pretrain import data_quality, input_pipeline, layout, settings_check, warm_start
 from pretrain.layout import CONFIG_NAME
 from util.errors import UserInputError
 from util.files import write_json
@@ -71,6 +71,8 @@ def prepare(config, backend="tf"):
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
     stats = input_pipeline.read_stats(files)[1]
+    for line in data_quality.warnings(stats):  # what the builder said, again, before any step is paid for
+        print(line, flush=True)
     if settings_check.take_sequence_length(config, stats):
         config.validate()  # the dataset's length against the positions and prediction slots
     settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
