@@ -9,7 +9,9 @@ korean-english-park files are left out). A 32k WordPiece vocab is trained on the
 
 (a) baseline: BERT's BasicTokenizer + WordpieceTokenizer logic in pure Python, one sentence
     at a time, feeding the same ExampleBuilder and writer, the way upstream's script works;
-(b) ours, 1 process (Rust tokenizers, batched); (c) ours, 2 processes.
+(b) ours, 1 process (Rust tokenizers, batched); (c) ours, 2 processes; (d) ours, 1 process,
+writing the records through TensorFlow (tf.train.Example, tf.io.TFRecordWriter) instead of
+protobuf and google-crc32c (pretrain/tfrecords.py), run twice beside (b) run twice again.
 Each configuration runs in a fresh child process (TensorFlow imported before the clock
 starts) that reports its wall time; the parent samples the memory of its process tree.
 """
@@ -163,7 +165,7 @@ def run_baseline(corpus_dir, vocab_dir, output_dir):
         if segments is not None:
             writer.write(make_tf_example(*example_features(*segments, MAX_SEQ_LENGTH, cls_id, sep_id)))
 
-    with ShardWriter(output_dir, NUM_OUT_FILES) as writer:
+    with ShardWriter(output_dir, NUM_OUT_FILES, record_io="tensorflow") as writer:
         for path in list_files(corpus_dir):
             with open(path, encoding="utf-8") as f:
                 for line in f:
@@ -199,7 +201,7 @@ def child(spec):
         examples = build_dataset(DatasetOptions(
             corpus_dir=spec["corpus_dir"], vocab_file=spec["vocab_dir"], output_dir=spec["output_dir"],
             max_seq_length=MAX_SEQ_LENGTH, num_processes=spec["num_processes"],
-            num_out_files=NUM_OUT_FILES, progress=False))["examples"]
+            num_out_files=NUM_OUT_FILES, progress=False, record_io=spec["record_io"]))["examples"]
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     digest = hashlib.sha256()
     for path in sorted(glob.glob(os.path.join(spec["output_dir"], "pretrain_data.tfrecord*"))):
@@ -232,9 +234,9 @@ def tree_pss_mb(root):
     return total / 1024
 
 
-def measure(mode, corpus_dir, vocab_dir, work, num_processes=1):
+def measure(mode, corpus_dir, vocab_dir, work, num_processes=1, record_io="protobuf"):
     spec = {"mode": mode, "corpus_dir": corpus_dir, "vocab_dir": vocab_dir, "num_processes": num_processes,
-            "output_dir": os.path.join(work, f"out_{mode}_{num_processes}")}
+            "record_io": record_io, "output_dir": os.path.join(work, f"out_{mode}_{num_processes}_{record_io}")}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen([sys.executable, "-m", "bench.bench_dataset", "--child", json.dumps(spec)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -256,6 +258,11 @@ def measure(mode, corpus_dir, vocab_dir, work, num_processes=1):
 
 
 # ---- the corpus --------------------------------------------------------------------------
+
+def median_rate(results, key="examples_per_s"):
+    values = sorted(r[key] for r in results)
+    return (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2
+
 
 def corpus_mb(corpus_dir):
     return sum(os.path.getsize(p) for p in glob.glob(os.path.join(corpus_dir, "**", "*"), recursive=True)
@@ -390,6 +397,10 @@ def main():
         ours_sub = measure("ours", subset, vocab, os.path.join(work, "sub"), 1)
         ours_1 = measure("ours", full, vocab, work, 1)
         ours_2 = measure("ours", full, vocab, work, 2)
+        # TF's record writer against ours, alternated so that a change of load hits both.
+        writers = {"tensorflow": [], "protobuf": []}
+        for record_io in ("tensorflow", "protobuf", "tensorflow", "protobuf"):
+            writers[record_io].append(measure("ours", full, vocab, work, 1, record_io))
         # Scaling on distinct text (copies would be all word-cache hits): 1x = 1/16 of every
         # file, 4x = 1/4, 16x = the whole corpus (the 1-process run above).
         scaling = []
@@ -429,6 +440,9 @@ def main():
         row("(b) ours, 1 process, subset", ours_sub),
         row("(b) ours, 1 process, full corpus", ours_1),
         row("(c) ours, 2 processes, full corpus", ours_2),
+        *[row(f"(d) ours, 1 process, full corpus, records written by {name}", r)
+          for pair in zip(writers["tensorflow"], writers["protobuf"]) for name, r in
+          zip(("TensorFlow", "protobuf + google-crc32c"), pair)],
         "",
         f"- (b)/(a) on the same subset: **{ours_sub['examples_per_s'] / base_sub['examples_per_s']:.1f}x** "
         f"in examples/s, {ours_sub['examples_per_cpu_s'] / base_sub['examples_per_cpu_s']:.1f}x in examples per "
@@ -443,6 +457,13 @@ def main():
         f"{abs(ours_1['examples'] - ours_2['examples'])}); shards byte-identical: "
         f"{'yes' if ours_1['sha256'] == ours_2['sha256'] else 'NO'}. Chunks and their random seeds do not "
         "depend on the process count, so changing it has no boundary effects at all.",
+        f"- (d), records written without TensorFlow against through it (median of "
+        f"{len(writers['protobuf'])} alternated runs each): **{median_rate(writers['protobuf']) / median_rate(writers['tensorflow']):.2f}x** "
+        f"in examples/s, {median_rate(writers['protobuf'], 'examples_per_cpu_s') / median_rate(writers['tensorflow'], 'examples_per_cpu_s'):.2f}x "
+        f"in examples per CPU-second; shards byte-identical: "
+        f"{'yes' if len({r['sha256'] for rs in writers.values() for r in rs} | {ours_1['sha256']}) == 1 else 'NO'}. "
+        "The builder writes without TensorFlow by default (pretrain/dataset_writer.py); its records are a "
+        "small share of the work next to tokenizing.",
         "",
         "Scaling (ours, 1 process, distinct text: 1x = the first 1/16 of every file, 4x = the first 1/4, "
         "16x = all of it):",

@@ -16,6 +16,7 @@ import time
 BENCHMARKS = {
     "preprocess": ["bench.bench_preprocess", "--review_fraction", "0.1"],
     "dataset": ["bench.bench_dataset"],
+    "tfrecords": ["bench.bench_tfrecords"],
     "pretraining": ["bench.bench_pretraining", "--batch_size", "16", "--rounds", "4", "--steps", "2"],
     "pretraining_distributed": ["bench.bench_pretraining_distributed", "--steps", "60", "--rounds", "2"],
     "onnx": ["bench.bench_onnx"],

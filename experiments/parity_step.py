@@ -200,8 +200,10 @@ def run_side(system, upstream_dir, vocab_file, hparams, work, label, steps, seed
         disc = (total - config.gen_weight * mlm) / config.disc_weight
         tvars = tf.trainable_variables()
         names = [v.op.name for v in tvars]
-        # A loss that does not reach a variable has no gradient for it (None): left out.
-        grads = {group: {n: g for n, g in zip(names, tf.gradients(loss, tvars)) if g is not None}
+        # A loss that does not reach a variable has no gradient for it (None): left out. A table
+        # reached only through lookups has sparse rows (IndexedSlices): summed into a dense array.
+        grads = {group: {n: tf.convert_to_tensor(g) for n, g in zip(names, tf.gradients(loss, tvars))
+                         if g is not None}
                  for group, loss in zip(GROUPS, (mlm, disc, total))}
         saver = tf.train.Saver(dict(zip(names, tvars)))
         with restored_session(saver, checkpoint) as sess:
@@ -245,7 +247,7 @@ def start_work(vocab_file, work, hparams, steps, batch_size=None):
 
 
 def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None, steps=8, batch_size=None,
-        tolerance=1e-4, ours_lr_ahead=False, torch_lr="schedule"):
+        tolerance=1e-4, ours_lr_ahead=False, torch_lr="schedule", grad_tolerance=None):
     """Both sides in their own processes, then the comparison (written to ``<work>/parity_step.json``).
 
     ``torch_lr`` (a torch side's learning rates): ``schedule``, as ours reads it; ``ahead``, one step
@@ -264,7 +266,7 @@ def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None,
                               + ["--torch_lr", torch_lr, "--_other", labels[label == labels[0]]], cwd=ROOT)
     result = compare(*(os.path.join(work, f"step_{label}.npz") for label in labels))
     result.update(a=a, b=b, hparams=hparams, b_hparams=b_hparams or {}, ours_lr_ahead=ours_lr_ahead,
-                  torch_lr=torch_lr, equal=equal(result, tolerance))
+                  torch_lr=torch_lr, equal=equal(result, tolerance, grad_tolerance))
     with open(os.path.join(work, "parity_step.json.tmp"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(os.path.join(work, "parity_step.json.tmp"), os.path.join(work, "parity_step.json"))
@@ -287,6 +289,8 @@ def main():
                         "as_run: at each step the rate the TF side's update used (upstream's race decides it)")
     p.add_argument("--_other", help=argparse.SUPPRESS)
     p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--grad_tolerance", type=float, help="for the gradients, when not --tolerance (issue 29: "
+                                                        "--tolerance 1e-5 --grad_tolerance 1e-4)")
     p.add_argument("--_side", help=argparse.SUPPRESS)
     p.add_argument("--_label", help=argparse.SUPPRESS)
     p.add_argument("--_hparams", help=argparse.SUPPRESS)
@@ -306,9 +310,9 @@ def main():
     if not os.path.isfile(args.vocab_file):
         sys.exit(f"--vocab_file {args.vocab_file}: no such file")
     result = run(args.a, args.b, args.vocab_file, args.work, args.upstream_dir, b_hparams=json.loads(args.b_hparams),
-                 steps=args.steps, tolerance=args.tolerance, ours_lr_ahead=args.ours_lr_ahead,
-                 torch_lr=args.torch_lr)
-    print("\n".join(summary(result, args.tolerance)))
+                 steps=args.steps, tolerance=args.tolerance, grad_tolerance=args.grad_tolerance,
+                 ours_lr_ahead=args.ours_lr_ahead, torch_lr=args.torch_lr)
+    print("\n".join(summary(result, args.tolerance, args.grad_tolerance)))
 
 
 if __name__ == "__main__":

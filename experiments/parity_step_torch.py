@@ -68,6 +68,8 @@ def run_torch_side(vocab_file, hparams, work, label, steps, lr="schedule", other
     values = losses(first)
     out.update({f"first/{g}": v.detach().numpy() for g, v in zip(GROUPS, values)})
     for group, loss in zip(GROUPS, values):
+        if not loss.requires_grad:  # the uniform generator's MLM loss is a constant: no gradient at all
+            continue
         grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True, allow_unused=True)
         for (name, _), grad in zip(params.items(), grads):
             if grad is not None:  # a loss that does not reach a variable: left out, as on the TF sides

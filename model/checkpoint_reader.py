@@ -65,6 +65,7 @@ class CheckpointVariables:
         except (tf.errors.OpError, ValueError) as e:
             raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
         self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
+        self.all_names = frozenset(shapes)  # training state (Adam slots, global_step) included
         self.global_step = int(self.get("global_step")) if "global_step" in shapes else None
         self.has_optimizer_slots = any(n.endswith(("/adam_m", "/adam_v", "/Adam", "/Adam_1")) for n in shapes)
 

@@ -4,10 +4,10 @@ A TFRecord file is a chain of ``length (uint64 LE) | masked crc32c of length | d
 masked crc32c of data``. The framing is a few lines of ``struct``; what matters is the
 checksum and the Example encoding, and for both a maintained library does the work:
 
-- **crc32c: google-crc32c** (Google's C library, Apache-2.0, wheels for CPython 3.9-3.13).
-  It computes the same checksum as TF at about 5 GB/s on 1 KB records on this machine's
-  CPU (2-core AMD EPYC with avx512_bf16), the speed of ``crc32c`` (ICRAR, LGPL-2.1) and
-  about 500 times the pure-Python table pretrain/damage_check.py used before (10 MB/s).
+- **crc32c: google-crc32c** (Google's C library, Apache-2.0; 1.8.0 has wheels for CPython 3.9-3.13).
+  It computes TF's checksum at 3.7 GB per CPU-second on 1 KB records on this machine's CPU
+  (2-core AMD EPYC with avx512_bf16; bench/bench_tfrecords.py), about 400 times
+  tensorboard's pure-Python crc32c. ``crc32c`` (ICRAR, LGPL-2.1) is as fast.
 - **Example encoding: protobuf** with the schema of tensorflow/core/example declared here
   in a private descriptor pool. The message class is built by protobuf's own
   ``message_factory``, and ``SerializeToString(deterministic=True)`` gives the bytes that
@@ -17,7 +17,7 @@ checksum and the Example encoding, and for both a maintained library does the wo
   record is read as if it were intact. Its example_pb2 registers ``tensorflow.Example`` in
   the default pool, and it cannot be imported in the same process as TensorFlow ("duplicate
   symbol 'tensorflow.BytesList'"), in either order. tensorboard's RecordWriter and reader
-  compute the crc in pure Python (5 MB/s), and tensorboard ships no example_pb2.
+  compute the crc in pure Python, and tensorboard 2.15 ships no example_pb2.
 
 Reading checks every record's length and data checksums as tf.data does. A damaged record
 raises ``DamagedRecordError``, a one-line UserInputError naming the file and the record's

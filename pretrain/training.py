@@ -2,8 +2,9 @@
 
 Everything the user can get wrong is checked in ``prepare`` (pretrain/prepare.py, shared with
 the torch backend) before a graph is built; the model directory then gets
-``pretrain_config.json`` and a copy of the vocab so it converts on another machine. The Estimator resumes from the newest checkpoint in the model dir, so
-rerunning a killed command continues the step count. ``saved_model`` warm-starts the first
+``pretrain_config.json`` and a copy of the vocab so it converts on another machine. The
+Estimator resumes from the newest checkpoint in the model dir, so rerunning a killed command
+continues the step count (its input pipeline starts over: docs/pretraining.md). ``saved_model`` warm-starts the first
 run from another checkpoint (pretrain/warm_start.py).
 """
 import tensorflow.compat.v1 as tf
@@ -98,6 +99,8 @@ def model_fn_builder(config, mode_name="fp32"):
                     for name, value in scalars.items():
                         tf.summary.scalar(name, value)
                 logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr)
+                if config.distribution == "none":  # the whole batch is this graph's: count its text
+                    logged["real_tokens"] = tf.reduce_sum(features["input_mask"])
                 if "loss/disc" in report:
                     logged["disc_loss"] = report["loss/disc"]
                     logged["disc_auc_real"] = report["accuracy/disc_auc_real"]

@@ -1,11 +1,16 @@
 """The figures the torch loop logs and evaluates, defined as the TF backend's are.
 
-``batch_figures``: one training batch's accuracies and real-token discriminator figures, as
-model/electra_model.PretrainingModel.accuracies() computes them for the step log, TensorBoard
-and the collapse monitor. ``Evaluation``: upstream ELECTRA's unsupervised metrics streamed
-over the evaluation batches as its ``eval_metrics`` does with ``tf.metrics`` (accuracy and
-mean as weighted sums, AUC over tf.metrics.auc's 200 thresholds with its epsilons), so
-results/unsup_results.txt holds the same keys with the same meanings from either backend.
+``batch_accuracies``: model/electra_model.PretrainingModel.accuracies() from ``ElectraPretrainer``'s
+output dict, under the TF backend's names, so both backends log the same figures (step log,
+TensorBoard, the collapse monitor). ``disc_auc_real`` is the rank (Mann-Whitney) AUC of the
+discriminator's probabilities over the text's own tokens (no padding, [CLS] or [SEP]); ties fall
+in index order, so a constant output scores about 0.5. ``disc_prob_std_real`` is their spread: a
+collapsed discriminator gives every token the same value.
+
+``Evaluation``: upstream ELECTRA's unsupervised metrics streamed over the evaluation batches as
+``PretrainingModel.eval_metrics`` does with ``tf.metrics`` (accuracy and mean as weighted sums,
+AUC over tf.metrics.auc's 200 thresholds with its epsilons), so results/unsup_results.txt holds
+the same keys with the same meanings from either backend.
 """
 import numpy as np
 import torch
@@ -15,40 +20,41 @@ AUC_THRESHOLDS = np.array([0.0 - 1e-7] + [(i + 1) / 199 for i in range(198)] + [
 AUC_EPSILON = 1e-6
 
 
-def rank_auc(probs, labels, real):
-    """Mann-Whitney AUC of ``probs`` over the ``real`` positions (ties in index order, as the TF figure)."""
-    probs, labels, real = probs.reshape(-1).float(), labels.reshape(-1).float(), real.reshape(-1).float()
-    labels = labels * real
+@torch.no_grad()
+def batch_accuracies(out):
+    """{name: float32 scalar tensor}: mlm_accuracy, and with a discriminator its accuracies and real-token stats."""
+    weights = out["masked_lm_weights"]
+    correct = (out["masked_lm_preds"] == out["masked_lm_ids"]).float()
+    result = {"mlm_accuracy": (correct * weights).sum() / (weights.sum() + 1e-6)}
+    if "disc_probs" not in out:
+        return result
+    mask = out["input_mask"].float()
+    real = out["real_tokens"].float()
+    correct = (out["disc_preds"] == out["disc_labels"]).float()
+    result["disc_accuracy"] = (correct * mask).sum() / (mask.sum() + 1e-6)
+    result["disc_accuracy_real"] = (correct * real).sum() / (real.sum() + 1e-6)
+    result.update(real_token_stats(out["disc_probs"].float(), out["disc_labels"].float(),
+                                   out["disc_preds"].float(), real))
+    return result
+
+
+def real_token_stats(probs, labels, preds, real):
+    real, probs = real.flatten(), probs.flatten()
+    labels, preds = labels.flatten() * real, preds.flatten() * real
     n_real, n_pos = real.sum(), labels.sum()
     n_neg = n_real - n_pos
-    # Other tokens sort below every real one (probabilities are >= 0): ranks 1..n_real among the real.
+    # Other tokens sort below every real one (probabilities are >= 0), so subtracting their
+    # count gives ranks 1..n_real among the real tokens.
     scores = torch.where(real > 0, probs, -torch.ones_like(probs))
     ranks = torch.argsort(torch.argsort(scores, stable=True), stable=True).float() + 1.0
     ranks = ranks - (real.numel() - n_real)
-    return ((ranks * labels).sum() - n_pos * (n_pos + 1.0) / 2.0) / torch.clamp(n_pos * n_neg, min=1.0)
-
-
-@torch.no_grad()
-def batch_figures(out):
-    """{name: 0-d float tensor}: the batch's accuracies and, with a discriminator, its real-token figures."""
-    weights = out["masked_lm_weights"].float()
-    correct = (out["masked_lm_preds"] == out["masked_lm_ids"]).float()
-    figures = {"mlm_accuracy": (correct * weights).sum() / (weights.sum() + 1e-6)}
-    if "disc_probs" not in out:
-        return figures
-    mask, real = out["input_mask"].float(), out["real_tokens"].float()
-    probs, labels, preds = out["disc_probs"].float(), out["disc_labels"].float(), out["disc_preds"].float()
-    correct = (preds == labels).float()
-    figures["disc_accuracy"] = (correct * mask).sum() / (mask.sum() + 1e-6)
-    figures["disc_accuracy_real"] = (correct * real).sum() / (real.sum() + 1e-6)
-    n_real = torch.clamp(real.sum(), min=1.0)
-    mean = (probs * real).sum() / n_real
-    true_pos = (preds * labels * real).sum()
-    figures.update(disc_auc_real=rank_auc(probs, labels, real),
-                   disc_prob_std_real=torch.sqrt((real * (probs - mean) ** 2).sum() / n_real),
-                   disc_precision_real=true_pos / torch.clamp((preds * real).sum(), min=1.0),
-                   disc_recall_real=true_pos / torch.clamp((labels * real).sum(), min=1.0))
-    return figures
+    auc = ((ranks * labels).sum() - n_pos * (n_pos + 1.0) / 2.0) / torch.clamp(n_pos * n_neg, min=1.0)
+    mean = (probs * real).sum() / torch.clamp(n_real, min=1.0)
+    std = torch.sqrt((real * (probs - mean) ** 2).sum() / torch.clamp(n_real, min=1.0))
+    true_pos = (preds * labels).sum()
+    return {"disc_auc_real": auc, "disc_prob_std_real": std,
+            "disc_precision_real": true_pos / torch.clamp(preds.sum(), min=1.0),
+            "disc_recall_real": true_pos / torch.clamp(n_pos, min=1.0)}
 
 
 class StreamingAUC:

@@ -49,12 +49,29 @@ class Embeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, width)
         self.LayerNorm = nn.LayerNorm(width, eps=1e-12)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
+        self.lookup_only = False  # set by ElectraPretrainer: see count_lookup_rows
 
     def forward(self, input_ids, token_type_ids):
         seq_length = input_ids.shape[1]
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        words = self.word_embeddings(input_ids)
+        if self.lookup_only and words.requires_grad:
+            words.register_hook(self.count_lookup_rows)
+        x = words + self.token_type_embeddings(token_type_ids)
         x = x + self.position_embeddings.weight[None, :seq_length]
         return self.dropout(self.LayerNorm(x))
+
+    def count_lookup_rows(self, grad):
+        """TF's clip_by_global_norm counts a table reached only by lookups row by looked-up row.
+
+        Its gradient is then IndexedSlices, whose norm TF takes over the rows as looked up, a
+        token seen twice counted twice, not summed first (upstream's graph does the same). The
+        squared norm of the lookup output's gradient is that figure; it is kept on the table
+        (``tf_lookup_sq_norm``) for optim.clip_by_global_norm, for the gradients now in ``.grad``.
+        """
+        weight = self.word_embeddings.weight
+        fresh = weight.grad is None or getattr(weight, "tf_lookup_sq_norm", None) is None
+        total = grad.detach().float().pow(2).sum()
+        weight.tf_lookup_sq_norm = total if fresh else weight.tf_lookup_sq_norm + total
 
 
 class SelfAttention(nn.Module):
@@ -228,6 +245,9 @@ class ElectraPretrainer(nn.Module):
             gen = generator_config(config)
             shared = None if config.untied_generator_embeddings else self.discriminator.electra.embeddings
             self.generator = Generator(gen, ElectraEncoder(gen, embeddings=shared))
+        # The discriminator's table is only looked up when no generator scores against it.
+        if self.discriminator is not None and (self.generator is None or config.untied_generator_embeddings):
+            self.discriminator.electra.embeddings.lookup_only = True
         self.apply(self._init_weights)
 
     def _init_weights(self, module):

@@ -90,15 +90,23 @@ def build_scheduler(optimizer, config, lr_ahead=False):
 def clip_by_global_norm(parameters, clip_norm=1.0):
     """Scale every gradient by clip_norm / max(global norm, clip_norm), as tf.clip_by_global_norm.
 
-    Unlike torch.nn.utils.clip_grad_norm_ there is no 1e-6 added to the norm. Returns the norm
-    before clipping (non-finite when a gradient is; every gradient then becomes NaN, as in TF).
+    Unlike torch.nn.utils.clip_grad_norm_ there is no 1e-6 added to the norm. A table the model
+    marked as reached only by lookups (``tf_lookup_sq_norm``, model.Embeddings.count_lookup_rows)
+    counts as TF counts its sparse gradient: row by looked-up row; the mark is used up here.
+    Returns the norm before clipping (non-finite when a gradient is; every gradient then becomes
+    NaN, as in TF).
     """
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
         return torch.tensor(0.0)
-    norm = torch.sqrt(sum((g.float() * g.float()).sum() for g in grads))
+    squares = []
+    for p in params:
+        counted = getattr(p, "tf_lookup_sq_norm", None)
+        squares.append(counted if counted is not None else (p.grad.float() * p.grad.float()).sum())
+        p.tf_lookup_sq_norm = None
+    norm = torch.sqrt(sum(squares))
     scale = clip_norm * torch.minimum(1.0 / norm, torch.tensor(1.0 / clip_norm, device=norm.device))
     scale = scale + (norm - norm)  # NaN when the norm is not finite, as TF's
-    for g in grads:
-        g.mul_(scale.to(g.dtype))
+    for p in params:
+        p.grad.mul_(scale.to(p.grad.dtype))
     return norm

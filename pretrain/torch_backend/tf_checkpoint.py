@@ -17,13 +17,13 @@ SLOTS = ("adam_m", "adam_v")
 
 def _names_in(variables):
     """The variable names a dict, an npz or a CheckpointVariables holds."""
-    if hasattr(variables, "shapes"):
-        return set(variables.shapes)
+    if hasattr(variables, "all_names"):
+        return set(variables.all_names)
     return set(variables.files if hasattr(variables, "files") else variables)
 
 
 def _read(variables, name):
-    return np.asarray(variables.get(name) if hasattr(variables, "shapes") else variables[name])
+    return np.asarray(variables.get(name) if hasattr(variables, "all_names") else variables[name])
 
 
 def load_tf_checkpoint_into(model, variables, optimizer=None, source="TF checkpoint"):

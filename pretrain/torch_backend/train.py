@@ -106,6 +106,10 @@ def train_or_eval(config, procs):
     from pretrain.torch_backend.optim import build_optimizer, build_scheduler
 
     tokenizer, files = prepare(config, backend="torch")
+    latest = layout.torch_checkpoints(config.model_dir)
+    if not config.do_train and not latest and not config.warm_start:
+        raise UserInputError(f"do_eval alone: {config.model_dir} has no torch checkpoint to evaluate; train first, "
+                             "or give saved_model")
     if procs.is_main:
         write_model_dir(config, tokenizer)
     procs.barrier()  # the other ranks read nothing rank 0 writes, but start together
@@ -113,7 +117,6 @@ def train_or_eval(config, procs):
     print(f"model dir {config.model_dir}; {len(files)} TFRecord file(s); precision {mode}", flush=True)
     if config.warm_start:
         warm_start.report(config.warm_start, config.model_dir, write=procs.is_main and config.do_train)
-    latest = layout.torch_checkpoints(config.model_dir)
     resumed = checkpoint.read(latest[-1][1]) if latest else None
     if config.do_train:
         for line in schedule_check.schedule_warnings(config) + [resume_line(config.model_dir, config.num_train_steps)]:
@@ -207,12 +210,25 @@ def step_logger(config, procs):
     return StepLog(config, every, writer), monitor, writer
 
 
+def global_lookup_norms(model, procs, scaler):
+    """Make the lookup-only tables' squared gradient norms (model.Embeddings.count_lookup_rows) the
+    global batch's, as clipping reads them: unscaled like .grad, and over every rank's rows, each
+    scaled by 1/world as DDP's averaged gradient is."""
+    for param in model.parameters():
+        counted = getattr(param, "tf_lookup_sq_norm", None)
+        if counted is None:
+            continue
+        if scaler is not None:
+            counted = counted / scaler.get_scale() ** 2
+        param.tf_lookup_sq_norm = procs.mean(counted.reshape(1)).reshape(()) / procs.world
+
+
 def reported(out):
-    """{TensorBoard name: 0-d tensor} of one micro-batch: the losses and batch_figures, as the TF backend names them."""
+    """{TensorBoard name: 0-d tensor} of one micro-batch: losses and batch_accuracies, in the TF backend's names."""
     values = {"loss/total": out["total_loss"].detach(), "loss/mlm": out["mlm_loss"].detach()}
     if "disc_loss" in out:
         values["loss/disc"] = out["disc_loss"].detach()
-    values.update({f"accuracy/{k}": v for k, v in metrics.batch_figures(out).items()})
+    values.update({f"accuracy/{k}": v for k, v in metrics.batch_accuracies(out).items()})
     return values
 
 
@@ -223,8 +239,9 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
     from pretrain.torch_backend.optim import clip_by_global_norm
 
     device, accum = procs.device, config.gradient_accumulation_steps
+    # On a GPU the next batches are read on a thread while the step runs; on CPU the cores are the step's.
     batches = PretrainingBatches(files, split_batch(config, procs), config.max_seq_length, procs.rank, procs.world,
-                                 seed, is_training=True)
+                                 seed, is_training=True, prefetch_batches=2 if device.type == "cuda" else 0)
     generator = masking_generator(seed, procs.rank, device)
     # Dropout draws from the global generator: its own stream per rank. Python's and numpy's
     # are seeded too, so nothing a later change draws from them is left to chance.
@@ -247,54 +264,58 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
         runner = DistributedDataParallel(runner, device_ids=[device] if device.type == "cuda" else None)
     log, monitor, writer = step_logger(config, procs)
     every = log_every(config)
-    records = iter(batches)
-    model.train()
-    while step < config.num_train_steps:
-        sums, real_tokens = None, 0
-        for micro in range(accum):
-            batch = {k: v.to(device, non_blocking=True) for k, v in next(records).items()}
-            last = micro == accum - 1
-            # DDP averages the gradients once per step, on the last micro-batch.
-            with runner.no_sync() if procs.world > 1 and not last else contextlib.nullcontext():
-                with autocast(mode, device):
-                    out = runner(batch["input_ids"], batch["input_mask"], batch["segment_ids"], generator=generator)
-                loss = out["total_loss"] / accum
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-            values = reported(out)
-            sums = values if sums is None else {k: sums[k] + v for k, v in values.items()}
-            real_tokens = real_tokens + batch["input_mask"].sum()
-        names = sorted(sums)
-        vector = procs.mean(torch.stack([sums[k].float() / accum for k in names] + [real_tokens.float()]))
-        numbers = vector.tolist()
-        values, real = dict(zip(names, numbers[:-1])), numbers[-1] * procs.world
-        if mode != "fp16_gpu":  # fp16's scaler skips an overflowing step itself
-            guards.check_loss(values["loss/total"], step + 1, config.model_dir, config.learning_rate)
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        clip_by_global_norm(model.parameters(), 1.0)
-        lr = optimizer.param_groups[0]["lr"]
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if procs.is_main:
-            shown = {"loss": values["loss/total"], "mlm_loss": values["loss/mlm"], "lr": lr}
-            if "loss/disc" in values:
-                shown.update(disc_loss=values["loss/disc"], disc_auc_real=values["accuracy/disc_auc_real"])
-                if monitor is not None:
-                    monitor.update(step, {k: values[f"accuracy/{k}"] for k in CollapseMonitor.KEYS})
-            log.update(step, shown, real)
-            if writer is not None and (step % every == 0 or step == config.num_train_steps):
-                for name, value in dict(values, learning_rate=lr).items():
-                    writer.add_scalar(name, value, step)
-                if scaler is not None:
-                    writer.add_scalar("loss_scale", scaler.get_scale(), step)
-        if step % config.save_checkpoints_steps == 0 or step == config.num_train_steps:
-            save(config, procs, step, model, optimizer, scheduler, scaler, seed, tf_names,
-                 {"rng": checkpoint.rng_state(generator), "data": batches.state_dict()})
-    if writer is not None:
-        writer.close()
+    try:
+        records = iter(batches)
+        model.train()
+        while step < config.num_train_steps:
+            sums, real_tokens = None, 0
+            for micro in range(accum):
+                batch = {k: v.to(device, non_blocking=True) for k, v in next(records).items()}
+                last = micro == accum - 1
+                # DDP averages the gradients once per step, on the last micro-batch.
+                with runner.no_sync() if procs.world > 1 and not last else contextlib.nullcontext():
+                    with autocast(mode, device):
+                        out = runner(batch["input_ids"], batch["input_mask"], batch["segment_ids"], generator=generator)
+                    loss = out["total_loss"] / accum
+                    (scaler.scale(loss) if scaler is not None else loss).backward()
+                values = reported(out)
+                sums = values if sums is None else {k: sums[k] + v for k, v in values.items()}
+                real_tokens = real_tokens + batch["input_mask"].sum()
+            names = sorted(sums)
+            vector = procs.mean(torch.stack([sums[k].float() / accum for k in names] + [real_tokens.float()]))
+            numbers = vector.tolist()
+            values, real = dict(zip(names, numbers[:-1])), numbers[-1] * procs.world
+            if mode != "fp16_gpu":  # fp16's scaler skips an overflowing step itself
+                guards.check_loss(values["loss/total"], step + 1, config.model_dir, config.learning_rate)
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            global_lookup_norms(model, procs, scaler)
+            clip_by_global_norm(model.parameters(), 1.0)
+            lr = optimizer.param_groups[0]["lr"]
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if procs.is_main:
+                shown = {"loss": values["loss/total"], "mlm_loss": values["loss/mlm"], "lr": lr}
+                if "loss/disc" in values:
+                    shown.update(disc_loss=values["loss/disc"], disc_auc_real=values["accuracy/disc_auc_real"])
+                    if monitor is not None:
+                        monitor.update(step, {k: values[f"accuracy/{k}"] for k in CollapseMonitor.KEYS})
+                log.update(step, shown, real)
+                if writer is not None and (step % every == 0 or step == config.num_train_steps):
+                    for name, value in dict(values, learning_rate=lr).items():
+                        writer.add_scalar(name, value, step)
+                    if scaler is not None:
+                        writer.add_scalar("loss_scale", scaler.get_scale(), step)
+            if step % config.save_checkpoints_steps == 0 or step == config.num_train_steps:
+                save(config, procs, step, model, optimizer, scheduler, scaler, seed, tf_names,
+                     {"rng": checkpoint.rng_state(generator), "data": batches.state_dict()})
+    finally:  # also on a NaN stop or a full disk: the event file and the shards are closed
+        if writer is not None:
+            writer.close()
+        batches.close()

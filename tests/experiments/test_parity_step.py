@@ -86,11 +86,11 @@ def assert_within_the_issue_thresholds(result):
     """Losses 1e-5 relative, every gradient 1e-4, every weight and Adam slot 1e-5 after every step."""
     assert not result["only_a"] and not result["only_b"]
     assert all(result["first"][g]["relative"] < 1e-5 for g in result["first"])
-    assert len(result["grad"]["total_loss"]) == len(result["grad"]["disc_loss"]) > len(result["grad"]["mlm_loss"]) > 0
+    assert len(result["grad"]["total_loss"]) > 20
     assert max(v for g in result["grad"].values() for v in g.values()) < 1e-4
+    # Left out after the steps: only the attention key biases, whose gradient is rounding noise.
     noise_only = set(result["noise_only"])
-    assert noise_only == {"electra/encoder/layer_0/attention/self/key/bias",
-                          "generator/encoder/layer_0/attention/self/key/bias"}
+    assert noise_only and all(name.endswith("/attention/self/key/bias") for name in noise_only)
     assert len(result["steps"]) == 8
     for step in result["steps"]:
         assert step["losses_relative"] < 1e-5
@@ -131,3 +131,15 @@ def test_torch_backend_equals_upstreams_graph_on_fixed_batches_over_eight_steps(
     for s, step in enumerate(result["steps"]):
         assert any(step["lr_a"] == pytest.approx(learning_rate(s, config, ahead), rel=1e-6, abs=1e-12)
                    for ahead in (False, True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", [{"uniform_generator": True}, {"untied_generator_embeddings": True},
+                                     {"untied_generator": False}, {"electra_objective": False}])
+def test_torch_backend_equals_our_tf_graph_in_every_generator_setting(sample_vocab_dir, tmp_path, setting):
+    # The uniform generator and untied embeddings leave the discriminator's word table reached by
+    # lookups only: TF clips it by its looked-up rows' norm, and so must the torch side.
+    vocab = os.path.join(sample_vocab_dir, "vocab.txt")
+    result = run("ours", "torch", vocab, str(tmp_path / "torch"), hparams=dict(TINY, **setting), steps=8,
+                 batch_size=4)
+    assert_within_the_issue_thresholds(result)

@@ -31,7 +31,8 @@ def test_the_newest_tf_checkpoint_is_the_one_tf_train_finds(tmp_path):
     shutil.move(model_dir, moved)
     with open(os.path.join(moved, "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "model.ckpt-12"\nall_model_checkpoint_paths: "model.ckpt-12"\n')
-    assert layout.latest_tf_checkpoint(moved) == tf.train.latest_checkpoint(moved) == os.path.join(moved, "model.ckpt-12")
+    expected = os.path.join(moved, "model.ckpt-12")
+    assert layout.latest_tf_checkpoint(moved) == tf.train.latest_checkpoint(moved) == expected
     os.remove(os.path.join(moved, "model.ckpt-12.index"))  # a prefix without its index is no checkpoint
     assert layout.latest_tf_checkpoint(moved) is None and tf.train.latest_checkpoint(moved) is None
 

@@ -144,7 +144,7 @@ def test_killed_run_resumes_from_the_last_checkpoint(tmp_path, tiny_data):
     assert steps and min(steps) > resumed_from
     assert f"resuming from {last} at step {resumed_from} of {resumed_from + 10}" in result.stdout
     assert f"taking over the lock left by PID {first.pid}" in result.stderr  # the killed run's
-    assert all(" tokens/s, " in line and " model GFLOP/s, " in line and " left" in line
+    assert all(" tokens/s, " in line and " real tokens/s (" in line and " model GFLOP/s, " in line and " left" in line
                for line in result.stdout.splitlines() if line.startswith("train step"))
     assert tf.train.load_variable(model_dir, "global_step") == resumed_from + 10
 

@@ -150,6 +150,24 @@ def test_resume_from_the_state_gives_the_uninterrupted_batches(dataset, kwargs, 
             assert state["epoch"] >= 1  # the resume point lies past a pass boundary
 
 
+def test_prefetching_gives_the_same_batches_and_the_state_of_the_last_one_handed_out(dataset):
+    files, _ = dataset
+    plain = take(PretrainingBatches(files, 8, MAX_LEN, seed=5), 30)
+    ahead = PretrainingBatches(files, 8, MAX_LEN, seed=5, prefetch_batches=3)
+    it = iter(ahead)
+    head = [next(it) for _ in range(11)]
+    state = json.loads(json.dumps(ahead.state_dict()))  # the thread has built batches past these
+    assert same(plain[:11], head)
+    assert same(plain[11:20], [next(it) for _ in range(9)])
+    resumed = PretrainingBatches(files, 8, MAX_LEN, seed=5, prefetch_batches=3)
+    resumed.load_state_dict(state)
+    assert same(plain[11:30], take(resumed, 19))
+    # A new iterator takes over where the consumer is, not where the thread got to.
+    assert same(plain[20:25], take(ahead, 5))
+    ahead.close()
+    resumed.close()
+
+
 def test_a_state_from_another_setup_is_refused_in_one_line(dataset):
     files, _ = dataset
     batches = PretrainingBatches(files, 8, MAX_LEN, seed=1)
@@ -185,6 +203,9 @@ def test_a_damaged_shard_is_named_in_one_line(dataset, tmp_path, how, reason):
     damage(copies[1], how)
     with pytest.raises(UserInputError) as e:
         take(PretrainingBatches(copies, 8, MAX_LEN), 20)
+    with pytest.raises(UserInputError) as prefetched:  # raised from the reading thread to the consumer
+        take(PretrainingBatches(copies, 8, MAX_LEN, prefetch_batches=2), 20)
+    assert str(prefetched.value) == str(e.value)
     message = str(e.value)
     assert message.startswith(f"{copies[1]}: damaged TFRecord ({reason}") and "\n" not in message
     assert (e.value.path, e.value.reason.startswith(reason)) == (copies[1], True)

@@ -3,25 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from configure_pretraining import PretrainingConfig, generator_config
+from configure_pretraining import generator_config
 from pretrain.torch_backend.model import ElectraPretrainer, tf_variable_names
 from util.tokenization import KoTokenizer
 
-SEQ = 32
-SIZES = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
-         "max_position_embeddings": SEQ}
+from .tiny_config import SEQ, make_config
+
 SETTINGS = {"default": {}, "untied_embeddings": {"untied_generator_embeddings": True},
             "tied_generator": {"untied_generator": False}, "uniform": {"uniform_generator": True},
             "bert": {"electra_objective": False}}
-
-
-def make_config(vocab_dir, sizes=SIZES, **overrides):
-    vocab = f"{vocab_dir}/vocab.txt"
-    config = PretrainingConfig("m", vocab_dir, vocab_file=vocab, max_seq_length=SEQ, embedding_size=32,
-                               model_hparam_overrides=dict(sizes), **overrides)
-    config.validate()
-    config.attach_vocab(KoTokenizer.from_vocab(vocab, "wordpiece", False))
-    return config
 
 
 @pytest.fixture(scope="module")

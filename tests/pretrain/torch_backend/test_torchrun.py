@@ -1,5 +1,6 @@
 """torchrun --nproc_per_node 2 run_pretraining.py --backend torch: two gloo processes pretrain one
-model on disjoint halves of the data, rank 0 alone logs, checkpoints and evaluates."""
+model on disjoint halves of the data, accumulating gradients over micro-batches; rank 0 alone
+logs, checkpoints and evaluates."""
 import os
 import subprocess
 import sys
@@ -17,8 +18,10 @@ STEPS = 4
 @pytest.mark.slow  # two processes start torch and pretrain: about 40 s on this busy 2-core machine
 def test_two_processes_pretrain_and_report(sample_data, tmp_path):
     model_dir = str(tmp_path / "model")
+    # tiny.json's global batch of 16: 2 processes x 2 accumulated micro-batches of 4 (DDP's no_sync path).
     command = pretrain_command(sample_data, model_dir, "--backend", "torch", num_train_steps=STEPS,
-                               save_checkpoints_steps=2, num_warmup_steps=1, do_eval=True, num_eval_steps=2, seed=5)
+                               save_checkpoints_steps=2, num_warmup_steps=1, do_eval=True, num_eval_steps=2, seed=5,
+                               gradient_accumulation_steps=2)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     done = subprocess.run(torchrun + command[1:], env=quiet_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -136,11 +136,12 @@ def test_batch_auc_is_the_rank_auc_over_real_tokens():
 
     generator = torch.Generator().manual_seed(0)
     probs = torch.rand(4, 32, generator=generator)
-    labels = (torch.rand(4, 32, generator=generator) < 0.3).long()
+    labels = (torch.rand(4, 32, generator=generator) < 0.3).float()
     real = (torch.rand(4, 32, generator=generator) < 0.7).float()
     keep = real.bool()
     expected = roc_auc_score(labels[keep].numpy(), probs[keep].numpy())
-    assert metrics.rank_auc(probs, labels, real).item() == pytest.approx(expected, abs=1e-6)
+    figures = metrics.real_token_stats(probs, labels, (probs > 0.5).float(), real)
+    assert figures["disc_auc_real"].item() == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_nan_loss_stops_in_one_line_and_the_last_good_checkpoint_resumes(sample_data, tmp_path, monkeypatch):
@@ -176,3 +177,35 @@ def test_a_nan_loss_stops_in_one_line_and_the_last_good_checkpoint_resumes(sampl
     monkeypatch.setattr(model_module, "ElectraPretrainer", original)
     train.main(PretrainingConfig(model_dir, sample_data, **dict(hparams, learning_rate=2.5e-4)))
     assert [s for s, _ in layout.torch_checkpoints(model_dir)][-1] == 8
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_one_line_and_leaves_nothing(sample_data, mount_tmpfs, tmp_path):
+    from configure_pretraining import PretrainingConfig
+    from pretrain.torch_backend import train
+    from util.errors import UserInputError
+
+    small_disk = str(mount_tmpfs("2m"))  # the config files fit, a checkpoint of tiny.json's model (3.7 MB) does not
+    with open(os.path.join(ROOT, "conf", "pretrain", "tiny.json")) as f:
+        hparams = dict(json.load(f), num_train_steps=2, seed=1)
+    with pytest.raises(UserInputError) as error:
+        train.main(PretrainingConfig(os.path.join(small_disk, "model"), sample_data, **hparams))
+    message = str(error.value)
+    assert "\n" not in message and "model dir (checkpoint at step 2) " in message
+    assert ": the disk is full (" in message and "no checkpoint was saved; a rerun starts from step 0" in message
+    left = os.listdir(os.path.join(small_disk, "model"))
+    assert layout.TORCH_CHECKPOINT_DIR not in left or not os.listdir(
+        os.path.join(small_disk, "model", layout.TORCH_CHECKPOINT_DIR))
+    assert ".lock" not in left
+
+
+def test_evaluating_a_model_dir_without_checkpoints_is_refused(sample_data, tmp_path):
+    from configure_pretraining import PretrainingConfig
+    from pretrain.torch_backend import train
+    from util.errors import UserInputError
+
+    with open(os.path.join(ROOT, "conf", "pretrain", "tiny.json")) as f:
+        hparams = dict(json.load(f), do_train=False, do_eval=True)
+    model_dir = str(tmp_path / "model")
+    with pytest.raises(UserInputError, match=r"^do_eval alone: .* has no torch checkpoint to evaluate; train first"):
+        train.main(PretrainingConfig(model_dir, sample_data, **hparams))
+    assert not os.path.exists(os.path.join(model_dir, "pretrain_config.json"))
