@@ -10,6 +10,7 @@ import os
 
 from pretrain import data_quality, input_pipeline, layout, settings_check, warm_start
 from pretrain.layout import CONFIG_NAME
+from util import vocab_identity
 from util.errors import UserInputError
 from util.files import write_json
 from util.tokenization import KoTokenizer
@@ -35,8 +36,8 @@ def resolve_vocab(config, stats=None):
     raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")
 
 
-def check_model_dir(config, backend):
-    """A model dir with checkpoints continues only with the sizes and the backend it was trained with."""
+def check_model_dir(config, backend, tokenizer=None):
+    """A model dir with checkpoints continues only with the sizes, the vocab and the backend it was trained with."""
     latest = layout.latest_checkpoint(config.model_dir)
     if latest is None:
         return
@@ -48,6 +49,11 @@ def check_model_dir(config, backend):
                  if kind == "tf" else "")
         raise UserInputError(f"{config.model_dir}: its newest checkpoint {path} is a {other[kind]} one, and this "
                              f"run uses --backend {backend}: continue it with --backend {kind}{start}")
+    kept = os.path.join(config.model_dir, "vocab.txt")
+    if tokenizer is not None and not layout.is_remote(kept) and os.path.isfile(kept):
+        # Same size is not enough: another vocab gives the trained rows other tokens, and conversion would pair them.
+        vocab_identity.check_vocab_of_model(tokenizer.vocab_file, kept, f"the model dir {config.model_dir}",
+                                            allow_extension=False)
     existing = os.path.join(config.model_dir, CONFIG_NAME)
     if not layout.exists(existing):
         return
@@ -77,11 +83,11 @@ def prepare(config, backend="tf"):
         config.validate()  # the dataset's length against the positions and prediction slots
     settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
     tokenizer = resolve_vocab(config, stats)
-    if source:
-        warm_start.check_vocab(config, source[0], tokenizer)
+    if source and not source[2]:  # a resume is checked against the model dir's own vocab (check_model_dir)
+        warm_start.check_vocab(config, source[0], tokenizer, source[1])
     config.attach_vocab(tokenizer)
     input_pipeline.check_dataset(config, tokenizer, files)
-    check_model_dir(config, backend)
+    check_model_dir(config, backend, tokenizer)
     if source:
         variables, prefix, resuming, origin = source
         if resuming:  # the resume line names the checkpoint and step
@@ -93,7 +99,10 @@ def prepare(config, backend="tf"):
 
 
 def write_model_dir(config, tokenizer):
-    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints."""
+    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints.
+
+    A model dir with checkpoints keeps the vocab.txt it has: check_model_dir made sure the run's is the
+    same, and a resume must never be the moment the checkpoints' vocab changes."""
     if layout.is_remote(config.model_dir):  # a gs:// bucket on Cloud TPU: gfile writes are whole-object already
         import tensorflow as tf
 
@@ -107,4 +116,6 @@ def write_model_dir(config, tokenizer):
         return
     os.makedirs(config.model_dir, exist_ok=True)
     write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())
-    tokenizer.save(config.model_dir)
+    kept = os.path.join(config.model_dir, "vocab.txt")
+    if not (os.path.isfile(kept) and layout.latest_checkpoint(config.model_dir)):
+        tokenizer.save(config.model_dir)

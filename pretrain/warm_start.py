@@ -23,6 +23,7 @@ import os
 
 from model.checkpoint_reader import CheckpointVariables, encoder_shapes, is_training_state, resolve_checkpoint
 from pretrain import layout, vocab_extension
+from util import vocab_identity
 from util.errors import UserInputError
 from util.files import read_json, write_json
 
@@ -211,8 +212,31 @@ def _implied(shape, dims, value):
     return [value if d in dims else s for d, s in enumerate(shape)]
 
 
-def check_vocab(config, variables, tokenizer):
-    """The run's vocab must have exactly one row per checkpoint embedding row."""
+def source_vocab(config, variables, prefix):
+    """The vocab ``saved_model`` was trained with: the vocab.txt in its directory (a transformers
+    directory, a model dir, a released checkpoint's folder), else the vocab_file its
+    pretrain_config.json records; None when there is none to compare with."""
+    directory = getattr(variables, "directory", None) or os.path.dirname(prefix)
+    if os.path.basename(directory) == layout.TORCH_CHECKPOINT_DIR:  # another torch run's model dir
+        directory = os.path.dirname(directory)
+    path = os.fspath(config.saved_model).rstrip("/")
+    for candidate in ([path] if layout.isdir(path) else []) + [directory]:
+        if not layout.is_remote(candidate):
+            found = vocab_identity.vocab_beside(candidate)
+            if found:
+                return found
+    return None
+
+
+def check_vocab(config, variables, tokenizer, prefix=None):
+    """The run's vocab must be the checkpoint's, token for token (or its recorded extension), and have
+    exactly one row per checkpoint embedding row."""
+    beside = source_vocab(config, variables, prefix or variables.prefix)
+    if beside:
+        vocab_identity.check_vocab_of_model(tokenizer.vocab_file, beside, f"saved_model {config.saved_model}")
+    else:
+        print(f"note: saved_model {config.saved_model} has no vocab.txt beside it (nor one its pretrain_config.json "
+              f"names): {tokenizer.vocab_file} is checked against its size only", flush=True)
     rows = variables.shapes["electra/embeddings/word_embeddings"][0]
     if tokenizer.vocab_size > rows:
         raise UserInputError(f"{tokenizer.vocab_file}: {tokenizer.vocab_size} tokens, more than the {rows} rows of "
@@ -285,8 +309,7 @@ def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
                                  f"checkpoint, the model needs {_fmt(shape)}")
         else:
             loaded.append(name)
-    extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0],
-                                               getattr(variables, "directory", None) or os.path.dirname(prefix))
+    extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0])
     warm = WarmStart(prefix, loaded, fresh, sorted(set(variables.shapes) - set(loaded)), extension, variables)
     warm.record = {
         "saved_model": config.saved_model, "checkpoint": prefix,
