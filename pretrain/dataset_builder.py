@@ -83,8 +83,8 @@ class DatasetOptions:
 
 
 Chunk = collections.namedtuple("Chunk", "path name start end starts_document")
-ChunkResult = collections.namedtuple("ChunkResult",
-                                     "examples documents sentences tokens unk_tokens filled_positions unk_strings nbytes")
+ChunkResult = collections.namedtuple(
+    "ChunkResult", "examples documents sentences tokens unk_tokens filled_positions unk_strings nbytes")
 COUNTS = ("documents", "sentences", "tokens", "unk_tokens", "filled_positions")
 END_OF_CHUNK = object()  # in a chunk's events: what is accumulated becomes an example, packed or not
 

@@ -8,7 +8,8 @@ documents (one comment or chat turn a line) gives examples that are mostly paddi
 document no longer closes the example; the next document's sentences fill it up to the target
 length, and a ``[SEP]`` between the two documents marks where one ends (RoBERTa's extra separator
 token). Sentences stay whole, as in FULL-SENTENCES: one that does not fit starts the next example,
-where upstream cuts the sentence that overflows and drops the rest. Where A ends, or B ends, at a document boundary the segment's own ``[SEP]`` is that mark.
+where upstream cuts the sentence that overflows and drops the rest. Where A ends, or B ends, at a
+document boundary the segment's own ``[SEP]`` is that mark.
 So in a packed example A and B may come from different documents, and a segment may hold more
 than one (``[CLS] d1 [SEP] d2 [SEP] d3 [SEP]``); ELECTRA has no next-sentence objective, so
 nothing in training reads B as following A. Only the end of a chunk of the corpus closes an
