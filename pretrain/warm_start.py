@@ -62,14 +62,20 @@ def _converted(discriminator_dir, generator_dir, work_dir, untied_generator_embe
     if generator_dir and not layout.isdir(generator_dir):
         raise UserInputError(f"saved_generator {generator_dir} does not exist")
     prefix = os.path.join(work_dir, CONVERTED_DIR, "model.ckpt")
+    recorded = os.path.join(work_dir, CONVERTED_DIR, "pretrain_config.json")
     if layout.exists(prefix + ".index"):  # to_tf renames its directory into place whole
-        print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
-        return prefix
-    from convert.to_tf import format_report, transformers_to_tf  # torch and transformers: only for this source
+        # Reused only in the layout asked for now: following the advice to untie means converting again.
+        untied = read_json(recorded, "converted config").get("untied_generator_embeddings") \
+            if layout.exists(recorded) and not layout.is_remote(recorded) else untied_generator_embeddings
+        if bool(untied) == bool(untied_generator_embeddings):
+            print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
+            return prefix
+    from convert.to_tf import WARM_START_WORDS, format_report, transformers_to_tf  # torch, transformers: only here
 
     print(f"warm start: converting the transformers directories to a TF checkpoint at {prefix}", flush=True)
     report = transformers_to_tf(discriminator_dir, generator_dir, prefix,
-                                untied_generator_embeddings=untied_generator_embeddings)
+                                untied_generator_embeddings=untied_generator_embeddings,
+                                overwrite=layout.exists(prefix + ".index"), words=WARM_START_WORDS)
     print(format_report(report), flush=True)
     return prefix
 
@@ -171,8 +177,15 @@ def _generator(config, variables, disc):
                                      f"contradicts {variables.prefix}: variable {name} has shape {_fmt(shape)} "
                                      f"there, the config needs {_fmt(_implied(shape, (0, 1), wanted))}")
             setattr(config, key, fraction)
-            origin[key] = (f"{getattr(config, key):.6g} of the discriminator's {size} "
+            origin[key] = (f"{_times(fraction)} the discriminator's {size} "
                            f"({'set in hparams' if key in config.user_set else f'from {name} {_fmt(shape)}'})")
+        if untied_embeddings and config.untied_generator_embeddings:  # its own table, at its own width
+            value, name, shape = gen["embedding_size"]
+            key = "generator_embedding_size"
+            if key in config.user_set and config.generator_embedding_size not in (None, value):
+                _contradiction(config, variables, key, config.generator_embedding_size, name, shape, (1,))
+            config.generator_embedding_size = value
+            origin[key] = f"{value} ({'set in hparams' if key in config.user_set else f'from {name} {_fmt(shape)}'})"
     elif "generator_predictions/output_bias" in variables and "untied_generator" not in config.user_set:
         config.untied_generator = False  # the checkpoint's generator is the discriminator itself
         origin["untied_generator"] = "false: the checkpoint has generator_predictions but no generator/ encoder"
@@ -368,6 +381,12 @@ def report(warm, model_dir, write):
                 f.write(json.dumps(r, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
         else:
             write_json(path, r)
+
+
+def _times(fraction):
+    """A size fraction as a factor: 1.0×, 0.75×, 0.333333× (a bare "1" read as a count)."""
+    text = f"{fraction:.6g}"
+    return (text if "." in text or "e" in text else text + ".0") + "×"
 
 
 def _fmt(shape):
