@@ -59,11 +59,19 @@ def check_model_dir(config, backend, tokenizer=None):
         return
     old = json.loads(layout.read_text(existing))
     new = config.to_dict()
-    for key in ("bert_config", "generator_bert_config", "max_seq_length"):
-        if old.get(key) != new[key]:
-            raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with "
-                                 f"{key} {old.get(key)!r}, the config now gives {new[key]!r}; "
-                                 "use another model_name")
+    differ = [f"{name} {was!r} there, {now!r} now" for key in ("bert_config", "generator_bert_config", "max_seq_length")
+              for name, was, now in _differing(key, old.get(key), new[key])]
+    if differ:
+        raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with other sizes "
+                             f"({'; '.join(differ)}); drop those settings to continue, or use another model_name")
+
+
+def _differing(name, old, new):
+    """(dotted key, old value, new value) of each leaf where two configs differ: the keys, not the whole dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new), key=str)
+                for d in _differing(f"{name}.{key}", old.get(key), new.get(key))]
+    return [] if old == new else [(name, old, new)]
 
 
 def prepare(config, backend="tf"):

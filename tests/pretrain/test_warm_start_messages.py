@@ -72,3 +72,19 @@ def test_a_swapped_pair_names_the_hparams(hub_pair, tiny_data, tmp_path, backend
         prepare(config, backend=backend)
     message = str(error.value)
     assert "--pt_" not in message and "give it as saved_generator" in message, message
+
+
+def test_a_resume_with_other_sizes_names_only_the_keys_that_differ(tiny_data, tmp_path):
+    from pretrain.torch_backend import train
+
+    from .conftest import tiny_hparams
+
+    model_dir = str(tmp_path / "model")
+    hparams = tiny_hparams(**dict(RUN, num_train_steps=1, save_checkpoints_steps=1))
+    train.main(PretrainingConfig(model_dir, tiny_data, **hparams))
+    config = PretrainingConfig(model_dir, tiny_data, **dict(hparams, num_train_steps=2, intermediate_size=128))
+    with pytest.raises(UserInputError) as error:
+        prepare(config, backend="torch")
+    message = str(error.value)
+    assert "bert_config.intermediate_size 256 there, 128 now" in message, message
+    assert "hidden_size" not in message and "{" not in message, message  # not the two whole dicts
