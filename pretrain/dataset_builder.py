@@ -387,6 +387,8 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         "max_seq_length": options.max_seq_length,
         "num_out_files": options.num_out_files,
         "shards": writer.manifest,
+        # What the text came from, by name and size under corpus_dir (a model card names them).
+        "sources": {os.path.relpath(path, options.corpus_dir): os.path.getsize(path) for path in files},
         # Absolute paths: run_pretraining.py may look for the vocab from another directory.
         # record_io is left out: both ways write the same dataset.
         "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k not in ("progress", "record_io")},

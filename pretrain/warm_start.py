@@ -325,7 +325,9 @@ def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
     extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0])
     warm = WarmStart(prefix, loaded, fresh, sorted(set(variables.shapes) - set(loaded)), extension, variables)
     warm.record = {
-        "saved_model": config.saved_model, "checkpoint": prefix,
+        "saved_model": config.saved_model, "saved_generator": config.saved_generator, "checkpoint": prefix,
+        # The base's own sizes (a model card names them): the run's, with the rows the base's vocab had.
+        "base_sizes": dict(_base_sizes(config), vocab_size=variables.shapes["electra/embeddings/word_embeddings"][0]),
         "sizes_from": origin, "loaded": loaded, "fresh": fresh, "not_used": warm.not_used,
         "optimizer_slots": "start at zero" + ("" if variables.has_optimizer_slots
                                               else " (the checkpoint has none, as released ones)"),
@@ -336,6 +338,18 @@ def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
             "rule": "each new token's row = the mean of its base_pieces' rows in the checkpoint"},
     }
     return warm
+
+
+def _base_sizes(config):
+    from configure_pretraining import generator_config
+
+    bert = config.bert_config()
+    sizes = {"hidden_size": bert.hidden_size, "num_hidden_layers": bert.num_hidden_layers,
+             "embedding_size": bert.embedding_size}
+    if config.electra_objective and config.untied_generator and not config.uniform_generator:
+        gen = generator_config(config)
+        sizes.update(generator_hidden_size=gen.hidden_size, generator_num_hidden_layers=gen.num_hidden_layers)
+    return sizes
 
 
 def _why_fresh(name, has_generator, gen):
