@@ -19,7 +19,7 @@ import time
 from bench.report import write_section
 from util.corpus_readers import ReadOptions
 from util.preprocessing import preprocess_corpus
-from util.vocab_builder import _mecab_split_lines, build_vocab
+from util.vocab_builder import _count_corpus, build_vocab
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 PRETRAIN_TEXT = os.path.join(SHARED, "pretrain-text")
@@ -79,9 +79,10 @@ def main():
         wp, t_wp = timed(build_vocab, out1, os.path.join(work, "v_wp"), "wordpiece", **vocab_common)
         mc1, t_mc1 = timed(build_vocab, out1, os.path.join(work, "v_mc1"), "mecab_wordpiece", num_processes=1, **vocab_common)
         mc2, t_mc2 = timed(build_vocab, out1, os.path.join(work, "v_mc2"), "mecab_wordpiece", num_processes=2, **vocab_common)
-        # What the process count controls is the morpheme-split text the trainer sees; the
-        # trainer's own result varies from run to run (huggingface/tokenizers#1794).
-        same_split = list(_mecab_split_lines(out1, 1)) == list(_mecab_split_lines(out1, 2))
+        # What the process count controls is the character and piece counts the vocab is built
+        # from, in their order of first appearance (which breaks count ties).
+        same_counts = [list(c.items()) for c in _count_corpus(out1, False, 1)] == \
+            [list(c.items()) for c in _count_corpus(out1, False, 2)]
         entries = [set(open(os.path.join(work, d, "vocab.txt"), encoding="utf-8").read().split("\n"))
                    for d in ("v_mc1", "v_mc2")]
         overlap = len(entries[0] & entries[1]) / len(entries[0] | entries[1])
@@ -101,7 +102,7 @@ layout. {stats1['files']} files, {stats1['lines_in']:,} lines in → {s:,} sente
 | build_vocab wordpiece, s | {t_wp:.1f} (Rust trainer, multi-threaded) | | |
 
 Checks made in the same run: 2-process preprocess output byte-identical to 1-process: **{identical}**;
-mecab morpheme split identical with 1 and 2 processes: **{same_split}**; the two mecab vocabs share
+mecab character and piece counts identical with 1 and 2 processes: **{same_counts}**; the two mecab vocabs share
 {overlap:.2%} of their entries — the `tokenizers` WordPiece trainer breaks count ties in hash-map order, so
 no two runs give byte-identical vocabs even with one process (huggingface/tokenizers#1794; keep the
 vocab you trained, every later stage records its checksum). Vocab sizes: wordpiece {wp['vocab_size']:,},

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+from importlib import metadata
 
 from filelock import FileLock
 
@@ -35,12 +36,18 @@ def machine_description():
         flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in found)
     except (OSError, AttributeError):
         pass
+    # From the installed packages' metadata: importing TensorFlow for its version costs seconds,
+    # and a TF-free install has none to report.
     versions = []
-    for module in ("tensorflow", "torch", "transformers", "tokenizers", "onnxruntime"):
-        try:
-            versions.append(f"{module} {__import__(module).__version__}")
-        except Exception:
-            pass
+    for module, distributions in (("tensorflow", ("tensorflow", "tensorflow-cpu")), ("torch", ("torch",)),
+                                  ("transformers", ("transformers",)), ("tokenizers", ("tokenizers",)),
+                                  ("onnxruntime", ("onnxruntime", "onnxruntime-gpu"))):
+        for name in distributions:
+            try:
+                versions.append(f"{module} {metadata.version(name)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return f"{os.cpu_count()} cores, {cpu} ({flags}); Python {platform.python_version()}; " + ", ".join(versions)
 
 

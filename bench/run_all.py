@@ -21,6 +21,8 @@ BENCHMARKS = {
     "pretraining_distributed": ["bench.bench_pretraining_distributed", "--steps", "60", "--rounds", "2"],
     "onnx": ["bench.bench_onnx"],
     "predict": ["bench.bench_predict"],
+    "predict_startup": ["bench.bench_startup"],
+    "serve": ["bench.bench_serve"],
     "finetune": ["bench.bench_finetune", "--examples", "256", "--threads", "1"],
     "finetune_ddp": ["bench.bench_finetune_ddp", "--rounds", "3"],
 }

@@ -7,13 +7,19 @@ ELECTRA / Dialog-KoELECTRA checkpoints have no such file; for them every size ex
 number of attention heads is read off the variable shapes (heads follow upstream's
 ``hidden_size // 64`` unless given).
 
-Variable names are upstream ELECTRA's (model/modeling.py, run_pretraining.py).
+Variable names are upstream ELECTRA's (model/modeling.py, run_pretraining.py). A torch
+backend checkpoint (``torch_checkpoints/step-<N>.pt``) records each weight's upstream name,
+so it is read into the same names (``open_checkpoint``) without TensorFlow, and everything
+after the reading is the same code for both.
 """
 import dataclasses
+import glob
 import os
+import re
 
 from model.checkpoint_reader import (CheckpointVariables, encoder_shapes, is_training_state,  # noqa: F401
                                      resolve_checkpoint)
+from pretrain import layout
 from util.errors import UserInputError
 from util.files import read_json
 
@@ -43,6 +49,84 @@ class Architecture:
     source: str = ""
     notes: list = dataclasses.field(default_factory=list)
     pretrain_config: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Source:
+    """What ``--tf_ckpt_path`` named, read: the variables in upstream's names and where they came from."""
+
+    kind: str  # "tf" or "torch"
+    prefix: str  # the TF checkpoint prefix, or the torch checkpoint file
+    model_dir: str  # where pretrain_config.json and vocab.txt are looked for
+    variables: object  # CheckpointVariables or ArrayVariables
+    torch_state: dict = None  # the torch checkpoint's model state dict (transformers' names, prefixed)
+
+    def reference(self, arch):
+        """The network the converted models are checked against: TF ops on the checkpoint's
+        variables, or the torch backend's own network holding the torch checkpoint's weights."""
+        if self.kind == "torch":
+            from convert.torch_reference import TorchReference
+
+            return TorchReference(self.torch_state, arch)
+        from convert.tf_reference import ReferenceElectra
+
+        return ReferenceElectra(self.variables, arch)
+
+
+def _tf_steps(directory):
+    """Steps of the TF checkpoints in a local directory (by their ``model.ckpt-<N>`` names; -1 unnamed)."""
+    steps = []
+    for index in glob.glob(os.path.join(glob.escape(directory), "*.index")):
+        match = re.search(r"-(\d+)\.index$", index)
+        steps.append(int(match.group(1)) if match else -1)
+    return steps
+
+
+def open_checkpoint(path, log=print):
+    """``--tf_ckpt_path`` read as a Source: a TF-v1 checkpoint (prefix or model directory), or the
+    torch backend's (a ``step-<N>.pt`` file or a model directory holding ``torch_checkpoints/``).
+
+    A directory holding both kinds converts its newest by step (the torch one on a tie: a TF
+    checkpoint written beside it by a conversion holds the same values), said in one line.
+    Only the TF kind imports TensorFlow.
+    """
+    path = os.fspath(path).rstrip("/") or "/"
+    torch_file = path.endswith(".pt") and os.path.isfile(path)
+    if not torch_file and not layout.is_remote(path) and os.path.isdir(path):
+        torch_found = layout.torch_checkpoints(path)
+        tf_steps = _tf_steps(path)
+        if torch_found and tf_steps:
+            step, newest = torch_found[-1]
+            if max(tf_steps) > step:
+                log(f"{path} holds TF and torch checkpoints: converting the newest, the TF one at step {max(tf_steps)}")
+                torch_found = []
+            else:
+                log(f"{path} holds TF and torch checkpoints: converting the newest, {newest} (step {step})")
+        if torch_found:
+            path, torch_file = torch_found[-1][1], True
+        elif not tf_steps:
+            raise UserInputError(f"{path}: no checkpoint in this directory, neither a TF one (*.index) nor the torch "
+                                 f"backend's ({layout.TORCH_CHECKPOINT_DIR}/step-<N>.pt)")
+    if torch_file:
+        from model.checkpoint_reader import ArrayVariables
+        from pretrain.torch_backend import checkpoint as torch_checkpoint
+
+        state = torch_checkpoint.read(path)
+        # <model_dir>/torch_checkpoints/step-<N>.pt: the config and vocab are two levels up
+        # (one, for a file copied out of that layout).
+        model_dir = os.path.dirname(os.path.abspath(path))
+        if os.path.basename(model_dir) == layout.TORCH_CHECKPOINT_DIR:
+            model_dir = os.path.dirname(model_dir)
+        variables = ArrayVariables(path, torch_checkpoint.tf_arrays(state), model_dir, global_step=state["step"],
+                                   has_optimizer_slots=True)
+        return Source("torch", path, model_dir, variables, state["model"])
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise UserInputError(f"{path}: not a torch checkpoint, and a TF one needs TensorFlow, which is not installed "
+                             "here; convert it where TensorFlow is") from None
+    prefix, model_dir = resolve_checkpoint(path)
+    return Source("tf", prefix, model_dir, CheckpointVariables(prefix))
 
 
 def _validated_bert_config(config, where):

@@ -135,17 +135,18 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
     mecab = _uses_mecab(model_dir, settings)
     base = settings.get("model_name_or_path")
     train = (results.get("train") or {}) if step is None else {}
-    steps = settings.get("max_steps") if (settings.get("max_steps") or -1) > 0 else None
     rows = [
         ("task", f"`{settings.get('task')}` ({dataset})"),
         ("head", f"{(config.get('architectures') or ['?'])[0]}, "
-                 + (f"labels {', '.join(info.labels)}" if info.kind == "classification" else info.kind)),
-        ("base model", f"`{os.path.basename(os.path.normpath(base))}`" if base else None),
+                 + (f"{len(info.labels)} labels" if info.kind == "classification" else info.kind)),
+        ("labels", _label_row(info)),
+        ("base model", _base_model_name(base) if base else None),
         ("training file", _basename(settings.get("train_file"))),
         ("dev file", _basename(settings.get("dev_file"))),
         ("test file", _basename(settings.get("test_file"))),
-        ("epochs / max steps", f"{settings.get('num_train_epochs')} / {steps or 'by epochs'}"),
-        ("trained steps (examples)", f"{train['steps']} ({train['examples']:,})" if train else step),
+        ("configured length", _configured_length(settings)),
+        # What ran, not what was configured: max_steps can stop a run inside its first epoch.
+        ("trained", _trained(train) if train else (_trained({"steps": step}) if step is not None else None)),
         ("batch size × accumulation", f"{settings.get('train_batch_size')} × {settings.get('gradient_accumulation_steps')}"),
         ("learning rate, warmup, weight decay", f"{settings.get('learning_rate')}, {settings.get('warmup_proportion')}, "
                                                 f"{settings.get('weight_decay')}"),
@@ -158,7 +159,15 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
              f"ELECTRA encoder fine-tuned on {dataset}" + (f" ({url})" if url else "") + " with "
              "Dialog-KoELECTRA's `run_finetune.py`. This card was generated from the files in this "
              "directory (`finetune_config.json`, `best_result.json`, `config.json`) and the run's "
-             "`results.json`.", "", "## Training", "", _table(rows), "", "## Evaluation", ""]
+             "`results.json`.", ""]
+    # finetune/collapse.py's verdict on the figures below: a collapsed model's scores are no result.
+    collapsed = [(e["split"], e["collapsed"]) for e in finals if e.get("collapsed")]
+    if not finals and best.get("collapsed"):
+        collapsed = [(best["split"], best["collapsed"])]
+    lines += [f"**Collapsed.** {split}: {found['reason']}. The figures below measure no learning: this model is "
+              "not fit for use (Dialog-KoELECTRA's docs/finetuning.md, \"Collapsed runs\").\n"
+              for split, found in collapsed]
+    lines += ["## Training", "", _table(rows), "", "## Evaluation", ""]
     if figures:
         lines += ["| split | step | " + " | ".join(figures[0][2]) + " |",
                   "|---|---|" + "---|" * len(figures[0][2])]
@@ -193,8 +202,59 @@ def finetuned_card(model_dir, run_dir=None, name=None, step=None):
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _label_row(info):
+    """Each label as the model names it, with its value in the data files where the task names them."""
+    if info.kind != "classification":
+        return None
+    from finetune.tasks import get_task
+
+    try:
+        values = {v: k for k, v in get_task(info.settings.task, info.settings).label_names.items()}
+    except Exception:  # a task this checkout does not know: the names alone
+        values = {}
+    parts = []
+    for i, label in enumerate(info.labels):
+        value = values.get(label)
+        where = (" in the data files" if i == 0 else "")
+        parts.append(f"`{label}`" + (f" (`{value}`{where})" if value is not None else ""))
+    return ", ".join(parts)
+
+
 def _basename(path):
     return f"`{os.path.basename(path)}`" if path else None
+
+
+def _configured_length(settings):
+    epochs, steps = settings.get("num_train_epochs"), settings.get("max_steps") or -1
+    if steps > 0:
+        return f"max_steps {steps} (num_train_epochs {epochs:g} does not apply when max_steps is set)"
+    return f"num_train_epochs {epochs:g}" if epochs is not None else None
+
+
+def _trained(train):
+    """'150 optimizer steps = 0.61 epochs (4,800 examples)' from results.json's ``train`` record."""
+    from finetune.plan import counted
+
+    epochs = f" = {counted(train['epochs'], 'epoch')}" if "epochs" in train else ""
+    examples = f" ({train['examples']:,} examples)" if "examples" in train else ""
+    return f"{counted(train['steps'], 'optimizer step')}{epochs}{examples}"
+
+
+def _base_model_name(path):
+    """The base model as its own card names it (its first ``# `` heading: a converted card's name,
+    a released model's title), with the directory it was read from; a folder name says little."""
+    folder = os.path.basename(os.path.normpath(path))
+    card = os.path.join(path, CARD_NAME)
+    if not os.path.isfile(card):
+        return f"`{folder}` (no model card)" if os.path.isdir(path) else f"`{folder}`"
+    with open(card, encoding="utf-8") as f:
+        text = f.read()
+    if text.startswith("---\n"):  # the Hugging Face front matter, which holds no heading
+        text = text.split("\n---\n", 1)[-1]
+    title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), None)
+    if not title or title == folder:
+        return f"`{folder}`"
+    return f"{title.replace('|', '/')} (directory `{folder}`)"  # a '|' would end the table cell
 
 
 def write_finetuned_card(model_dir, run_dir=None, name=None, step=None):
@@ -219,9 +279,10 @@ def _unsup_results(model_dir):
 
 
 def converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                   name=None):
+                   name=None, source_kind="tf", live_run=None):
     """The card of a ``pytorch_convert.py`` output (``which``: discriminator or generator); ``name``
-    is the directory's final name when it is being built under a temporary one."""
+    is the directory's final name when it is being built under a temporary one; ``live_run``
+    the PID of a run that still held the model directory when it was converted (0: unknown PID)."""
     config = _read(directory, "config.json")
     pretrain = pretrain_config or {}
     parity = _read(directory, "parity.json")  # the discriminator's holds every check of the conversion
@@ -234,8 +295,10 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     rows = [
         ("network", f"{model_class}: {_sizes(config)}"),
         ("checkpoint", f"`{os.path.basename(checkpoint)}`" if checkpoint else None),
-        ("global step", global_step),
+        ("global step", _step_of(global_step, pretrain.get("num_train_steps"))),
         ("configured steps", pretrain.get("num_train_steps")),
+        ("run state when converted", None if live_run is None else
+         f"still training (PID {live_run})" if live_run else "still training"),
         ("batch size", pretrain.get("train_batch_size")),
         ("sequence length", pretrain.get("max_seq_length")),
         ("learning rate, warmup steps", f"{pretrain.get('learning_rate')}, {pretrain.get('num_warmup_steps')}"
@@ -249,7 +312,9 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     rows[1:1] = pretraining_facts.continued_rows(source_dir, global_step)
     lines = [_front_matter(front), f"# {name}", "",
              f"The {which} of an ELECTRA model pretrained with Dialog-KoELECTRA's `run_pretraining.py` "
-             "(replaced-token detection) and converted from TensorFlow by `pytorch_convert.py`. "
+             "(replaced-token detection) and converted "
+             + ("from the PyTorch backend's checkpoint" if source_kind == "torch" else "from TensorFlow")
+             + " by `pytorch_convert.py`. "
              "Generated from `config.json`, the pretraining config"
              + (" (not found: an upstream release; sizes were read from the variable shapes)" if not pretrain else "")
              + " and `parity.json`.", "", "## Training", "", _table(rows), "", "## Evaluation", ""]
@@ -276,10 +341,17 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _step_of(global_step, planned):
+    """The step, and how far short of the run's steps it is when the run did not finish."""
+    if global_step is not None and isinstance(planned, int) and global_step < planned:
+        return f"{global_step} of {planned} (not finished)"
+    return global_step
+
+
 def write_converted_card(directory, which, checkpoint=None, global_step=None, pretrain_config=None, source_dir=None,
-                         name=None):
+                         name=None, source_kind="tf", live_run=None):
     return _write(directory, converted_card(directory, which, checkpoint, global_step, pretrain_config, source_dir,
-                                            name))
+                                            name, source_kind, live_run))
 
 
 def _write(directory, text):

@@ -131,15 +131,15 @@ def export_onnx(model, path, opset=OPSET, per_token=None):
     return path
 
 
-def onnx_session(path, threads=None):
-    """An onnxruntime CPU session with full graph optimisation."""
+def onnx_session(path, threads=None, providers=None):
+    """An onnxruntime session with full graph optimisation, on the CPU unless ``providers`` say otherwise."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(os.fspath(path), options, providers=providers or ["CPUExecutionProvider"])
 
 
 def run_onnx_outputs(session, input_ids, attention_mask, token_type_ids, **extra):
@@ -216,8 +216,9 @@ def parity_check(model, onnx_path, seed=None):
 def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=print):
     """Export a fine-tuned directory, check parity, and put the file in place only if it passed."""
     from convert import parity
+    from convert.onnx_binding import binding_metadata, write_metadata
     from util.errors import UserInputError
-    from util.files import put_in_place, temp_dir_beside
+    from util.files import discard, put_in_place, temp_dir_beside
 
     onnx_path = onnx_path or os.path.join(model_dir, "model.onnx")
     if os.path.exists(onnx_path) and not overwrite:
@@ -227,6 +228,8 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
     tmp_dir = temp_dir_beside(onnx_path)
     try:
         tmp = export_onnx(model, os.path.join(tmp_dir, "model.onnx"))
+        # The file names the directory it came from (convert/onnx_binding.py); loading checks it.
+        write_metadata(tmp, binding_metadata(model_dir))
         log(f"onnx: exported {type(model).__name__} -> {', '.join(names)} (dynamic batch and sequence axes)")
         results, used_seed = parity_check(model, tmp, seed)
         log(parity.report(results, used_seed))
@@ -236,9 +239,7 @@ def export_finetuned(model_dir, onnx_path=None, seed=None, overwrite=False, log=
         put_in_place(tmp, onnx_path)
         log(f"wrote {onnx_path}")
     finally:
-        import shutil
-
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard(tmp_dir)
     return onnx_path, results
 
 

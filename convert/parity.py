@@ -1,9 +1,12 @@
-"""The proof that a conversion is right: TF vs PyTorch vs onnxruntime logits on random inputs.
+"""The proof that a conversion is right: the source network vs PyTorch vs onnxruntime logits on random inputs.
+
+The source network is the checkpoint's own: TF ops over a TF checkpoint (tf_reference), or the
+torch backend's modules over a torch checkpoint (torch_reference).
 
 Inputs are drawn fresh each run (the seed is printed so a failure can be replayed): random
 token ids, two segments, and right padding of random length. The error reported is
-``max |a - b| / max |b|`` over all positions (padding included), with the TF checkpoint
-as the reference ``b``; element-wise relative error is meaningless for logits near zero.
+``max |a - b| / max |b|`` over all positions (padding included), with the source
+network as the reference ``b``; element-wise relative error is meaningless for logits near zero.
 """
 import dataclasses
 import os
@@ -64,22 +67,26 @@ def check(reference, discriminator, generator=None, onnx_path=None, batch_size=4
     inputs = random_inputs(cfg["vocab_size"], cfg["max_position_embeddings"], cfg["type_vocab_size"],
                            batch_size, seq_length, seed)
     *arrays, seed = inputs
+    # "PyTorch vs TF" for a TF checkpoint; "transformers vs torch backend" for a torch one.
+    ref, model = reference.name, reference.compared
     results = []
-    tf_disc = reference.discriminator_logits(*arrays)
+    ref_disc = reference.discriminator_logits(*arrays)
     pt_disc = torch_logits(discriminator, *arrays)
-    results.append(ParityResult("discriminator: PyTorch vs TF", relative_error(pt_disc, tf_disc), tf_disc.shape))
+    results.append(ParityResult(f"discriminator: {model} vs {ref}", relative_error(pt_disc, ref_disc),
+                                ref_disc.shape))
     if onnx_path:
         from convert.onnx_export import onnx_session, run_onnx
 
         ort_disc = run_onnx(onnx_session(onnx_path), *arrays)
-        results.append(ParityResult("discriminator: onnxruntime vs TF", relative_error(ort_disc, tf_disc),
-                                    tf_disc.shape))
-        results.append(ParityResult("discriminator: onnxruntime vs PyTorch", relative_error(ort_disc, pt_disc),
-                                    tf_disc.shape))
+        results.append(ParityResult(f"discriminator: onnxruntime vs {ref}", relative_error(ort_disc, ref_disc),
+                                    ref_disc.shape))
+        results.append(ParityResult(f"discriminator: onnxruntime vs {model}", relative_error(ort_disc, pt_disc),
+                                    ref_disc.shape))
     if generator is not None:
-        tf_gen = reference.generator_logits(*arrays)
+        ref_gen = reference.generator_logits(*arrays)
         pt_gen = torch_logits(generator, *arrays)
-        results.append(ParityResult("generator MLM: PyTorch vs TF", relative_error(pt_gen, tf_gen), tf_gen.shape))
+        results.append(ParityResult(f"generator MLM: {model} vs {ref}", relative_error(pt_gen, ref_gen),
+                                    ref_gen.shape))
     return results, seed
 
 
@@ -87,7 +94,8 @@ def report(results, seed):
     """The table printed at the end of a conversion."""
     lines = [f"parity on random inputs (seed {seed}; error = max|a-b| / max|reference|, "
              f"must be < {TOLERANCE:g}):"]
+    width = max([40] + [len(r.name) for r in results])
     for r in results:
         shape = "x".join(str(d) for d in r.shape)
-        lines.append(f"  {r.name:<40} {r.error:.2e}  [{shape}]  {'ok' if r.ok else 'FAILED'}")
+        lines.append(f"  {r.name:<{width}} {r.error:.2e}  [{shape}]  {'ok' if r.ok else 'FAILED'}")
     return "\n".join(lines)

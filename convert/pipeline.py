@@ -1,15 +1,18 @@
 """One conversion: checkpoint -> discriminator dir, generator dir, ONNX file, parity report.
 
+The checkpoint is a TF-v1 one or the torch backend's (convert/checkpoint.open_checkpoint reads
+either into upstream's variable names); from there on the conversion is one code path, and only
+the parity reference differs: TF ops for a TF checkpoint, the torch backend's network for a
+torch one.
+
 Everything is written under temporary names beside the targets and renamed into place
 only after the variables checked out and the parity check passed, so a failed or
 interrupted conversion leaves no output a later stage could take as complete.
 """
-import contextlib
 import os
-import shutil
 
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside
+from util.files import discard, put_in_place, temp_dir_beside
 
 
 def _check_target(path, overwrite, what, flag, is_dir=True):
@@ -46,11 +49,14 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
     if len({os.path.abspath(p) for p in targets}) != len(targets):
         raise UserInputError("--pt_discriminator_path, --pt_generator_path and --onnx_path must differ")
 
-    prefix, model_dir = checkpoint.resolve_checkpoint(tf_ckpt_path)
-    variables = checkpoint.CheckpointVariables(prefix)
+    source = checkpoint.open_checkpoint(tf_ckpt_path, log)
+    prefix, model_dir, variables = source.prefix, source.model_dir, source.variables
     step = f" (global_step {variables.global_step})" if variables.global_step is not None else ""
-    log(f"checkpoint: {prefix}{step}")
+    log(f"checkpoint: {prefix}{step}" + (" (torch backend)" if source.kind == "torch" else ""))
     pretrain_config, config_path = checkpoint.find_pretrain_config(model_dir, config_file)
+    run_state = unfinished_run(prefix, model_dir, variables.global_step, pretrain_config)
+    if run_state["warning"]:
+        log(run_state["warning"])
     arch = checkpoint.describe(variables, pretrain_config, config_path, num_attention_heads,
                                generator_num_attention_heads, hidden_act)
     log(f"sizes from {arch.source}")
@@ -102,13 +108,11 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
 
         results = []
         if verify:
-            from convert.tf_reference import ReferenceElectra
-
             saved = {which: tmp for which, tmp, _ in outputs}
             generator = _load(saved["generator"], "generator") if "generator" in saved else None
-            results, used_seed = parity.check(
-                ReferenceElectra(variables, arch), _load(saved["discriminator"], "discriminator"),
-                generator, saved.get("onnx"), seed=seed)
+            reference = source.reference(arch)
+            results, used_seed = parity.check(reference, _load(saved["discriminator"], "discriminator"),
+                                              generator, saved.get("onnx"), seed=seed)
             log(parity.report(results, used_seed))
             # Kept beside the weights so the proof travels with the model (and the demo summary reads it).
             from util.files import write_json
@@ -119,9 +123,9 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
             failed = [r.name for r in results if not r.ok]
             if failed:
                 hint = ""
-                if any("onnxruntime vs PyTorch" in name for name in failed):
-                    hint = (" (onnxruntime and PyTorch hold the same weights and still disagree: the model is "
-                            "numerically ill-conditioned rather than misconverted)")
+                if f"discriminator: onnxruntime vs {reference.compared}" in failed:
+                    hint = (f" (onnxruntime and {reference.compared} hold the same weights and still disagree: the "
+                            "model is numerically ill-conditioned rather than misconverted)")
                 raise UserInputError(f"{prefix}: parity check failed for {', '.join(failed)}{hint}; "
                                      "nothing written")
 
@@ -130,15 +134,35 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
         for which, tmp, target in outputs:
             if which != "onnx":  # README.md model card, generated from the files just written
                 write_converted_card(tmp, which, prefix, variables.global_step, pretrain_config, model_dir,
-                                     name=os.path.basename(os.path.abspath(target)))
+                                     name=os.path.basename(os.path.abspath(target)), source_kind=source.kind,
+                                     live_run=run_state["live_run"])
         for _, tmp, target in outputs:
             put_in_place(tmp, target)
             log(f"wrote {target}")
     finally:
         for tmp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(tmp)
+            discard(tmp)
     return results
+
+
+def unfinished_run(prefix, model_dir, global_step, pretrain_config):
+    """``{"warning": one line or None, "live_run": PID or None}``: whether the checkpoint is short
+    of the run's ``num_train_steps``, and whether a live run still holds the model directory
+    (util/dir_lock.py), so may write a newer checkpoint. Either way the weights convert as
+    they are: the line says so, and the card records it."""
+    from util.dir_lock import live_holder
+
+    planned = pretrain_config.get("num_train_steps")
+    parts = []
+    if global_step is not None and isinstance(planned, int) and global_step < planned:
+        parts.append(f"{os.path.basename(prefix)} is at step {global_step} of num_train_steps {planned}: "
+                     "the run is not finished")
+    pid = live_holder(model_dir)
+    if pid is not None:
+        parts.append(f"a live run ({f'PID {pid}' if pid else 'its PID not yet recorded'}) holds {model_dir} "
+                     "and may write a newer checkpoint")
+    warning = f"warning: {', and '.join(parts)}; converting the checkpoint as it is" if parts else None
+    return {"warning": warning, "live_run": pid}
 
 
 def _load(directory, which):

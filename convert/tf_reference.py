@@ -33,6 +33,9 @@ def _activation(name):
 class ReferenceElectra:
     """Discriminator and generator logits of a checkpoint, computed with TF ops (eager)."""
 
+    name = "TF"  # what the parity lines call this side
+    compared = "PyTorch"  # and the converted models
+
     def __init__(self, variables, arch):
         self.variables = variables
         self.arch = arch

@@ -15,7 +15,6 @@ discriminator's are written, as the tied graph would use one table for both.
 Everything is built in a temporary directory beside the output and renamed into place at the
 end, so an interrupted or failed conversion leaves nothing a later stage takes as complete.
 """
-import contextlib
 import os
 import shutil
 
@@ -26,7 +25,7 @@ from convert.checkpoint import Architecture
 from convert.pipeline import size_line
 from convert.to_transformers import discriminator_entries, generator_entries
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside, write_json
+from util.files import atomic_write, discard, put_in_place, temp_dir_beside, write_json
 from util.tokenization import VOCAB_NAME, read_tokenizer_config, tokenizer_config
 from util.vocab_file import VocabFile
 
@@ -107,22 +106,31 @@ def map_weights(disc, gen, arch):
     return tensors, dropped
 
 
-def write_checkpoint(prefix, tensors):
-    """A TF V2 checkpoint holding exactly these variables (plus the ``checkpoint`` state file)."""
+def write_checkpoint(prefix, tensors, state_file=True):
+    """A TF V2 checkpoint holding exactly these variables, each in its array's dtype (float32 weights,
+    an int64 ``global_step``), plus the ``checkpoint`` state file unless ``state_file`` is False."""
     import tensorflow as tf
 
     names = sorted(tensors)
     # A graph of its own, values fed: works whether the caller runs eager or graph mode, and
     # the values never enter a GraphDef (2 GB cap).
     with tf.Graph().as_default():
-        feeds = {name: tf.compat.v1.placeholder(tf.float32, tensors[name].shape) for name in names}
+        feeds = {name: tf.compat.v1.placeholder(tf.as_dtype(np.asarray(tensors[name]).dtype),
+                                                np.shape(tensors[name])) for name in names}
         save = tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                                  tensors=[feeds[name] for name in names])
         with tf.compat.v1.Session() as session:
             session.run(save, {feeds[name]: tensors[name] for name in names})
-    name = os.path.basename(prefix)  # relative, as tf.train.Saver writes it: survives the rename
-    with open(os.path.join(os.path.dirname(prefix), "checkpoint"), "w", encoding="utf-8") as f:
-        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    if state_file:
+        write_state_file(os.path.dirname(prefix), [os.path.basename(prefix)])
+
+
+def write_state_file(directory, names):
+    """TF's ``checkpoint`` file naming ``names`` (the newest last), relative as tf.train.Saver writes them,
+    so the directory survives a move or rename."""
+    lines = [f'model_checkpoint_path: "{names[-1]}"'] + [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    with atomic_write(os.path.join(directory, "checkpoint")) as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def _tokenizer_files(directory, vocab_dir, vocab_size, notes):
@@ -238,8 +246,7 @@ def transformers_to_tf(discriminator_dir, generator_dir, tf_ckpt_prefix, untied_
         files = sorted(os.listdir(tmp))
         put_in_place(tmp, out_dir)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
+        discard(tmp)
 
     def network(d):
         return {"source": d.path, "sizes": d.sizes,

@@ -1,6 +1,12 @@
 """docs/pretraining_parity.md from the parity runs' own files (experiments/upstream_parity.py).
 
     .venv/bin/python -m experiments.parity_report --work data/parity
+
+Every run's metrics (both evaluations, training time, loss curve) and the other sections' lines
+are kept in docs/pretraining_parity_runs.json beside the page, committed: the runs' directories
+are git-ignored, and the page is regenerated from that record alone when they are gone. Runs
+found under ``--work`` replace the record's of the same system, generator and seed; the others
+are kept.
 """
 import argparse
 import glob
@@ -11,10 +17,12 @@ import re
 import statistics
 
 from experiments.make_results import scalars
-from util.files import atomic_write
+from util.files import atomic_write, write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURE = os.path.join("figures", "parity_loss.png")
+RUNS_JSON = "pretraining_parity_runs.json"  # beside the page
+SYSTEM_COLORS = {"ours": "tab:blue", "ourswr": "tab:green", "torch": "tab:red", "upstream": "tab:orange"}
 # Lower is better for these; the rest are accuracies/AUCs.
 LOSSES = ("disc_loss", "masked_lm_loss")
 
@@ -33,22 +41,55 @@ def collect(work):
     for results in sorted(glob.glob(os.path.join(work, "*_*_seed*", "results", "unsup_results.txt"))):
         model_dir = os.path.dirname(os.path.dirname(results))
         system, generator, seed = re.match(r"(\w+?)_(\w+)_seed(\d+)$", os.path.basename(model_dir)).groups()
-        curve = scalars(model_dir).get("loss", [])
+        series = scalars(model_dir)
+        # The Estimator's "loss"; the torch backend writes the same total loss as "loss/total" only.
+        curve = [list(point) for point in series.get("loss") or series.get("loss/total", [])]
         seconds_file = os.path.join(model_dir, "train_seconds.txt")
         seconds = float(open(seconds_file).read()) if os.path.exists(seconds_file) else None
         crossed = os.path.join(model_dir, UPSTREAM_MASKING_EVAL, "results", "unsup_results.txt")
+        config_file = os.path.join(model_dir, "pretrain_config.json")
+        steps = json.load(open(config_file, encoding="utf-8")).get("num_train_steps") \
+            if os.path.exists(config_file) else None
         runs.setdefault((system, generator), []).append(
             {"results": read_results(results), "curve": curve, "seconds": seconds, "seed": int(seed),
-             "upstream_masking": read_results(crossed) if os.path.exists(crossed) else None})
+             "upstream_masking": read_results(crossed) if os.path.exists(crossed) else None, "steps": steps})
     return runs
 
 
-def trained_steps(work):
-    """num_train_steps as the runs were given it (--steps may differ from HPARAMS' default)."""
-    for path in sorted(glob.glob(os.path.join(work, "ours_*_seed*", "pretrain_config.json"))):
+def merged_record(work, path):
+    """The record at ``path`` (if any) with the runs and sections found under ``work`` in place of its own."""
+    record = {"runs": [], "sections": {}}
+    if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
-            return json.load(f)["num_train_steps"]
-    return None
+            record = json.load(f)
+    found = collect(work) if work and os.path.isdir(work) else {}
+    fresh = {(system, generator, run["seed"]): dict(run, system=system, generator=generator)
+             for (system, generator), runs in found.items() for run in runs}
+    kept = [run for run in record["runs"] if (run["system"], run["generator"], run["seed"]) not in fresh]
+    order = {name: i for i, name in enumerate(SYSTEM_COLORS)}
+    record["runs"] = sorted(kept + list(fresh.values()),
+                            key=lambda r: (r["generator"], order.get(r["system"], len(order)), r["system"], r["seed"]))
+    if work and os.path.isdir(work):
+        for name, lines in (("init", compare_init(work)), ("step", step_section(work)),
+                            ("dropout", dropout_section(work))):
+            if lines:
+                record["sections"][name] = lines
+    return record
+
+
+def grouped(record):
+    """{(system, generator): [run, ...]} of a record, as collect() returns them."""
+    runs = {}
+    for run in record["runs"]:
+        runs.setdefault((run["system"], run["generator"]), []).append(run)
+    return runs
+
+
+def trained_steps(record):
+    """num_train_steps as the runs were given it (--steps may differ from HPARAMS' default); all the
+    values, comma-separated, should the record's runs disagree."""
+    steps = sorted({run["steps"] for run in record["runs"] if run.get("steps")})
+    return None if not steps else steps[0] if len(steps) == 1 else ", ".join(map(str, steps))
 
 
 def compare_init(work, tolerance=0.05):
@@ -90,10 +131,15 @@ def step_section(work):
         last = r["steps"][-1]
         step_name, step_value = worst(counted(last, set(r["noise_only"])))
         side = "learning rate read one step ahead" if r.get("ours_lr_ahead") else "as shipped"
+        if "torch" in (r["a"], r["b"]):  # the torch side's rates (parity_step --torch_lr)
+            side = {"ahead": "torch's learning rate read one step ahead",
+                    "as_run": "torch at the rates the TF side's updates read"}.get(r.get("torch_lr"), side)
+        tolerance = r.get("tolerance", 1e-4)
+        bound = f"{tolerance:.0e}" + (f", gradients {r['grad_tolerance']:.0e}" if r.get("grad_tolerance") else "")
         rows.append(f"| {r['a']} ({side}) vs {r['b']} | " + " / ".join(
             f"{r['first'][g]['a']:.6g} vs {r['first'][g]['b']:.6g}" for g in ("mlm_loss", "disc_loss", "total_loss"))
             + f" | {value:.1e} (`{name}`) | {len(r['steps'])}: {step_value:.1e} (`{step_name}`) | "
-            + ("equal" if r["equal"] else "**different**") + " |")
+            + ("equal" if r["equal"] else "**different**") + f" ({bound}) |")
     if not rows:
         return []
     return ["## One fixed batch, then a few steps, from one checkpoint", "",
@@ -104,7 +150,7 @@ def step_section(work):
             "per tensor; the attention key biases, whose gradient is rounding noise (softmax ignores them), "
             "are left out after the steps.", "",
             "| comparison | first batch: MLM / disc / total loss | worst gradient difference (of 3 losses x every "
-            "variable) | steps: worst variable or Adam slot difference after the last | verdict (1e-4) |",
+            "variable) | steps: worst variable or Adam slot difference after the last | verdict (relative bound) |",
             "|---|---|---|---|---|", *rows, "",
             "Equal but for the learning rate, upstream's read one step ahead: the graphs do not explain a gap in "
             "the tables above; docs/pretraining.md (Learning parity) says what is left and what was measured."]
@@ -177,7 +223,7 @@ def plot(runs, path):
     generators = sorted({g for _, g in runs})
     fig, axes = plt.subplots(1, len(generators), figsize=(6 * len(generators), 4), squeeze=False)
     for ax, generator in zip(axes[0], generators):
-        for system, color in (("ours", "tab:blue"), ("ourswr", "tab:green"), ("upstream", "tab:orange")):
+        for system, color in SYSTEM_COLORS.items():
             for i, run in enumerate(runs.get((system, generator), [])):
                 steps, values = zip(*run["curve"]) if run["curve"] else ((), ())
                 ax.plot(steps, values, color=color, alpha=0.7, label=system if i == 0 else None)
@@ -207,15 +253,28 @@ def metric_table(mine, upstream, metrics, key):
     return lines
 
 
-def write_report(work, out_path, args=None):
+def write_report(work, out_path, args=None, runs_json=None):
+    """The page at ``out_path`` and its record (``runs_json``, default RUNS_JSON beside the page) from the
+    runs under ``work`` and those the record already holds."""
     from experiments.upstream_parity import GENERATORS, HPARAMS, METRICS, OUR_SYSTEMS
 
-    runs = collect(work)
-    hparams = dict(HPARAMS, num_train_steps=trained_steps(work) or HPARAMS["num_train_steps"])
+    runs_json = runs_json or os.path.join(os.path.dirname(os.path.abspath(out_path)), RUNS_JSON)
+    record = merged_record(work, runs_json)
+    if not record["runs"]:  # never an empty page over a real one
+        from util.errors import UserInputError
+
+        raise UserInputError(f"no parity runs: none finished under --work {work} and {runs_json} holds none"
+                             if work else f"{runs_json} holds no runs: pass --work with the runs' directory")
+    runs = grouped(record)
+    hparams = dict(HPARAMS, num_train_steps=trained_steps(record) or HPARAMS["num_train_steps"])
     plot(runs, os.path.join(os.path.dirname(out_path), FIGURE))
+    shown_json = os.path.relpath(os.path.abspath(runs_json), ROOT) if os.path.abspath(runs_json).startswith(ROOT) \
+        else os.path.basename(runs_json)
     lines = ["# Pre-training parity with upstream ELECTRA", "",
-             "Generated by `python -m experiments.upstream_parity` (rerun `python -m experiments.parity_report "
-             f"--work {os.path.relpath(work, ROOT)}` to rewrite it from the runs' files); nothing here is typed by hand.",
+             "Generated by `python -m experiments.upstream_parity`; nothing here is typed by hand. Every run's "
+             f"metrics are kept in `{shown_json}` (committed; the runs' directories are git-ignored): "
+             "`python -m experiments.parity_report` rewrites this page from it alone, and `--work DIR` adds or "
+             "replaces the runs found there.",
              "", "Both systems trained on the same TFRecords with the same hparams; every checkpoint, ours and "
              "upstream's, was then evaluated by our `run_pretraining.py` (upstream's variable names, so it reads "
              "both) on the same evaluation batches, with the same masks and generator samples (one seed, "
@@ -225,9 +284,13 @@ def write_report(work, out_path, args=None):
              "", f"Hparams: `{hparams}`; generator settings: "
              f"`{ {g: GENERATORS[g] for g in sorted({g for _, g in runs}) if g in GENERATORS} }`."
              + (" `ourswr` is ours with upstream's masking (`mask_with_replacement`: positions drawn with "
-                "replacement, as upstream's `tf.random.categorical`), one of the two differences between the graphs (the "
-                "other: upstream's train op reads the learning rate one step ahead, see the fixed-batch table)."
-                if any(s == "ourswr" for s, _ in runs) else ""), ""]
+                "replacement, as upstream's `tf.random.categorical`), one of the two differences between the graphs "
+                "(the other: upstream's train op reads the learning rate one step ahead, see the fixed-batch table)."
+                if any(s == "ourswr" for s, _ in runs) else "")
+             + (" `torch` is ours trained by the PyTorch backend (`run_pretraining.py --backend torch`, same hparams "
+                "and seeds); its checkpoint is written as a TF one beside it (`convert/torch_tf.py`, the weights "
+                "bit for bit) and evaluated by the same TF evaluation as the others."
+                if any(s == "torch" for s, _ in runs) else ""), ""]
     for generator in sorted({g for _, g in runs}):
         upstream = runs.get(("upstream", generator), [])
         # ourswr (upstream's masking, model/masking.py) gets its own columns when it ran.
@@ -243,28 +306,35 @@ def write_report(work, out_path, args=None):
         crossed = [(s, [r for r in rs if r["upstream_masking"]]) for s, rs in mine]
         crossed_upstream = [r for r in upstream if r["upstream_masking"]]
         if crossed_upstream and all(rs for _, rs in crossed):
-            lines += ["", f"### {generator} generator, the same checkpoints evaluated with upstream's masking (" + ", ".join(
-                f"{seeds(len(r))} {s}" for s, r in crossed + [("upstream", crossed_upstream)]) + ")", "",
+            lines += ["", f"### {generator} generator, the same checkpoints evaluated with upstream's masking ("
+                      + ", ".join(f"{seeds(len(r))} {s}" for s, r in crossed + [("upstream", crossed_upstream)])
+                      + ")", "",
                 "The same evaluation batches, with the positions drawn as upstream draws them (with replacement, "
                 "[CLS] and [SEP] counted; `mask_with_replacement`). Each discriminator meets the masking it trained "
                 "with in one of the two tables: a gap that follows the masking is not a difference in learning.", "",
                 *metric_table(crossed, crossed_upstream, METRICS, "upstream_masking")]
         lines.append("")
-    for section in (compare_init(work), step_section(work), dropout_section(work)):
+    for name in ("init", "step", "dropout"):
+        section = record["sections"].get(name, [])
         lines += section + ([""] if section else [])
     lines += [f"![training loss, every seed]({FIGURE})", ""]
+    write_json(runs_json, record)
     with atomic_write(out_path) as f:
         f.write("\n".join(lines))
-    print(f"wrote {out_path}")
+    print(f"wrote {out_path} and {runs_json} ({len(record['runs'])} runs)")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", default="data/parity")
+    p.add_argument("--work", default=None, help="the runs' directory (default: none; the page from the record alone)")
     p.add_argument("--output", default=os.path.join(ROOT, "docs", "pretraining_parity.md"))
+    p.add_argument("--runs_json", default=None, help=f"the record (default: {RUNS_JSON} beside --output)")
     args = p.parse_args()
-    write_report(os.path.abspath(args.work), args.output, args)
+    write_report(os.path.abspath(args.work) if args.work else None, args.output, args, args.runs_json)
 
 
 if __name__ == "__main__":
-    main()
+    from util.errors import run_cli
+
+    run_cli(main)
+

@@ -266,7 +266,8 @@ def run(a, b, vocab_file, work, upstream_dir=None, hparams=None, b_hparams=None,
                               + ["--torch_lr", torch_lr, "--_other", labels[label == labels[0]]], cwd=ROOT)
     result = compare(*(os.path.join(work, f"step_{label}.npz") for label in labels))
     result.update(a=a, b=b, hparams=hparams, b_hparams=b_hparams or {}, ours_lr_ahead=ours_lr_ahead,
-                  torch_lr=torch_lr, equal=equal(result, tolerance, grad_tolerance))
+                  torch_lr=torch_lr, tolerance=tolerance, grad_tolerance=grad_tolerance,
+                  equal=equal(result, tolerance, grad_tolerance))
     with open(os.path.join(work, "parity_step.json.tmp"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(os.path.join(work, "parity_step.json.tmp"), os.path.join(work, "parity_step.json"))

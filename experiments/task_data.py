@@ -5,7 +5,8 @@ training cap (and an evaluation cap) so a run fits a CPU budget. Where ../shared
 split (read each folder's MANIFEST.md), another real file stands in, split with a fixed seed,
 and the returned notes say so: these notes go into the table, word for word.
 
-Rows are sampled with ``random.Random(split_seed)`` and kept in file order; TSV rows are
+Rows are sampled and split with ``random.Random(split_seed)`` by finetune/splits.py, the code
+fine-tuning's ``max_train_examples`` and ``dev_split`` use, and kept in file order; TSV rows are
 copied byte for byte (no re-quoting), so NSMC's escaped quotes survive as training reads them.
 """
 import dataclasses
@@ -14,6 +15,7 @@ import os
 import random
 
 from experiments import intent_splits
+from finetune import splits
 from util.files import atomic_write
 
 # ../shared/data beside the checkout (as experiments/stage_corpus.py finds it), without its imports.
@@ -50,26 +52,9 @@ def _write(path, header, rows):
         f.write(b"\n".join([header] + rows) + b"\n")
 
 
-def _sample(items, limit, rng):
-    """At most ``limit`` items, chosen with ``rng``, kept in their original order."""
-    if limit is None or len(items) <= limit:
-        return list(items)
-    keep = sorted(rng.sample(range(len(items)), limit))
-    return [items[i] for i in keep]
-
-
-def _split(items, fraction, rng):
-    """(first part, second part): a fixed-seed shuffle cut at ``fraction``, each part in file order."""
-    order = list(range(len(items)))
-    rng.shuffle(order)
-    cut = int(round(len(items) * fraction))
-    first, second = sorted(order[:cut]), sorted(order[cut:])
-    return [items[i] for i in first], [items[i] for i in second]
-
-
 def _capped(name, source, target, limit, rng):
     header, rows = _rows(source)
-    kept = _sample(rows, limit, rng)
+    kept = splits.sample(rows, limit, rng)
     _write(target, header, kept)
     return f"{name}: {len(kept):,} of {len(rows):,} rows of `{os.path.basename(source)}`"
 
@@ -106,8 +91,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
             "kornli": ("kornli", "xnli.dev.ko.tsv", "xnli.test.ko.tsv", "multinli.train.ko.tsv"),
             "paws": ("paws-x-ko", "dev_2k.tsv", "test_2k.tsv", "translated_train.tsv")}[task]
         header, rows = _rows(src(folder, dev_name))
-        train, dev = _split(rows, 0.9, rng)
-        train, dev = _sample(train, train_limit, rng), _sample(dev, eval_limit, rng)
+        train, dev = splits.hold_out(rows, 0.1, rng, train_limit, eval_limit)
         _write(dst(train_name), header, train)
         _write(dst(dev_name), header, dev)
         notes.append(f"the published training set (`{train_name}`) is not at hand: `{dev_name}` "
@@ -123,7 +107,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
     if task == "korquad":
         with open(src("korquad-v1", "KorQuAD_v1.0_dev.json"), encoding="utf-8") as f:
             doc = json.load(f)
-        train, held_out = _split(doc["data"], 0.8, rng)
+        train, held_out = splits.split(doc["data"], 0.8, rng)
         train = _cap_questions(train, train_limit)
         held_out = _cap_questions(held_out, eval_limit)
         for name, part in (("KorQuAD_v1.0_train.json", train), ("KorQuAD_v1.0_dev.json", held_out)):
@@ -143,7 +127,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
         for split, name, limit in (("train", "fci_train_val.txt", train_limit), ("test", "fci_test.txt", eval_limit)):
             with open(os.path.join(folder, name), "rb") as f:
                 rows = [line for line in f.read().split(b"\n") if line.strip()]
-            kept = _sample(rows, limit, rng)
+            kept = splits.sample(rows, limit, rng)
             with atomic_write(dst(name), "wb") as f:
                 f.write(b"\n".join(kept) + b"\n")
             notes.append(f"{split}: {len(kept):,} of {len(rows):,} lines of the official `{name}`")
@@ -152,7 +136,7 @@ def lay_out(task, data_dir, train_limit=None, eval_limit=None, split_seed=0, sha
         return TaskData({}, "test", notes)
     if task == "intent-chatbot":
         header, train, test = intent_splits.chatbot_split(shared)
-        kept_train, kept_test = _sample(train, train_limit, rng), _sample(test, eval_limit, rng)
+        kept_train, kept_test = splits.sample(train, train_limit, rng), splits.sample(test, eval_limit, rng)
         intent_splits.write_chatbot_split(data_dir, shared, kept_train, kept_test)
         notes.append(f"no official split: the {len(train) + len(test):,} rows of `ChatbotData.csv` split by distinct "
                      f"question {1 - intent_splits.CHATBOT_TEST_FRACTION:.0%}/{intent_splits.CHATBOT_TEST_FRACTION:.0%} "
@@ -173,8 +157,7 @@ def _klue(task, data_dir, train_limit, eval_limit, split_seed, rng, shared):
     else:
         with open(source, encoding="utf-8") as f:
             items = json.load(f)
-    train, held_out = _split(items, 0.8, rng)
-    train, held_out = _sample(train, train_limit, rng), _sample(held_out, eval_limit, rng)
+    train, held_out = splits.hold_out(items, 0.2, rng, train_limit, eval_limit)
     ext = ".tsv" if task == "klue-ner" else ".json"
     for split, part in (("train", train), ("dev", held_out)):
         with atomic_write(os.path.join(data_dir, f"{name}_{split}{ext}")) as f:
@@ -210,8 +193,7 @@ def _klue_tsv_sentences(path):
 def _lay_out_klue_dp(source, dst, train_limit, eval_limit, split_seed, rng):
     """KLUE-DP's dev sentences split 90/10 into the release's train/dev names (no train file at hand)."""
     comments, blocks = _klue_tsv_sentences(source)  # the comments are kept atop each file
-    train, dev = _split(blocks, 0.9, rng)
-    train, dev = _sample(train, train_limit, rng), _sample(dev, eval_limit, rng)
+    train, dev = splits.hold_out(blocks, 0.1, rng, train_limit, eval_limit)
     for name, part in (("klue-dp-v1.1_train.tsv", train), ("klue-dp-v1.1_dev.tsv", dev)):
         with atomic_write(dst(name)) as f:
             f.write("\n".join(comments + ["\n\n".join(part)]) + "\n\n")

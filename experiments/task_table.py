@@ -18,10 +18,12 @@ import filecmp
 import json
 import os
 import shutil
-import statistics
 import sys
 
 from experiments.decontaminate import HEADERLESS, MIN_CHARS, corpus_sentences, filter_file, task_files
+# find_section, replace_section and cell are imported from here by the other experiments too.
+from experiments.markdown_sections import find_section, put_section, replace_section  # noqa: F401
+from experiments.seed_cells import cell, runs_note, spread  # noqa: F401
 from experiments.task_data import NOT_AT_HAND, TASKS, lay_out
 from util.files import atomic_write, write_json
 
@@ -138,27 +140,6 @@ def final_metrics(results, split):
     raise KeyError(f"no final {split} evaluation in results.json")
 
 
-def spread(values):
-    """(kind, low, high): the min-max range up to 5 seeds, the interquartile range past 5
-    (``statistics.quantiles``' inclusive method: the quartiles interpolated between seeds)."""
-    if len(values) > 5:
-        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-        return "IQR", q1, q3
-    return "range", min(values), max(values)
-
-
-def cell(values):
-    """'median [low–high] · mean ± std' over the seeds (sample std); one seed: just the value.
-
-    The median and its spread come first: Google's published ELECTRA scores are medians over
-    10 seeds, and a mean over a few seeds hides a seed that diverged."""
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    _, low, high = spread(values)
-    return (f"{statistics.median(values):.2f} [{low:.2f}–{high:.2f}] · "
-            f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}")
-
-
 def published_overrides(config_values, task):
     """The YAML keys a run changed from the shipped config, other than paths and the seed."""
     from finetune.config import read_yaml
@@ -182,16 +163,19 @@ def _same_number(a, b):
         return False
 
 
-def build_table(rows, notes, args):
-    """The markdown section: our rows, the published rows, then the notes."""
+def build_table(rows, notes, args, collapsed=None):
+    """The markdown section: our rows, the published rows, then the notes. ``collapsed``:
+    ``{row label: {task: [seeds whose final model collapsed]}}``."""
     tasks = [t for t in TASKS if t in args.tasks]
     header = "| model | " + " | ".join(METRICS[t][0] for t in tasks) + " |"
     lines = [header, "|---|" + "---|" * len(tasks)]
+    collapsed = collapsed or {}
     for label, per_task in rows:
         cells = []
         for t in tasks:
             scores = per_task.get(t)
-            cells.append(" / ".join(cell(v) for v in scores) + f" (n={len(scores[0])})" if scores else "–")
+            gone = len(collapsed.get(label, {}).get(t, []))
+            cells.append(" / ".join(cell(v) for v in scores) + f" {runs_note(len(scores[0]), gone)}" if scores else "–")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for label, figures in PUBLISHED:
         lines.append(f"| *{label}*, published | " + " | ".join(figures.get(t, "–") for t in tasks) + " |")
@@ -210,32 +194,15 @@ def build_table(rows, notes, args):
     if left_out:
         text.append("- Not run for this table (left out of `--tasks`): "
                     + ", ".join(METRICS[t][0].split(" (")[0] for t in left_out) + ".")
+    if any(collapsed.values()):
+        text.append("- *collapsed*: runs whose final model predicted one class for at least 95 % of the examples, "
+                    "gave regression scores with under 5 % of the gold scores' spread, or tagged (nearly) only O "
+                    "(finetune/collapse.py; each run's results.json says which under `collapsed`). Their scores "
+                    "are in the cell, but measure no learning.")
     naver = ", ".join(f"{label} {figures['naver-ner']}" for label, figures in PUBLISHED if "naver-ner" in figures)
     text.append(f"- **Naver NER** (the seeds' NER column; published entity F1: {naver}): no column, "
                 f"{NOT_AT_HAND['naver-ner']}.")
     return "\n".join(text) + "\n"
-
-
-def _section_span(text, marker):
-    """(start, stop) of the ``<!-- marker -->`` ... ``<!-- /marker -->`` block, markers included, or None."""
-    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
-    start = text.find(begin)
-    stop = text.find(end, start) if start >= 0 else -1
-    return (start, stop + len(end)) if stop >= 0 else None
-
-
-def find_section(text, marker="task_table"):
-    """The marked block of ``text`` (with a final newline), or None."""
-    span = _section_span(text, marker)
-    return text[span[0]:span[1]] + "\n" if span else None
-
-
-def replace_section(text, section, marker="task_table"):
-    """``text`` with its marked block replaced by ``section`` (a whole block), or with it appended."""
-    span = _section_span(text, marker)
-    if span:
-        return text[:span[0]] + section + text[span[1]:].lstrip("\n")
-    return text.rstrip() + ("\n\n" if text else "") + section
 
 
 def lay_out_clean(task, data_dir, args, corpus):
@@ -266,14 +233,6 @@ def lay_out_clean(task, data_dir, args, corpus):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return data
-
-
-def put_section(path, body, marker="task_table"):
-    """Replace (or append) the ``<!-- task_table -->`` section of a markdown file."""
-    section = f"<!-- {marker} -->\n## All tasks, several seeds\n\n{body.rstrip()}\n<!-- /{marker} -->\n"
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    with atomic_write(path) as f:
-        f.write(replace_section(text, section, marker))
 
 
 def parse_args(argv=None):
@@ -363,6 +322,7 @@ def main(argv=None):
             if v is not None}
     base.update(parse_overrides(args.overrides))
     per_model = {label: {} for label, _ in models}
+    collapsed = {label: {} for label, _ in models}
     notes = {}
     corpus = corpus_sentences(args.pretraining_corpus) if args.pretraining_corpus else None
     for task in args.tasks:
@@ -388,6 +348,8 @@ def main(argv=None):
                 if results is None:
                     continue
                 metrics = final_metrics(results, data.report_split)
+                if (results.get("collapsed") or {}).get(data.report_split):
+                    collapsed[label].setdefault(task, []).append(SEED_BASE + k)
                 keys = METRICS[task][1]
                 scores = scores or [[] for _ in keys]
                 for bucket, key in zip(scores, keys):
@@ -404,11 +366,14 @@ def main(argv=None):
     labels = {"pretrained": f"`{shown_path(args.model_dir)}` (this model)",
               "random_init": "same architecture, random initialisation",
               **{label: f"{label} (`{shown_path(d)}`)" for label, d in args.extra_models}}
-    body = build_table([(labels[label], per_model[label]) for label, _ in models], notes, args)
+    body = build_table([(labels[label], per_model[label]) for label, _ in models], notes, args,
+                       {labels[label]: collapsed[label] for label, _ in models})
     table_path = os.path.join(args.work, "task_table.md")
     with atomic_write(table_path) as f:
         f.write(body)
-    write_json(os.path.join(args.work, "task_table.json"), {"scores": per_model, "notes": notes, "argv": args.argv})
+    write_json(os.path.join(args.work, "task_table.json"),
+               {"scores": per_model, "collapsed": {k: v for k, v in collapsed.items() if v}, "notes": notes,
+                "argv": args.argv})
     if args.results_md:
         put_section(args.results_md, body)
     print(body)

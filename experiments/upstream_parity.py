@@ -16,6 +16,9 @@ https://github.com/google-research/electra kept outside it. Its one tf.contrib c
     python -m experiments.upstream_parity --upstream_dir /tmp/electra --work data/parity \
         --nsmc_file ../shared/data/nsmc/ratings_train.txt
 
+``--systems torch`` trains ours with ``run_pretraining.py --backend torch``; its final checkpoint is
+then written as a TF one beside it (convert/torch_tf.py), so the same TF evaluations score it.
+
 ``--nsmc_file`` builds the issue's data into ``<work>/data`` first (the first 60,000 NSMC
 training reviews, each its own document; an 8,000-entry WordPiece vocab; 64-token examples)
 with this project's own scripts; ``--data_dir`` uses TFRecords you built instead.
@@ -40,8 +43,10 @@ HPARAMS = {
     "model_hparam_overrides": {"num_hidden_layers": 4, "max_position_embeddings": 128},
 }
 # Our systems: "ours" as shipped, "ourswr" with upstream's position sampling (with replacement,
-# see model/masking.py), to tell whether that one known difference explains a gap.
-OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}}
+# see model/masking.py), to tell whether that one known difference explains a gap, and "torch",
+# ours trained by the PyTorch backend (then evaluated, like the others, by the TF evaluation).
+OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}, "torch": {}}
+BACKENDS = {"torch": "torch"}  # the others train with the TF backend
 # real_t2 samples the generator at temperature 2, the setting nsmc_experiment pretrains with (at
 # temperature 1 both systems' discriminators collapse with these hparams).
 GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25},
@@ -101,7 +106,8 @@ def build_data(nsmc_file, data_dir, reviews=60000):
         return
     corpus_dir = os.path.join(data_dir, "corpus")
     os.makedirs(corpus_dir, exist_ok=True)
-    with open(nsmc_file, encoding="utf-8") as f, open(os.path.join(corpus_dir, "nsmc.txt"), "w", encoding="utf-8") as out:
+    corpus = os.path.join(corpus_dir, "nsmc.txt")
+    with open(nsmc_file, encoding="utf-8") as f, open(corpus, "w", encoding="utf-8") as out:
         next(f)  # header
         texts = (line.rstrip("\n").split("\t")[1].strip() for line in f if line.count("\t") == 2)
         for text in itertools.islice(filter(None, texts), reviews):
@@ -155,8 +161,21 @@ def evaluate_with_upstreams_masking(model_dir, hparams, data_dir):
         return
     os.makedirs(eval_dir, exist_ok=True)
     evaluation = dict(evaluation_hparams(hparams, data_dir), saved_model=model_dir, mask_with_replacement=True)
-    run([sys.executable, "run_pretraining.py", "--data_dir", data_dir, "--model_name", eval_dir,
+    run([sys.executable, "run_pretraining.py", "--backend", "tf", "--data_dir", data_dir, "--model_name", eval_dir,
          "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval_upstream_masking.log"))
+
+
+def write_tf_checkpoint_beside(model_dir):
+    """The torch run's final checkpoint as ``model.ckpt-N`` in its own model dir (convert/torch_tf.py: every
+    weight bit for bit), where the TF evaluation below and upstream's masking pass read it as any other run's."""
+    from pretrain import layout
+
+    if layout.latest_tf_checkpoint(model_dir):
+        return
+    from convert.torch_tf import torch_to_tf
+
+    with open(os.path.join(model_dir, "convert.log"), "w", encoding="utf-8") as log:
+        torch_to_tf(model_dir, model_dir, log=lambda line: print(line, file=log, flush=True))
 
 
 def train_and_evaluate(system, generator, seed, args):
@@ -175,15 +194,18 @@ def train_and_evaluate(system, generator, seed, args):
     print(f"[{time.strftime('%H:%M:%S')}] {system} {generator} seed {seed}", flush=True)
     if system in OUR_SYSTEMS:
         ours = dict(hparams, seed=seed, vocab_file=os.path.join(args.data_dir, "vocab.txt"), **OUR_SYSTEMS[system])
-        seconds = run([sys.executable, "run_pretraining.py", "--data_dir", args.data_dir, "--model_name", model_dir,
-                       "--hparams", json.dumps(ours)], log)
+        seconds = run([sys.executable, "run_pretraining.py", "--backend", BACKENDS.get(system, "tf"), "--data_dir",
+                       args.data_dir, "--model_name", model_dir, "--hparams", json.dumps(ours)], log)
+        if BACKENDS.get(system) == "torch":
+            write_tf_checkpoint_beside(model_dir)
     else:  # upstream draws its own seeds: each run is a fresh random initialisation
         seconds = run([sys.executable, "-m", "experiments.upstream_parity", "--_upstream_train", "--upstream_dir",
                        args.upstream_dir, "--data_dir", args.data_dir, "--work", model_dir,
                        "--hparams", json.dumps(dict(hparams, do_lower_case=False))], log)
     evaluation = evaluation_hparams(hparams, args.data_dir)
-    run([sys.executable, "run_pretraining.py", "--data_dir", args.data_dir, "--model_name", model_dir,
-         "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval.log"))
+    # The TF backend evaluates every system's checkpoint (a torch run's through its TF copy beside it).
+    run([sys.executable, "run_pretraining.py", "--backend", "tf", "--data_dir", args.data_dir, "--model_name",
+         model_dir, "--hparams", json.dumps(evaluation)], os.path.join(model_dir, "eval.log"))
     with open(os.path.join(model_dir, "train_seconds.txt"), "w") as f:
         f.write(f"{seconds:.1f}\n")
     evaluate_with_upstreams_masking(model_dir, hparams, args.data_dir)
@@ -208,7 +230,7 @@ def main():
                    help="run seeds first_seed .. first_seed+seeds-1, e.g. to split one setting over two processes")
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
     p.add_argument("--generators", default="uniform,real")
-    p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, upstream")
+    p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, torch, upstream")
     p.add_argument("--evaluate_only", action="store_true",
                    help="train nothing: add the missing evaluations of the runs that finished, then the report")
     p.add_argument("--hparams", help=argparse.SUPPRESS)

@@ -6,9 +6,16 @@ the tokenizer (so a checkpoint loads on its own), ``finetune_config.json`` and
 ``trainer_state.json`` (step, epoch, position in the epoch, the evaluations so far). The
 newest checkpoint always keeps the optimizer, scheduler and RNG states, whatever
 ``save_optimizer`` says, because a killed run resumes from it; older ones drop them unless
-``save_optimizer`` is true. ``save_total_limit`` keeps the newest N (0 keeps every one, as
+``save_optimizer`` is true, which keeps every checkpoint resumable. ``save_total_limit`` keeps the newest N (0 keeps every one, as
 the originals do) plus the best ones. Each checkpoint is written under a temporary name and
 renamed when complete, so a kill mid-write leaves the previous checkpoint as the newest.
+
+A checkpoint damaged after it was written (a file cut short by an interrupted copy, garbage
+on disk) is found before anything is loaded: every file is read through its own format's
+checks (the zip CRCs of the ``.pt`` files, the safetensors header, the JSON). The run then
+resumes from the newest intact checkpoint that still has its optimizer state, with a note
+naming the damaged file, and writes the damaged one again when it gets there; when none is
+left it stops with one line naming the file.
 """
 import json
 import logging
@@ -16,12 +23,13 @@ import os
 import random
 import re
 import shutil
+import zipfile
 
 import numpy as np
 import torch
 
 from util.errors import UserInputError
-from util.files import put_in_place, temp_dir_beside, write_json
+from util.files import discard, put_in_place, temp_dir_beside, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +43,10 @@ TRAINING_KEYS = ("task", "train_file", "model_name_or_path", "max_seq_len", "tra
                  "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm", "seed", "do_reinit",
                  "group_by_length", "bf16", "fp16", "do_lower_case", "mecab", "hate_speech_input",
                  "text_column", "label_column", "label_list", "ner_format", "ner_char_tokens", "doc_stride",
-                 "max_query_length")
+                 "max_query_length", "max_train_examples", "dev_split", "split_seed")
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def fingerprint(config):
@@ -75,15 +86,19 @@ def save(output_dir, step, model, tokenizer, config, state, optimizer, scheduler
         write_finetuned_card(tmp, run_dir=output_dir, name=f"{PREFIX}{step}", step=step)
         put_in_place(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     logger.info("saved %s", path)
     return path
 
 
-def tidy(output_dir, keep, protected, save_optimizer):
-    """Apply the keep-limit and drop resume files from all but the newest checkpoint."""
-    found = list_checkpoints(output_dir)
+def tidy(output_dir, keep, protected, save_optimizer, newest=None):
+    """Apply the keep-limit and drop resume files from all but the newest checkpoint.
+
+    ``newest``: the step just saved. Checkpoints past it are damaged ones a resume fell back
+    from (``newest_intact``); they are left alone until the run writes them again.
+    """
+    found = [(s, p) for s, p in list_checkpoints(output_dir) if newest is None or s <= newest]
     if not found:
         return
     newest = found[-1][0]
@@ -93,9 +108,10 @@ def tidy(output_dir, keep, protected, save_optimizer):
         if step not in kept:
             shutil.rmtree(path, ignore_errors=True)
             logger.info("removed %s (save_total_limit %d)", path, keep)
-        elif step != newest:
-            names = (RNG, SCALER) if save_optimizer else RESUME_FILES
-            for name in names:
+        elif step != newest and not save_optimizer:
+            # With save_optimizer every checkpoint keeps all it needs to be resumed (the RNG and
+            # scaler states are a few KB), so one can stand in for a damaged newer one.
+            for name in RESUME_FILES:
                 if os.path.exists(os.path.join(path, name)):
                     os.remove(os.path.join(path, name))
 
@@ -108,6 +124,58 @@ def remove_all(output_dir):
 def read_state(path):
     with open(os.path.join(path, STATE), encoding="utf-8") as f:
         return json.load(f)
+
+
+def _torch_file_damage(path):
+    """Why a file torch.save wrote does not read back, or None. torch.save writes a zip archive
+    with a CRC per member: reading every member checks them all, without unpickling anything."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        return f"not a complete PyTorch file: {e}"
+    return f"member {bad} fails its CRC" if bad else None
+
+
+def _json_file_damage(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except json.JSONDecodeError as e:
+        return f"malformed JSON at line {e.lineno} ({e.msg})"
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 ({e.reason} at byte {e.start})"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    return None if isinstance(value, dict) else "not a JSON object"
+
+
+def _safetensors_damage(path):
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        # The header lists every tensor's byte range; a file that does not cover them all fails here.
+        with safe_open(path, framework="pt") as f:
+            f.keys()
+    except (SafetensorError, OSError) as e:
+        return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return None
+
+
+def damaged_file(path):
+    """(file, reason) of the first file of checkpoint ``path`` that does not read, or None."""
+    checks = [(STATE, _json_file_damage), ("config.json", _json_file_damage)]
+    checks += [(name, _torch_file_damage) for name in RESUME_FILES + ("pytorch_model.bin",)]
+    checks += [("model.safetensors", _safetensors_damage)]
+    for name, check in checks:
+        file = os.path.join(path, name)
+        if os.path.isfile(file):
+            reason = check(file)
+            if reason:
+                return file, reason
+    if not any(os.path.isfile(os.path.join(path, name)) for name in WEIGHT_FILES):
+        return os.path.join(path, WEIGHT_FILES[0]), "missing"
+    return None
 
 
 def check_resumable(path, state, config):
@@ -125,14 +193,23 @@ def check_resumable(path, state, config):
         raise UserInputError(f"{path}: cannot resume, {', '.join(missing)} missing; set resume: false to start over")
 
 
+def _load(path, name, **kwargs):
+    """torch.load of one resume file; a file that does not read is one line naming it."""
+    file = os.path.join(path, name)
+    reason = _torch_file_damage(file)
+    if reason:
+        raise UserInputError(f"{file}: damaged ({reason}); copy it again, or set resume: false to start over")
+    return torch.load(file, weights_only=False, **kwargs)
+
+
 def load_training_states(path, optimizer, scheduler, scaler=None, rng=True):
     """Load what ``save`` wrote next to the weights into the live objects."""
-    optimizer.load_state_dict(torch.load(os.path.join(path, OPTIMIZER), map_location="cpu", weights_only=False))
-    scheduler.load_state_dict(torch.load(os.path.join(path, SCHEDULER), map_location="cpu", weights_only=False))
+    optimizer.load_state_dict(_load(path, OPTIMIZER, map_location="cpu"))
+    scheduler.load_state_dict(_load(path, SCHEDULER, map_location="cpu"))
     if scaler is not None and os.path.isfile(os.path.join(path, SCALER)):
-        scaler.load_state_dict(torch.load(os.path.join(path, SCALER), weights_only=False))
+        scaler.load_state_dict(_load(path, SCALER))
     if rng:
-        set_rng_state(torch.load(os.path.join(path, RNG), weights_only=False))
+        set_rng_state(_load(path, RNG))
 
 
 def has_optimizer_states(directory):
@@ -141,7 +218,7 @@ def has_optimizer_states(directory):
 
 
 def read_rng(path):
-    return torch.load(os.path.join(path, RNG), weights_only=False)
+    return _load(path, RNG)
 
 
 def rng_state():
@@ -182,6 +259,31 @@ def resume_point(config, output_dir, is_main=True):
         if is_main:
             remove_all(output_dir)
         return None
-    path = found[-1][1]
+    path = newest_intact(found, output_dir, is_main)
     check_resumable(path, read_state(path), config)
     return path
+
+
+def newest_intact(found, output_dir, is_main=True):
+    """The newest of ``found`` that reads in full and can be resumed; a note when newer ones are
+    damaged, one line naming the newest damaged file when none is left."""
+    damaged = []
+    for step, path in reversed(found):
+        problem = damaged_file(path)
+        if problem:
+            damaged.append(problem)
+            continue
+        if not damaged:
+            return path  # the newest, intact: check_resumable says what it may lack
+        if all(os.path.isfile(os.path.join(path, n)) for n in (OPTIMIZER, SCHEDULER, RNG)):
+            if is_main:
+                file, reason = damaged[0]
+                more = f" (and {len(damaged) - 1} newer checkpoint(s))" if len(damaged) > 1 else ""
+                logger.warning("note: %s is damaged (%s)%s; resuming from %s, the newest intact checkpoint, "
+                               "and writing the later ones again", file, reason, more, path)
+            return path
+    file, reason = damaged[0]
+    raise UserInputError(
+        f"{file}: damaged ({reason}), and no older checkpoint in {output_dir} is intact with its optimizer "
+        "state; copy the file again, or set resume: false to start over (save_optimizer: true keeps older "
+        "checkpoints resumable)")

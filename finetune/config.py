@@ -12,7 +12,6 @@ given on the command line are relative to the current directory. Empty file keys
 import difflib
 import os
 
-import yaml
 
 from util.errors import UserInputError
 
@@ -67,6 +66,15 @@ ADDED_DEFAULTS = {
     # Score at most this many dev/test examples (a fixed sample; 0 = all). Every logging_steps
     # evaluates the whole test set otherwise: about 60 s for NSMC's 50k reviews on a CPU.
     "max_eval_examples": 0,
+    # Train on at most this many training examples (a fixed sample drawn with split_seed; 0 = all).
+    "max_train_examples": 0,
+    # Hold this fraction of train_file out as the dev set (0 = none), for tasks whose only labelled
+    # file at hand is a dev set (KLUE); finetune/splits.py, the task table's split code.
+    "dev_split": 0.0,
+    "split_seed": 0,  # seed of dev_split and max_train_examples (not of training: that is seed)
+    # An ELECTRA generator (ElectraForMaskedLM) as model_name_or_path is refused unless this is true:
+    # the discriminator is the model ELECTRA fine-tunes.
+    "allow_generator": False,
 }
 # Task families add their own keys with defaults as ``config_defaults`` on the Task class
 # (e.g. KorQuAD's doc_stride); run_finetune passes them in as ``extra_defaults``.
@@ -158,6 +166,8 @@ def coerce(key, value, default, where):
 
 def read_yaml(path):
     """The YAML mapping and the line of each key; syntax errors name the line."""
+    import yaml  # here, not at the top: a predictor reads finetune_config.json without pyyaml
+
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -244,7 +254,7 @@ def validate(config):
             raise UserInputError(f"{config.where(key)}: {key} not found: {path}")
     if config.do_train and not config.train_file:
         raise UserInputError(f"{config.where('do_train')}: do_train is true but train_file is empty")
-    if config.do_eval and not (config.dev_file or config.test_file):
+    if config.do_eval and not (config.dev_file or config.test_file or config.get("dev_split")):
         raise UserInputError(f"{config.where('do_eval')}: do_eval is true but dev_file and test_file are empty")
     positive = ("max_seq_len", "train_batch_size", "eval_batch_size", "gradient_accumulation_steps")
     for key in positive:
@@ -260,12 +270,25 @@ def validate(config):
         raise UserInputError(f"{config.where('num_threads')}: num_threads must be >= 0")
     if config.save_total_limit < 0:
         raise UserInputError(f"{config.where('save_total_limit')}: save_total_limit must be >= 0 (0 keeps every checkpoint)")
+    if config.max_train_examples < 0:
+        raise UserInputError(f"{config.where('max_train_examples')}: max_train_examples must be >= 0 (0 = all), "
+                             f"got {config.max_train_examples}")
+    if not 0.0 <= config.dev_split < 1.0:
+        raise UserInputError(f"{config.where('dev_split')}: dev_split must be in [0, 1), got {config.dev_split}")
+    if config.dev_split > 0 and config.dev_file:
+        raise UserInputError(f"{config.where('dev_split')}: dev_split {config.dev_split} holds a dev set out of "
+                             f"train_file, and dev_file is given too: keep one")
+    if config.dev_split > 0 and not config.train_file:
+        raise UserInputError(f"{config.where('dev_split')}: dev_split {config.dev_split} holds a dev set out of "
+                             "train_file, and train_file is empty")
     if config.num_workers < 0:
         raise UserInputError(f"{config.where('num_workers')}: num_workers must be >= 0")
 
 
 def parse_overrides(items):
     """``["key=value", ...]`` from ``--set`` into a dict; YAML syntax for the value."""
+    import yaml
+
     overrides = {}
     for item in items or []:
         key, sep, value = item.partition("=")

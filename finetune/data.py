@@ -10,9 +10,14 @@ puts the outputs back in feature order. Under torchrun, ``finetune.distributed``
 """
 import dataclasses
 import logging
+import os
+import random
 
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from finetune import splits
+from util.errors import UserInputError
 
 logger = logging.getLogger(__name__)
 
@@ -120,27 +125,81 @@ class Split:
 
 
 def cap_examples(examples, limit):
-    """At most ``limit`` examples (0: all), a fixed random sample kept in file order, so
+    """At most ``limit`` examples (0: all), a fixed random sample (seed 0) kept in file order, so
     runs with the same cap score the same examples whatever their seed."""
-    if not limit or len(examples) <= limit:
-        return examples
-    import random
-
-    keep = sorted(random.Random(0).sample(range(len(examples)), limit))
-    return [examples[i] for i in keep]
+    return splits.sample(examples, limit, random.Random(0))
 
 
-def load_split(task, tokenizer, config, name, path):
-    examples = task.read_examples(path, name)
-    in_file = len(examples)
-    if name != "train":
-        examples = cap_examples(examples, config.get("max_eval_examples", 0))
+# Task kinds whose examples share their text with other examples (KorQuAD's questions share a
+# paragraph): a held-out dev set drawn example by example would hold text trained on.
+NO_DEV_SPLIT = {"span_extraction": "korquad's questions share their paragraphs, so questions drawn one by one "
+                                   "would put a paragraph on both sides; split by article "
+                                   "(experiments/task_data.py does) and give dev_file"}
+
+
+def load_splits(task, tokenizer, config):
+    """``{name: Split}`` of the run's files: train (when ``do_train``), dev, test; with ``dev_split``
+    the dev set is held out of ``train_file`` (finetune/splits.py, the task table's split code), and
+    ``max_train_examples`` / ``max_eval_examples`` cap what is trained on and scored. What was cut
+    goes into ``task.split_notes`` (results.json's ``inputs``), so a number is never read as the
+    whole file's."""
+    seed = config.get("split_seed", 0)
+    read = {}
+    for name in ("train", "dev", "test"):
+        path = config.get(f"{name}_file")
+        needed = name != "train" or config.do_train or config.get("dev_split")
+        if path and needed:
+            read[name] = (path, task.read_examples(path, name))
+    notes = {}
+    if config.get("dev_split"):
+        if task.kind in NO_DEV_SPLIT:
+            raise UserInputError(f"{config.where('dev_split')}: dev_split: {NO_DEV_SPLIT[task.kind]}")
+        path, examples = read["train"]
+        fraction = config.dev_split
+        kept, dev = splits.hold_out(examples, fraction, seed, config.get("max_train_examples", 0),
+                                    config.get("max_eval_examples", 0))
+        left = splits.kept_for_training(len(examples), fraction)
+        read["dev"] = (path, dev)
+        notes["dev"] = {"held_out_of": os.path.basename(path), "dev_split": fraction, "split_seed": seed,
+                        "examples_held_out": len(examples) - left, "evaluated_examples": len(dev)}
+        notes["train"] = {"trained_examples": len(kept), "examples_left_for_training": left,
+                          "examples_in_file": len(examples)}
+        if config.do_train:
+            read["train"] = (path, kept)
+        else:
+            del read["train"]
+    elif "train" in read and config.get("max_train_examples"):
+        path, examples = read["train"]
+        kept = splits.sample(examples, config.max_train_examples, random.Random(seed))
+        read["train"] = (path, kept)
+        if len(kept) < len(examples):
+            notes["train"] = {"trained_examples": len(kept), "examples_in_file": len(examples)}
+    result = {}
+    for name, (path, examples) in read.items():
+        if name != "train" and name not in notes:
+            in_file = len(examples)
+            examples = cap_examples(examples, config.get("max_eval_examples", 0))
+            if len(examples) < in_file:
+                notes[name] = {"evaluated_examples": len(examples), "examples_in_file": in_file}
+        result[name] = make_split(task, tokenizer, config, name, path, examples, notes.get(name))
+    return result
+
+
+def make_split(task, tokenizer, config, name, path, examples, note=None):
+    """The split's features; ``note`` (what was cut or held out) joins ``task.split_notes`` after
+    the task's own notes for the split (NER's truncation) are made."""
     features = task.build_features(examples, tokenizer, config.max_seq_len, name)
-    if len(examples) < in_file:
-        # In results.json's "inputs", so a capped score is never read as the full set's.
-        task.split_notes.setdefault(name, {}).update(evaluated_examples=len(examples), examples_in_file=in_file)
-        logger.info("%s: %d of %d examples (max_eval_examples), %d features from %s", name, len(examples),
-                    in_file, len(features), path)
-    else:
-        logger.info("%s: %d examples, %d features from %s", name, len(examples), len(features), path)
+    how = ""
+    if note:
+        task.split_notes.setdefault(name, {}).update(note)
+        if "held_out_of" in note:
+            how = f" (of {note['examples_held_out']} held out by dev_split)"
+        elif "examples_left_for_training" in note:
+            capped = ", max_train_examples" if len(examples) < note["examples_left_for_training"] else ""
+            how = f" (of {note['examples_in_file']}: {note['examples_left_for_training']} left by dev_split{capped})"
+        elif "trained_examples" in note:
+            how = f" (of {note['examples_in_file']}, max_train_examples)"
+        else:
+            how = f" (of {note['examples_in_file']}, max_eval_examples)"
+    logger.info("%s: %d examples%s, %d features from %s", name, len(examples), how, len(features), path)
     return Split(name, path, examples, features)

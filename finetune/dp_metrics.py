@@ -15,7 +15,6 @@ Beside them, the plain scores every dependency paper reports: ``uas`` = % of wor
 the right head, ``las`` = % with the right head and the right relation.
 """
 import numpy as np
-from sklearn import metrics
 
 # KLUE-baseline's get_dep_labels(), in its order: ids are KLUE's, and the "others" rule is by id.
 KLUE_DP_LABELS = (
@@ -53,6 +52,8 @@ def attachment_scores(gold_heads, gold_relations, pred_heads, pred_relations):
         return {"uas_macro_f1": 0.0, "las_macro_f1": 0.0, "uas": 0.0, "las": 0.0}
     head_correct = gold_heads == pred_heads
     gold_classes, pred_classes = klue_relation_classes(gold_relations, pred_relations, head_correct)
+    from sklearn import metrics
+
     f1 = lambda gold, pred: 100.0 * metrics.f1_score(gold, pred, average="macro", zero_division=0)  # noqa: E731
     return {
         "uas_macro_f1": f1(gold_heads, pred_heads),

@@ -49,6 +49,9 @@ def evaluate(model, task, split, config, pad_token_id, device, context, model_in
         outputs = {k: _assemble(v, len(split.features), task.kind in SEQUENCE_KINDS) for k, v in chunks.items()}
         predictions = task.postprocess(outputs, split.features, split.examples)
         metrics = task.compute_metrics(predictions, split.examples)
+        # The metric that selects the checkpoint first, in the log and in results.json (KLUE-STS's
+        # correlations come Spearman first, but Pearson selects).
+        metrics = {task.primary_metric: metrics[task.primary_metric], **metrics}
         loss = loss_sum / len(split.features) if has_loss else None
     metrics, loss = distributed.broadcast_object((metrics, loss), context)
     return metrics, predictions, loss

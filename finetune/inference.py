@@ -5,15 +5,16 @@ is: ``config.json`` names the head (``architectures``) and the labels (``id2labe
 ``finetune_config.json`` the task, ``max_seq_len`` and the task's own keys (``doc_stride``,
 ``ner_format``, ...). Texts become features through the same ``Task.build_features`` the
 trainer used, so tokenization — mecab pre-splitting included, when the directory's
-``tokenizer_config.json`` says ``mecab_wordpiece`` — is training's, byte for byte. Features
-are batched longest first with dynamic padding (``finetune.data``) and the outputs put back
-in input order.
+``tokenizer_config.json`` says ``mecab_wordpiece`` — is training's, byte for byte. Items are
+checked and normalised first (finetune/inputs.py). Features are batched longest first with
+dynamic padding (finetune/runtimes.py) and the outputs put back in input order. With an ONNX
+file the tokenizer is util.rust_tokenizer's, and neither torch nor transformers is imported.
 
 Heads and what a prediction holds:
 - sequence classification: ``label`` and ``probabilities`` (softmax over the labels);
 - regression (KorSTS): ``score``;
 - token classification (NER): ``entities`` with ``type``, ``text`` and character offsets
-  ``start``/``end`` into the input, from the BIO tags;
+  ``start``/``end`` into the (normalised) input, from the BIO tags;
 - question answering (KorQuAD): ``answer`` (chosen by the task's own post-processing, as the
   trainer scores it), its ``start``/``end`` in the context and ``score`` (its probability among
   the n-best candidates where the task reports one, else start x end probability in its
@@ -21,135 +22,18 @@ Heads and what a prediction holds:
 - dependency parsing (KLUE-DP): ``words``, each with its ``index`` (from 1), ``word``, ``head``
   (0 = root) and ``relation``, words split at whitespace as KLUE's eojeols.
 """
-import dataclasses
 import logging
 import os
 import re
 
 import numpy as np
 
-from finetune.onnx_runtime import OnnxRuntime
+from finetune.inputs import BadInput, check_item
+from finetune.model_info import FINETUNE_CONFIG, HEAD_KINDS, ModelInfo, describe_model_dir  # noqa: F401
+from finetune.runtimes import run_features
 from util.errors import UserInputError
-from util.files import read_json
 
 logger = logging.getLogger(__name__)
-
-FINETUNE_CONFIG = "finetune_config.json"
-HEAD_KINDS = {"ForSequenceClassification": "classification", "ForTokenClassification": "token_classification",
-              "ForQuestionAnswering": "span_extraction", "ForDependencyParsing": "dependency_parsing"}
-
-
-@dataclasses.dataclass
-class ModelInfo:
-    """What a fine-tuned directory says about itself."""
-    model_dir: str
-    kind: str  # classification | regression | token_classification | span_extraction | dependency_parsing
-    family: object  # task family (nsmc, korsts, ...) from finetune_config.json, or None
-    labels: list
-    settings: object  # a finetune.config.FinetuneConfig rebuilt from finetune_config.json
-
-    @property
-    def pair_input(self):
-        """True: pairs required; False: single texts; None: unknown (a TAB makes a pair).
-
-        Decided by the task's own columns as the run configured them (Hate Speech reads the
-        comment alone or title + comment, by its ``hate_speech_input`` key)."""
-        if self.kind == "regression":
-            return True
-        if self.kind != "classification" or self.family is None:
-            return None
-        from finetune.tasks import get_task
-
-        try:
-            columns = get_task(self.settings.task, self.settings).columns
-        except (UserInputError, AttributeError):
-            return None
-        return columns[1] is not None
-
-
-def describe_model_dir(model_dir):
-    """ModelInfo of a fine-tuned directory, or a one-line UserInputError saying why it is not one."""
-    from finetune.config import DEFAULTS, FinetuneConfig
-
-    if not os.path.isdir(model_dir):
-        raise UserInputError(f"model directory not found: {model_dir}")
-    config_path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(config_path):
-        raise UserInputError(f"{model_dir}: no config.json, so not a fine-tuned model directory "
-                             "(expected ckpt_dir/<task>/best_model from run_finetune.py)")
-    config = read_json(config_path, "model config")
-    architecture = (config.get("architectures") or ["?"])[0]
-    kind = next((k for suffix, k in HEAD_KINDS.items() if architecture.endswith(suffix)), None)
-    if kind is None:
-        raise UserInputError(f"{model_dir}: {architecture} is not a fine-tuned model (no task head); "
-                             "fine-tune it with run_finetune.py and pass its best_model/ directory")
-    if kind == "classification" and (config.get("problem_type") == "regression" or config.get("num_labels") == 1
-                                     or len(config.get("id2label") or {}) == 1):
-        kind = "regression"
-    labels = [config["id2label"][str(i)] for i in range(len(config.get("id2label") or {}))]
-    values = dict(DEFAULTS)
-    settings_path = os.path.join(model_dir, FINETUNE_CONFIG)
-    if os.path.isfile(settings_path):
-        values.update(read_json(settings_path, "fine-tuning config"))
-    else:  # a directory saved without our config: casing as its tokenizer recorded it
-        from util.tokenization import read_tokenizer_config
-
-        values["do_lower_case"] = bool(read_tokenizer_config(model_dir).get("do_lower_case", False))
-    # The tokenizer (and its tokenizer_type, which decides mecab) is the one saved here.
-    values["model_name_or_path"] = model_dir
-    family = None
-    if values.get("task"):
-        from finetune.tasks import task_family
-
-        try:
-            family = task_family(values["task"])
-        except UserInputError:
-            family = None
-    return ModelInfo(model_dir, kind, family, labels, FinetuneConfig(values, source=settings_path))
-
-
-# -- runtimes ---------------------------------------------------------------------------------
-
-class TorchRuntime:
-    """The directory's model in PyTorch eager mode, inference only."""
-
-    def __init__(self, model_dir, threads=None):
-        import inspect
-
-        import torch
-
-        from convert.onnx_export import load_finetuned, output_names
-
-        if threads:
-            torch.set_num_threads(threads)
-        self.model = load_finetuned(model_dir)
-        self.names = output_names(self.model)
-        self.inputs = set(inspect.signature(self.model.forward).parameters)
-
-    def __call__(self, batch):
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(**{k: v for k, v in batch.items() if k in self.inputs})
-        return {name: out[name].float().numpy() for name in self.names}
-
-
-def run_features(runtime, features, pad_token_id, batch_size, per_token):
-    """Raw outputs for every feature, in feature order: a list of dicts of numpy rows.
-
-    Batches are longest first and padded to their own longest feature; with ``per_token``
-    each row's sequence outputs are cut back to its feature's length.
-    """
-    from finetune.data import Collator, eval_batches
-
-    collate = Collator(pad_token_id)
-    rows = [None] * len(features)
-    for indices in eval_batches(features, batch_size):
-        outputs = runtime(collate([features[i] for i in indices]))
-        for j, i in enumerate(indices):
-            length = len(features[i]["input_ids"])
-            rows[i] = {k: v[j][:length] if per_token else v[j] for k, v in outputs.items()}
-    return rows
 
 
 # -- the predictor ------------------------------------------------------------------------------
@@ -162,20 +46,64 @@ def _softmax(x):
 class Predictor:
     """Loads a fine-tuned directory once; ``predict(items)`` gives one dict per item.
 
-    ``items`` are strings (single sentences, NER), ``(text_a, text_b)`` pairs, or
-    ``{"context", "question"}`` dicts (QA), as ``finetune.predict_cli`` parses them.
+    ``items`` are strings (single sentences, NER, KLUE-DP), ``(text_a, text_b)`` pairs, or
+    ``{"context", "question"}`` dicts (QA). Each is checked and normalised first
+    (finetune.inputs.check_item: NFC, no invisible characters, not empty, the model's shape),
+    so predict.py and the server, which call this, refuse what it refuses.
+
+    ``onnx_path`` runs an exported ONNX file with onnxruntime instead of PyTorch; ``device`` is
+    cpu (default), cuda or cuda:N, or for ONNX an onnxruntime execution provider's name.
     """
 
-    def __init__(self, model_dir, onnx_path=None, threads=None, batch_size=32, max_seq_len=None):
-        from finetune.models import load_tokenizer
-
+    def __init__(self, model_dir, onnx_path=None, threads=None, batch_size=32, max_seq_len=None, device=None):
         self.info = describe_model_dir(model_dir)
         settings = self.info.settings
-        self.tokenizer = load_tokenizer(settings, model_dir)
+        positions = self.info.positions
+        if max_seq_len and positions and max_seq_len > positions:
+            # Refused before loading: past the position embeddings every long line would fail.
+            raise UserInputError(f"--max_seq_len {max_seq_len} exceeds the model's {positions} positions "
+                                 f"(max_position_embeddings in {os.path.join(model_dir, 'config.json')}); "
+                                 f"pass {positions} or less")
         self.max_seq_len = int(max_seq_len or settings.max_seq_len or 128)
         self.batch_size = batch_size
+        if onnx_path:
+            from finetune.onnx_runtime import OnnxRuntime
+
+            self.runtime = OnnxRuntime(onnx_path, self.info, threads, device)
+        else:
+            from finetune.runtimes import TorchRuntime
+
+            self.runtime = TorchRuntime(model_dir, threads, device)
+        if onnx_path:  # the Rust tokenizer alone: this path imports neither torch nor transformers
+            from util.rust_tokenizer import load_rust_tokenizer
+
+            self.tokenizer = load_rust_tokenizer(model_dir, do_lower_case=settings.do_lower_case)
+        else:
+            from finetune.models import load_tokenizer
+
+            self.tokenizer = load_tokenizer(settings, model_dir)
         self.task = self._task()
-        self.runtime = OnnxRuntime(onnx_path, self.info, threads) if onnx_path else TorchRuntime(model_dir, threads)
+
+    def check(self, item):
+        """``item`` as the model reads it (normalised), or finetune.inputs.BadInput saying why not."""
+        return check_item(item, self.info)
+
+    def predict(self, items, errors="raise"):
+        """One prediction dict per item, in order (each may carry ``"warning"``).
+
+        An item that cannot be predicted raises a UserInputError naming it (``items[3]: text is
+        empty``); with ``errors="record"`` it becomes ``{"error": ...}`` and the others are predicted.
+        """
+        checked, failed = [], {}
+        for i, item in enumerate(items):
+            try:
+                checked.append(self.check(item))
+            except BadInput as e:
+                if errors != "record":
+                    raise UserInputError(f"items[{i}]: {e}") from None
+                failed[i] = {"error": str(e)}
+        predictions = iter(self._predict_checked(checked) if checked else [])
+        return [failed[i] if i in failed else next(predictions) for i in range(len(items))]
 
     def _task(self):
         info = self.info
@@ -203,10 +131,7 @@ class Predictor:
 
         return KorquadTask(info.settings)
 
-    def predict(self, items):
-        """One prediction dict per item, in order (each may carry ``"warning"``)."""
-        if not items:
-            return []
+    def _predict_checked(self, items):
         kind = self.info.kind
         if kind in ("classification", "regression"):
             return self._predict_sequences(items)

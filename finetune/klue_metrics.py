@@ -17,9 +17,6 @@ KLUE scores some tasks differently from the seeds' suite, so these follow its co
   counted: they are model artefacts, not characters.
 """
 import numpy as np
-from seqeval import metrics as seqeval_metrics
-from seqeval.scheme import IOB2
-from sklearn import metrics
 
 from finetune.ner_metrics import check_lengths
 
@@ -33,6 +30,8 @@ def sts_f1(labels, predictions):
     """KLUE-STS F1 (×100): both sides cut at 3.0, F1 of the ``>= 3`` class."""
     labels = np.asarray(labels, dtype=np.float64) >= STS_THRESHOLD
     predictions = np.asarray(predictions, dtype=np.float64) >= STS_THRESHOLD
+    from sklearn import metrics
+
     return 100.0 * metrics.f1_score(labels, predictions, average="binary", zero_division=0)
 
 
@@ -43,6 +42,9 @@ def ner_entity_macro_f1(gold, predicted):
     for g, p in zip(gold, predicted):
         flat_gold += list(g) + ["O"]
         flat_predicted += list(p) + ["O"]
+    from seqeval import metrics as seqeval_metrics
+    from seqeval.scheme import IOB2
+
     return 100.0 * seqeval_metrics.f1_score([flat_gold], [flat_predicted], average="macro", mode="strict",
                                             scheme=IOB2, zero_division=0)
 
@@ -52,5 +54,7 @@ def ner_char_macro_f1(gold, predicted):
     check_lengths(gold, predicted)
     flat_gold = [t for seq in gold for t in seq]
     flat_predicted = [t for seq in predicted for t in seq]
+    from sklearn import metrics
+
     return 100.0 * metrics.f1_score(flat_gold, flat_predicted, labels=KLUE_NER_LABELS, average="macro",
                                     zero_division=1)

@@ -1,12 +1,23 @@
 """Classification and regression metrics, as percentages like the seeds' tables."""
 import numpy as np
-from scipy import stats
-from sklearn import metrics
+
+
+def _sklearn():
+    # Imported when a metric is computed: prediction (finetune.inference) needs no sklearn or scipy.
+    from sklearn import metrics
+
+    return metrics
+
+
+def _scipy_stats():
+    from scipy import stats
+
+    return stats
 
 
 def accuracy(labels, predictions):
     """{"accuracy": % of exact matches}."""
-    return {"accuracy": 100.0 * metrics.accuracy_score(labels, predictions)}
+    return {"accuracy": 100.0 * _sklearn().accuracy_score(labels, predictions)}
 
 
 def macro_f1(labels, predictions, label_ids=None):
@@ -17,9 +28,9 @@ def macro_f1(labels, predictions, label_ids=None):
     """
     kwargs = {"labels": label_ids, "average": "macro", "zero_division": 0}
     return {
-        "macro_f1": 100.0 * metrics.f1_score(labels, predictions, **kwargs),
-        "macro_precision": 100.0 * metrics.precision_score(labels, predictions, **kwargs),
-        "macro_recall": 100.0 * metrics.recall_score(labels, predictions, **kwargs),
+        "macro_f1": 100.0 * _sklearn().f1_score(labels, predictions, **kwargs),
+        "macro_precision": 100.0 * _sklearn().precision_score(labels, predictions, **kwargs),
+        "macro_recall": 100.0 * _sklearn().recall_score(labels, predictions, **kwargs),
         **accuracy(labels, predictions),
     }
 
@@ -31,6 +42,6 @@ def correlation(labels, predictions):
     if len(labels) < 2 or np.ptp(labels) == 0 or np.ptp(predictions) == 0:
         return {"spearman": 0.0, "pearson": 0.0}
     return {
-        "spearman": 100.0 * float(stats.spearmanr(labels, predictions)[0]),
-        "pearson": 100.0 * float(stats.pearsonr(labels, predictions)[0]),
+        "spearman": 100.0 * float(_scipy_stats().spearmanr(labels, predictions)[0]),
+        "pearson": 100.0 * float(_scipy_stats().pearsonr(labels, predictions)[0]),
     }

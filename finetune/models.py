@@ -4,6 +4,7 @@ Fine-tuning never downloads: ``model_name_or_path`` must be a directory such as 
 ``pytorch_convert.py`` writes (or a model already in the local Hugging Face cache).
 """
 import contextlib
+import json
 import logging
 import os
 import pickle
@@ -13,6 +14,9 @@ from util.tokenization import read_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
+# Files a tokenizer can be loaded from: our vocab.txt, or a transformers tokenizer.json.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json")
+
 
 def resolve_model_dir(config):
     """The model directory, or a one-line error telling the user to point at a local one."""
@@ -21,6 +25,7 @@ def resolve_model_dir(config):
         if not os.path.isfile(os.path.join(path, "config.json")):
             raise UserInputError(f"{config.where('model_name_or_path')}: {path} has no config.json "
                                  "(expected a transformers model directory, e.g. from pytorch_convert.py)")
+        check_not_generator(config, path)
         return path
     from transformers import AutoConfig
 
@@ -33,6 +38,35 @@ def resolve_model_dir(config):
             "and fine-tuning runs offline; point it at a local transformers directory "
             "(e.g. one made by pytorch_convert.py)"
         ) from None
+
+
+def architectures(model_dir):
+    try:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            return json.load(f).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return []  # model_load_errors names a config.json transformers cannot read
+
+
+def check_not_generator(config, model_dir):
+    """An ELECTRA generator (``ElectraForMaskedLM``, what pytorch_convert.py writes to
+    ``--pt_generator_path``) is refused in one line naming the discriminator, unless
+    ``allow_generator: true``: ELECTRA fine-tunes the discriminator, and a generator directory
+    loads into a classifier without a word, its MLM head dropped."""
+    if "ElectraForMaskedLM" not in architectures(model_dir):
+        return
+    if config.get("allow_generator"):
+        logger.info("fine-tuning the generator %s (allow_generator: true)", model_dir)
+        return
+    name = os.path.basename(os.path.normpath(model_dir))
+    beside = os.path.join(os.path.dirname(os.path.normpath(model_dir)), "discriminator".join(name.rsplit("generator", 1)))
+    if "generator" in name and "ElectraForPreTraining" in architectures(beside):
+        where = f"the discriminator, {beside},"
+    else:
+        where = "the discriminator (pytorch_convert.py's --pt_discriminator_path),"
+    raise UserInputError(f"{config.where('model_name_or_path')}: {model_dir} is an ELECTRA generator "
+                         f"(ElectraForMaskedLM in its config.json); fine-tune {where} or set allow_generator: true "
+                         "to fine-tune the generator on purpose")
 
 
 @contextlib.contextmanager
@@ -72,6 +106,11 @@ def load_tokenizer(config, model_dir):
     if "do_lower_case" in recorded and bool(recorded["do_lower_case"]) != config.do_lower_case:
         logger.warning("do_lower_case is %s in the YAML but %s in %s/tokenizer_config.json; using the YAML",
                        config.do_lower_case, recorded["do_lower_case"], model_dir)
+    if os.path.isdir(model_dir) and not any(os.path.isfile(os.path.join(model_dir, name))
+                                            for name in TOKENIZER_FILES):
+        # transformers would fail deep inside with "TypeError: stat: path should be ...".
+        raise UserInputError(f"{model_dir}: no tokenizer files (vocab.txt or tokenizer.json); copy them "
+                             "from the model it was fine-tuned from")
     try:
         if os.path.isfile(os.path.join(model_dir, "vocab.txt")):
             from util.hf_tokenizer import load_tokenizer as load_ko_tokenizer
@@ -82,7 +121,7 @@ def load_tokenizer(config, model_dir):
 
         return AutoTokenizer.from_pretrained(model_dir, local_files_only=True, use_fast=True,
                                              do_lower_case=config.do_lower_case, strip_accents=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         raise UserInputError(f"{model_dir}: cannot load its tokenizer ({str(e).splitlines()[0]})") from None
 
 

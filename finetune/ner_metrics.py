@@ -8,8 +8,6 @@ first lets every tag set be scored by the same call. seqeval runs in its default
 """
 import re
 
-from seqeval import metrics as seqeval_metrics
-from seqeval.metrics.sequence_labeling import get_entities
 
 _SUFFIX_TAG = re.compile(r"^(?P<type>.+)[-_](?P<pos>[BI])$")
 _PREFIX_TAG = re.compile(r"^(?P<pos>[BIES])-(?P<type>.+)$")
@@ -43,6 +41,8 @@ def check_lengths(gold, predicted):
 def entity_scores(gold, predicted):
     """Entity-level precision, recall and F1 (×100) of tag sequences against gold ones."""
     check_lengths(gold, predicted)
+    from seqeval import metrics as seqeval_metrics
+
     gold, predicted = _bio_sequences(gold), _bio_sequences(predicted)
     # No predicted (or no gold) entity scores 0 rather than warning at every early evaluation.
     return {
@@ -54,6 +54,8 @@ def entity_scores(gold, predicted):
 
 def report(gold, predicted):
     """seqeval's per-type table (precision, recall, F1, support) as text."""
+    from seqeval import metrics as seqeval_metrics
+
     return seqeval_metrics.classification_report(
         _bio_sequences(gold), _bio_sequences(predicted), digits=4, zero_division=0
     )
@@ -61,4 +63,7 @@ def report(gold, predicted):
 
 def entities(tags):
     """``[(type, first, last), ...]`` (inclusive indices) of one tag sequence."""
+    # seqeval (and through it scikit-learn, seconds to import) is loaded on first use only.
+    from seqeval.metrics.sequence_labeling import get_entities
+
     return get_entities([to_bio(t) for t in tags])

@@ -14,26 +14,50 @@ from util.errors import UserInputError
 class OnnxRuntime:
     """An exported ONNX file of the same directory (``python -m convert.onnx_export``)."""
 
-    def __init__(self, onnx_path, info, threads=None):
+    def __init__(self, onnx_path, info, threads=None, device=None):
         from convert.onnx_export import onnx_session
 
         if not os.path.isfile(onnx_path):
             raise UserInputError(f"ONNX file not found: {onnx_path}")
+        providers = onnx_providers(device)
         try:
-            self.session = onnx_session(onnx_path, threads)
+            self.session = onnx_session(onnx_path, threads, providers)
         except Exception as e:  # onnxruntime's own errors are long; one line is enough
             raise UserInputError(f"{onnx_path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
         check_onnx_matches_head(self.session, onnx_path, info)
+        from convert.onnx_binding import check_binding
+
+        check_binding(self.session, onnx_path, info.model_dir)
 
     def __call__(self, batch):
-        from convert.onnx_export import run_onnx_outputs
+        """Outputs by name for a batch of numpy arrays (finetune.runtimes.collate)."""
+        from convert.onnx_export import PARSER_INPUTS, run_onnx_outputs
 
-        from convert.onnx_export import PARSER_INPUTS
+        ids = batch["input_ids"]
+        types = batch["token_type_ids"] if "token_type_ids" in batch else np.zeros_like(ids)
+        extra = {name: batch[name] for name in PARSER_INPUTS if name in batch}
+        return run_onnx_outputs(self.session, ids, batch["attention_mask"], types, **extra)
 
-        ids = batch["input_ids"].numpy()
-        types = batch["token_type_ids"].numpy() if "token_type_ids" in batch else np.zeros_like(ids)
-        extra = {name: batch[name].numpy() for name in PARSER_INPUTS if name in batch}
-        return run_onnx_outputs(self.session, ids, batch["attention_mask"].numpy(), types, **extra)
+
+def onnx_providers(device):
+    """onnxruntime's execution providers for ``device``: cpu (the default), cuda or cuda:N
+    (CUDAExecutionProvider), or a provider's own name; one line when this install lacks it."""
+    import onnxruntime as ort
+
+    name = device or "cpu"
+    if name.lower() == "cpu":
+        return ["CPUExecutionProvider"]
+    lower = name.lower()
+    if lower == "cuda" or (lower.startswith("cuda:") and lower[5:].isdigit()):
+        provider, options = "CUDAExecutionProvider", {"device_id": int(lower[5:]) if ":" in lower else 0}
+    else:
+        provider, options = name, {}
+    available = ort.get_available_providers()
+    if provider not in available:
+        hint = "; CUDA needs the onnxruntime-gpu package and a CUDA device" if provider.startswith("CUDA") else ""
+        raise UserInputError(f"--device {device}: onnxruntime {ort.__version__} here has no {provider} "
+                             f"(available: {', '.join(available)}){hint}")
+    return [(provider, options), "CPUExecutionProvider"]
 
 
 def _expected_outputs(info):

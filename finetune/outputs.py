@@ -16,12 +16,13 @@ Under torchrun only rank 0 writes: the other ranks build a ``RunOutputs(..., wri
 which keeps the same ``results`` in memory and touches no file.
 """
 import json
+import logging
 import os
-import shutil
 
-from util.files import atomic_write, make_dirs, put_in_place, temp_dir_beside, write_json
+from util.files import atomic_write, discard, make_dirs, put_in_place, temp_dir_beside, write_json
 
 BEST_MODEL = "best_model"
+logger = logging.getLogger(__name__)
 
 
 class RunOutputs:
@@ -58,16 +59,42 @@ class RunOutputs:
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
-    def add_evaluation(self, step, epoch, split, metrics, loss=None, scheduled=None):
+    def add_evaluation(self, step, epoch, split, metrics, loss=None, scheduled=None, collapsed=None):
         record = {"step": step, "epoch": round(epoch, 4), "split": split, "metrics": metrics}
         if loss is not None:
             record["loss"] = loss
         if scheduled is not None:  # False: the extra evaluation at the end, not every logging_steps
             record["scheduled"] = scheduled
+        if collapsed:  # finetune/collapse.py: the predictions show a model that learned nothing
+            record["collapsed"] = collapsed
         self.results["evaluations"].append(record)
         self.log_scalars(split, dict(metrics, loss=loss) if loss is not None else metrics, step)
         self.save_results()
         return record
+
+    def add_final_evaluation(self, step, split, metrics, loss, collapsed):
+        """The best model's evaluation at the end; a collapse is also ``results["collapsed"][split]``
+        (the field a script reads) and a warning in the log."""
+        record = self.add_evaluation(step, 0.0, split, metrics, loss, collapsed=collapsed)
+        record["final"] = True
+        if collapsed:
+            self.results.setdefault("collapsed", {})[split] = collapsed
+            if self.write:
+                from finetune.collapse import warning_line
+
+                logger.warning("%s", warning_line(split, collapsed))
+        self.save_results()
+
+    def record_training(self, steps, epochs, examples, seconds, processes=1):
+        """results.json's ``train``: the steps and epochs run and the throughput (evaluations and
+        checkpoint saves not timed)."""
+        seconds = max(seconds, 1e-9)
+        record = {"steps": steps, "epochs": epochs, "examples": examples, "seconds": round(seconds, 3),
+                  "examples_per_second": round(examples / seconds, 2)}
+        if processes > 1:
+            record["processes"] = processes
+        self.results["train"] = record
+        self.save_results()
 
     def set_best(self, step, split, score, metrics):
         self.results["best"] = {"step": step, "split": split, "score": score, "metrics": metrics}
@@ -77,10 +104,13 @@ class RunOutputs:
         if self.write:
             write_json(os.path.join(self.dir, "results.json"), self.results)
 
-    def save_best_model(self, model, tokenizer, config_dict, result, optimizer=None, scheduler=None):
-        """Replace ``best_model/`` with this model, atomically (temp dir, then rename)."""
+    def save_best_model(self, model, tokenizer, config_dict, result, optimizer=None, scheduler=None, collapsed=None):
+        """Replace ``best_model/`` with this model, atomically (temp dir, then rename); ``collapsed``
+        (finetune/collapse.py) goes into its best_result.json and so into its card."""
         if not self.write:
             return
+        if collapsed:
+            result = dict(result, collapsed=collapsed)
         tmp = temp_dir_beside(self.best_model_dir)
         try:
             model.save_pretrained(tmp)
@@ -98,8 +128,15 @@ class RunOutputs:
                 torch.save(scheduler.state_dict(), os.path.join(tmp, "scheduler.pt"))
             put_in_place(tmp, self.best_model_dir)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            discard(tmp)
             raise
+
+    def refresh_best_model_card(self):
+        """Regenerate ``best_model/README.md`` once results.json holds the final evaluation."""
+        if self.write and os.path.isdir(self.best_model_dir):
+            from convert.model_card import write_finetuned_card
+
+            write_finetuned_card(self.best_model_dir, run_dir=self.dir)
 
     def write_step_metrics(self, split, step, metrics, loss=None):
         """``<split>/<split>-<step>.txt`` with ``  key = value`` lines, as both originals write."""

@@ -102,7 +102,17 @@ def summary_lines(results):
     if best and "score" in best:
         lines.append(f"best {best['split']} {metric} = {best['score']:.2f} at step {best['step']} (best_model/)")
     for split, notes in (results.get("inputs") or {}).items():
-        if "evaluated_examples" in notes:
+        if "held_out_of" in notes:
+            held = notes["examples_held_out"]
+            count = "the" if notes["evaluated_examples"] == held else f"{notes['evaluated_examples']:,} of the"
+            lines.append(f"{split}: {count} {held:,} examples held out of {notes['held_out_of']} "
+                         f"(dev_split {notes['dev_split']}, split_seed {notes['split_seed']})")
+        elif "trained_examples" in notes:
+            left = notes.get("examples_left_for_training")
+            capped = " (max_train_examples)" if notes["trained_examples"] < (left or notes["examples_in_file"]) else ""
+            lines.append(f"trained on {notes['trained_examples']:,} of the {left or notes['examples_in_file']:,} "
+                         f"examples of {split}" + (" left by dev_split" if left else "") + capped)
+        elif "evaluated_examples" in notes:
             lines.append(f"{split} scores above are on {notes['evaluated_examples']:,} of its "
                          f"{notes['examples_in_file']:,} examples (max_eval_examples)")
     return lines

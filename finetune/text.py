@@ -56,7 +56,10 @@ def mecab_decision(config, model_dir):
 
 
 def does_mecab(tokenizer):
-    """Whether ``tokenizer`` runs the mecab tokenization itself (MecabElectraTokenizerFast)."""
+    """Whether ``tokenizer`` runs the mecab tokenization itself (MecabElectraTokenizerFast, or
+    util.rust_tokenizer's RustTokenizer over a mecab_wordpiece vocab)."""
+    if getattr(tokenizer, "runs_mecab", False) is True:
+        return True
     return getattr(tokenizer, "init_kwargs", {}).get("tokenizer_type") == "mecab_wordpiece" and \
         type(tokenizer).__name__ == "MecabElectraTokenizerFast"
 

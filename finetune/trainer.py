@@ -14,47 +14,25 @@ share of each global batch; only rank 0 writes files, logs progress and talks to
 import contextlib
 import inspect
 import logging
-import math
 import os
-import random
 import time
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from finetune import checkpoints, data, distributed, evaluation
+from finetune import checkpoints, collapse, data, distributed, evaluation
 from finetune.evaluation import autocast, format_metrics
 from finetune.models import load_model, load_tokenizer, model_load_errors, reinit_top_layer, resolve_model_dir
 from finetune.nni_glue import NniReporter, in_experiment, trial_ids
+from finetune.optimization import make_optimizer, set_seed
 from finetune.outputs import RunOutputs
+from finetune.plan import describe, make_plan
 from finetune.selection import Selection
 from util import devices
 from util.errors import UserInputError
 from util.files import check_dir_can_be_made
 
 logger = logging.getLogger(__name__)
-
-
-def set_seed(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def make_optimizer(model, config):
-    """AdamW; biases and LayerNorm weights get no weight decay."""
-    from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
-    from transformers.trainer_pt_utils import get_parameter_names
-
-    decayed = {n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS)
-               if "bias" not in n and "LayerNorm" not in n and "layer_norm" not in n}
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in params if n in decayed], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if n not in decayed], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon)
 
 
 class Trainer:
@@ -87,11 +65,12 @@ class Trainer:
 
     def evaluate_during_training(self, step, epoch, scheduled=True):
         config, outputs, selection = self.config, self.outputs, self.selection
-        scores, parts, evaluated = {}, [], {}
+        scores, parts, evaluated, collapsed = {}, [], {}, {}
         for name in selection.splits_during_training():
             metrics, predictions, loss = self.evaluate(self.splits[name])
             evaluated[name] = (metrics, predictions, loss)
-            outputs.add_evaluation(step, epoch, name, metrics, loss, scheduled)
+            collapsed[name] = collapse.check(self.task, predictions, self.splits[name].examples)
+            outputs.add_evaluation(step, epoch, name, metrics, loss, scheduled, collapsed[name])
             if not config.do_nni:
                 outputs.write_step_metrics(name, step, metrics, loss)
             scores[name] = metrics
@@ -109,7 +88,8 @@ class Trainer:
             outputs.set_best(step, selection.selection_split, chosen[selection.metric], chosen)
             if not config.do_nni:
                 outputs.save_best_model(self.model, self.tokenizer, config.as_dict(),
-                                        {"step": step, "split": selection.selection_split, "metrics": chosen})
+                                        {"step": step, "split": selection.selection_split, "metrics": chosen},
+                                        collapsed=collapsed[selection.selection_split])
             message += " (best)"
         if self.context.is_main:
             tqdm.write(message)
@@ -138,7 +118,7 @@ class Trainer:
             checkpoints.save(outputs.dir, step, self.model, self.tokenizer, self.config, state,
                              self.optimizer, self.scheduler, self.scaler)
             checkpoints.tidy(outputs.dir, self.config.save_total_limit, selection.protected_steps(),
-                             self.config.save_optimizer)
+                             self.config.save_optimizer, newest=step)
 
     def record_checkpoint_score(self, step, metrics):
         self.selection.offer_checkpoint(step, metrics)
@@ -171,15 +151,8 @@ class Trainer:
         config, model, context = self.config, self.model, self.context
         features = self.splits["train"].features
         accumulation = config.gradient_accumulation_steps
-        # train_batch_size is per process: each rank runs one batch of each global batch.
-        batches_per_epoch = math.ceil(len(features) / (config.train_batch_size * context.world_size))
-        steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
-        if config.max_steps > 0:
-            total_steps = config.max_steps
-            epochs = math.ceil(total_steps / steps_per_epoch)
-        else:
-            total_steps = max(1, int(steps_per_epoch * config.num_train_epochs))
-            epochs = math.ceil(config.num_train_epochs)
+        self.plan = plan = make_plan(len(features), config, context.world_size)
+        batches_per_epoch, total_steps, epochs = plan.batches_per_epoch, plan.total_steps, plan.epochs
         self.optimizer = make_optimizer(model, config)
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(total_steps * config.warmup_proportion), total_steps)
@@ -193,13 +166,12 @@ class Trainer:
                 start_epoch, skip = start_epoch + 1, 0
         elif self.model_dir and checkpoints.has_optimizer_states(self.model_dir):
             # As the originals: a model directory holding optimizer.pt/scheduler.pt continues them.
-            try:
+            try:  # a damaged file is named by load_training_states itself
                 checkpoints.load_training_states(self.model_dir, self.optimizer, self.scheduler, rng=False)
             except (ValueError, KeyError, RuntimeError) as e:
                 raise UserInputError(f"{self.model_dir}: optimizer.pt/scheduler.pt do not fit this model ({e})") from None
             logger.info("loaded optimizer and scheduler states from %s", self.model_dir)
-        logger.info("training: %d examples, %d epochs, %d optimizer steps, batch %d x %d accumulation",
-                    len(features), epochs, total_steps, config.train_batch_size, accumulation)
+        logger.info("%s", describe(plan, config))
         if context.distributed:
             logger.info("%d processes: global batch %d = %d per process x %d processes x %d accumulation",
                         context.world_size, config.train_batch_size * context.world_size * accumulation,
@@ -265,7 +237,7 @@ class Trainer:
         progress.close()
         self._record_throughput(step, examples_seen, time.perf_counter() - started - eval_seconds)
         if self.selection.selection_split and self.last_eval_step != step:
-            self.evaluate_during_training(step, float(epochs), scheduled=False)
+            self.evaluate_during_training(step, plan.epochs_of(step), scheduled=False)  # not the epochs entered
         if self.selection.selection_split is None:  # nothing to select on: the last model is the one kept
             self.selection.best = {"step": step}
             if not config.do_nni:
@@ -290,15 +262,8 @@ class Trainer:
 
     def _record_throughput(self, step, examples_seen, seconds):
         """Training throughput, without the evaluations in between and the checkpoint saves."""
-        context = self.context
-        seconds = max(seconds, 1e-9)
-        examples_seen = int(distributed.sum_over_ranks(examples_seen, context, self.device))
-        record = {"steps": step, "examples": examples_seen, "seconds": round(seconds, 3),
-                  "examples_per_second": round(examples_seen / seconds, 2)}
-        if context.distributed:
-            record["processes"] = context.world_size
-        self.outputs.results["train"] = record
-        self.outputs.save_results()
+        examples_seen = int(distributed.sum_over_ranks(examples_seen, self.context, self.device))
+        self.outputs.record_training(step, self.plan.epochs_of(step), examples_seen, seconds, self.context.world_size)
 
     # -- after training ------------------------------------------------------------------------
 
@@ -331,9 +296,8 @@ class Trainer:
             else:
                 metrics, predictions, loss = self.evaluate(split)
             final[name] = metrics
-            record = self.outputs.add_evaluation(step, 0.0, name, metrics, loss)
-            record["final"] = True
-            self.outputs.save_results()
+            self.outputs.add_final_evaluation(step, name, metrics, loss,
+                                              collapse.check(self.task, predictions, split.examples))
             if not self.context.is_main:
                 continue
             path = self.outputs.write_predictions(name, self.task.prediction_records(predictions, split.examples))
@@ -389,11 +353,7 @@ def run(config, context=None):
     check_dir_can_be_made(output_dir, f"{config.where('ckpt_dir')}: ckpt_dir")
     resume_from = checkpoints.resume_point(config, output_dir, context.is_main)
 
-    splits = {}
-    for name in ("train", "dev", "test"):
-        path = config.get(f"{name}_file")
-        if path and (name != "train" or config.do_train):
-            splits[name] = data.load_split(task, tokenizer, config, name, path)
+    splits = data.load_splits(task, tokenizer, config)
 
     set_seed(config.seed)
     if resume_from:  # the checkpoint's weights; re-initialising them again would undo training
@@ -415,6 +375,8 @@ def run(config, context=None):
             trainer.train()
         if config.do_eval and not config.do_nni:
             trainer.final_evaluation()
+        if not config.do_nni:
+            outputs.refresh_best_model_card()  # with the final figures, the steps run and any collapse
     finally:
         outputs.close()
     # The closing summary (summary_lines) is printed once, by run_finetune.py's report().

@@ -66,6 +66,8 @@ class CheckpointVariables:
             raise UserInputError(f"{prefix}: cannot read TF checkpoint ({str(e).splitlines()[0]})") from None
         self.shapes = {name: list(shape) for name, shape in shapes.items() if not is_training_state(name)}
         self.all_names = frozenset(shapes)  # training state (Adam slots, global_step) included
+        # That training state by itself: what an exact continuation needs beside the model variables.
+        self.training_state = {name: list(shape) for name, shape in shapes.items() if is_training_state(name)}
         self.global_step = int(self.get("global_step")) if "global_step" in shapes else None
         self.has_optimizer_slots = any(n.endswith(("/adam_m", "/adam_v", "/Adam", "/Adam_1")) for n in shapes)
 
@@ -113,6 +115,8 @@ class ArrayVariables(CheckpointVariables):
     def __init__(self, prefix, arrays, directory, global_step=None, has_optimizer_slots=False):
         self.prefix, self.directory, self._arrays = prefix, directory, arrays
         self.shapes = {name: list(array.shape) for name, array in arrays.items() if not is_training_state(name)}
+        self.all_names = frozenset(arrays)
+        self.training_state = {name: list(array.shape) for name, array in arrays.items() if is_training_state(name)}
         self.global_step, self.has_optimizer_slots = global_step, has_optimizer_slots
 
     def get(self, name):

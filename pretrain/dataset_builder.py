@@ -13,12 +13,13 @@ depends on the inputs, the seed and ``chunk_bytes`` only: the same bytes for any
 """
 import array
 import collections
+import contextlib
 import dataclasses
 import itertools
 import os
 import random
 
-from util import dir_lock, disk_space
+from util import dir_lock, disk_space, signals
 from util.errors import UserInputError
 from util.files import list_files, write_json
 from util.tokenization import KoTokenizer
@@ -272,8 +273,9 @@ class ChunkProcessor:
 _worker_processor = None
 
 
-def _init_worker(processor_args):
+def _init_worker(processor_args, parent_pid):
     global _worker_processor
+    signals.as_worker(parent_pid)  # Ctrl-C is the parent's to handle; end with the parent
     # The processes are the parallelism; Rust threads in each would only contend for the cores.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _worker_processor = ChunkProcessor(*processor_args)
@@ -297,7 +299,7 @@ def _ordered_results(chunks, processor_args, num_processes):
     # writes the records) instead of importing them again.
     with concurrent.futures.ProcessPoolExecutor(
             num_processes, mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker, initargs=(processor_args,)) as pool:
+            initializer=_init_worker, initargs=(processor_args, os.getpid())) as pool:
         pending = collections.deque()
         try:
             for chunk in chunks:
@@ -308,6 +310,9 @@ def _ordered_results(chunks, processor_args, num_processes):
             while pending:
                 chunk, future = pending.popleft()
                 yield chunk, future.result()
+        except BaseException:  # an interrupt, a failed chunk: not waiting for the chunks in flight
+            signals.stop_workers(pool)
+            raise
         finally:
             for _, future in pending:
                 future.cancel()
@@ -354,8 +359,9 @@ def _write_dataset(options, files, tokenizer, total_bytes):
     unk_strings = collections.Counter()
     with dataset_writer.ShardWriter(options.output_dir, options.num_out_files, options.record_io) as writer, \
             tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building examples",
-                 disable=not options.progress) as bar:
-        for chunk, result in _ordered_results(chunks, processor_args, options.num_processes):
+                 disable=not options.progress) as bar, \
+            contextlib.closing(_ordered_results(chunks, processor_args, options.num_processes)) as results:
+        for chunk, result in results:
             for example in result.examples:
                 writer.write(example)
             for field in COUNTS:

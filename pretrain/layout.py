@@ -95,17 +95,18 @@ def torch_checkpoint_path(model_dir, step):
     return os.path.join(model_dir, TORCH_CHECKPOINT_DIR, f"step-{step}.pt")
 
 
-def latest_checkpoint(model_dir):
-    """(backend, path, step) of the model dir's newest checkpoint of either kind, or None.
+def latest_checkpoint(model_dir, kind=None):
+    """(backend, path, step) of the model dir's newest checkpoint of either kind (or of ``kind``,
+    "tf" or "torch"), or None.
 
-    A directory holding both kinds (a TF checkpoint continued by the torch backend, or the
-    reverse) answers with the higher step.
+    A directory holding both kinds (one converted beside the other by convert/torch_tf.py, then
+    continued) answers with the higher step, and with the TF one on a tie.
     """
     found = []
-    tf_prefix = latest_tf_checkpoint(model_dir)
+    tf_prefix = latest_tf_checkpoint(model_dir) if kind in (None, "tf") else None
     if tf_prefix:
         found.append(("tf", tf_prefix, tf_checkpoint_step(tf_prefix)))
-    torch = torch_checkpoints(model_dir)
+    torch = torch_checkpoints(model_dir) if kind in (None, "torch") else []
     if torch:
         found.append(("torch", torch[-1][1], torch[-1][0]))
     return max(found, key=lambda f: f[2]) if found else None

@@ -37,18 +37,25 @@ def resolve_vocab(config, stats=None):
 
 
 def check_model_dir(config, backend, tokenizer=None):
-    """A model dir with checkpoints continues only with the sizes, the vocab and the backend it was trained with."""
+    """A model dir with checkpoints continues only with the sizes, the vocab and the backend it was trained with.
+
+    Both kinds at the newest step (one converted beside the other by convert/torch_tf.py) continue
+    with either backend, each from its own.
+    """
     latest = layout.latest_checkpoint(config.model_dir)
     if latest is None:
         return
-    kind, path, _ = latest
-    if kind != backend:
+    kind, path, step = latest
+    own = layout.latest_checkpoint(config.model_dir, backend) if kind != backend else latest
+    if own is None or own[2] < step:
         other = {"tf": "TF-v1 (model.ckpt-N)", "torch": f"torch ({layout.TORCH_CHECKPOINT_DIR}/)"}
         # The torch backend warm-starts from a TF checkpoint (pretrain/warm_start.py); the reverse needs a conversion.
         start = (f", or start another model_name from it with --hparams '{{\"saved_model\": \"{config.model_dir}\"}}'"
                  if kind == "tf" else "")
         raise UserInputError(f"{config.model_dir}: its newest checkpoint {path} is a {other[kind]} one, and this "
-                             f"run uses --backend {backend}: continue it with --backend {kind}{start}")
+                             f"run uses --backend {backend}: continue it with --backend {kind}, convert it to "
+                             f"continue with {backend} at the same step (python pytorch_convert.py --tf_ckpt_path "
+                             f"{config.model_dir} --to_{backend}_model_dir DIR){start}")
     kept = os.path.join(config.model_dir, "vocab.txt")
     if tokenizer is not None and not layout.is_remote(kept) and os.path.isfile(kept):
         # Same size is not enough: another vocab gives the trained rows other tokens, and conversion would pair them.

@@ -125,9 +125,10 @@ class StepLog:
         return line
 
 
-def resume_line(model_dir, num_train_steps):
-    """'resuming from <checkpoint> at step N of T', or None when the model dir has no checkpoint."""
-    latest = layout.latest_checkpoint(model_dir)
+def resume_line(model_dir, num_train_steps, backend=None):
+    """'resuming from <checkpoint> at step N of T', or None when the model dir has no checkpoint
+    (of ``backend``'s kind, when given: each backend resumes from its own)."""
+    latest = layout.latest_checkpoint(model_dir, backend)
     if not latest:
         return None
     _, path, step = latest

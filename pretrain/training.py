@@ -152,7 +152,8 @@ def train_or_eval(config):
     if config.warm_start:
         warm_start.report(config.warm_start, config.model_dir, write=chief and config.do_train)
     if config.do_train:
-        for line in schedule_check.schedule_warnings(config) + [resume_line(config.model_dir, config.num_train_steps)]:
+        resuming = resume_line(config.model_dir, config.num_train_steps, "tf")
+        for line in schedule_check.schedule_warnings(config) + [resuming]:
             if line:
                 print(line, flush=True)
     guarded = train_kwargs(config, mode)  # stop at a NaN/Inf loss, never checkpoint one

@@ -97,12 +97,12 @@ def source_variables(config, backend="tf"):
     """
     if not config.saved_model:
         return None
-    own = layout.latest_checkpoint(config.model_dir)
-    if own and own[0] == "torch" and backend == "torch":
+    own = layout.latest_checkpoint(config.model_dir, backend)  # each backend resumes from its own kind
+    if own and backend == "torch":
         from pretrain.torch_backend.checkpoint import checkpoint_variables
 
         return checkpoint_variables(own[1]), own[1], True
-    if own and own[0] == "tf" and backend == "tf":
+    if own:
         return CheckpointVariables(own[1]), own[1], True
     path = os.fspath(config.saved_model).rstrip("/")
     torch_checkpoints = layout.torch_checkpoints(path) if layout.isdir(path) else []
@@ -110,9 +110,13 @@ def source_variables(config, backend="tf"):
         from pretrain.torch_backend.checkpoint import checkpoint_variables
 
         return checkpoint_variables(torch_checkpoints[-1][1]), torch_checkpoints[-1][1], False
-    if torch_checkpoints:
+    beside = layout.latest_checkpoint(path, "tf") if torch_checkpoints else None
+    if torch_checkpoints and (beside is None or beside[2] < torch_checkpoints[-1][0]):
+        # A TF checkpoint converted beside the newest torch one (convert/torch_tf.py) is read instead.
         raise UserInputError(f"saved_model {config.saved_model} holds torch checkpoints, which the TF backend does "
-                             "not read: warm-start with --backend torch")
+                             "not read: warm-start with --backend torch, or write a TF one beside the newest "
+                             f"(python pytorch_convert.py --tf_ckpt_path {config.saved_model} --to_tf_model_dir "
+                             f"{config.saved_model})")
     if backend == "torch" and layout.isdir(path) and is_transformers_dir(path):
         from model.checkpoint_reader import transformers_variables
 

@@ -2,9 +2,14 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 import pytest
+
+# Helpers shared by the test packages (process_tree) are imported by their own name: a `tests`
+# package in site-packages shadows ours.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # Nothing a test runs may write under ~: transformers copies a directory's tokenizer class
 # file (auto_map) into HF_MODULES_CACHE, read when transformers is first imported.

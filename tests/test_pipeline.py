@@ -1,5 +1,6 @@
 """The stages meeting each other through the Makefile chain, as `make demo` runs them."""
 import glob
+import json
 import os
 import shutil
 import signal
@@ -8,6 +9,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUMMARY_ROWS = ["vocab", "pretraining examples", "pretraining loss", "discriminator (eval)",
@@ -100,3 +102,33 @@ def test_demo_pretraining_learns_to_detect_replacements(tmp_path):
     assert metrics["disc_recall"] > 0.05, metrics
     assert metrics["disc_auc_real_tokens"] > 0.7 and metrics["disc_prob_std_real_tokens"] > 0.02, metrics
     assert metrics["disc_auc"] > 0.75, metrics
+
+
+@pytest.mark.slow
+def test_make_continued_demo_extends_warm_starts_and_fine_tunes(tmp_path):
+    """The released-model path through make: a stand-in model, then the chain continues it."""
+    config = yaml.safe_load(open(os.path.join(ROOT, "conf", "nsmc", "sample.yaml"), encoding="utf-8"))
+    config.update(num_train_epochs=1, data_dir=os.path.join(ROOT, "data", "finetune_sample"))
+    finetune_config = tmp_path / "sample_one_epoch.yaml"
+    finetune_config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    work = tmp_path / "work"
+    result = subprocess.run(["make", "--no-print-directory", "continued-demo", "-o", ".venv/.installed",
+                             f"PY={sys.executable}", f"WORK={work}", "PRETRAIN_STEPS=100", "CONTINUED_STEPS=20",
+                             f"FINETUNE_CONFIG={finetune_config}"],
+                            cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1"))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    released = work / "released" / "pytorch" / "discriminator"
+    assert sum(1 for _ in open(released / "vocab.txt", encoding="utf-8")) == 1000  # RELEASED_VOCAB_SIZE
+    continued = work / "continued"
+    extension = json.loads((continued / "vocab" / "vocab_extension.json").read_text(encoding="utf-8"))
+    assert extension["num_new"] == 20 and extension["base_vocab_size"] == 1000
+    warm = json.loads((continued / "model" / "warm_start.json").read_text(encoding="utf-8"))
+    assert warm["saved_model"] == str(released) and warm["fresh"] == {} and warm["vocab_extension"]
+    assert (continued / "model" / "model.ckpt-20.index").is_file()
+    assert (continued / "pytorch" / "discriminator" / "model.safetensors").is_file()
+    results = json.loads((continued / "finetune" / "nsmc_sample" / "results.json").read_text(encoding="utf-8"))
+    assert any(e.get("final") for e in results["evaluations"])
+    summary = (continued / "summary.md").read_text(encoding="utf-8")
+    assert "extended: 20 new tokens" in summary and f"| continued from | {released}:" in summary

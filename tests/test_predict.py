@@ -44,7 +44,7 @@ def test_stdin_to_stdout_and_files_with_a_bad_line(best_model, tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     records = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 3, 4, 5] and [r["text"] for r in records] == reviews
-    assert all(r["label"] in ("0", "1") for r in records)
+    assert all(r["label"] in ("negative", "positive") for r in records)
 
     source = tmp_path / "reviews.txt"
     source.write_bytes(("\n".join(reviews[:2]) + "\n\n" + reviews[2] + "\n").encode())

@@ -1,4 +1,4 @@
-"""README's "Start from a released model" commands run as written.
+"""README's "From a released model" commands run as written.
 
 The released model is one that transformers itself creates and saves at KoELECTRA-Small-v3's
 layout (an ElectraForPreTraining and an ElectraForMaskedLM directory with vocab.txt and

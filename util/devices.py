@@ -10,7 +10,7 @@ from util.errors import UserInputError
 
 TF_GPU_INSTALL = ("for the GPU build: pip install -r requirements-gpu.txt (tensorflow[and-cuda]==2.15.1, "
                   "docs/pretraining.md)")
-TORCH_GPU_INSTALL = "for the CUDA build: pip install torch==2.13.0 from PyPI on Linux (README: Installing)"
+TORCH_GPU_INSTALL = "for the CUDA build: pip install torch==2.13.0 from PyPI on Linux (docs/install.md)"
 
 
 def _installed(*names):

@@ -8,6 +8,10 @@ the holder's PID, so a second run's one-line error can name it. The kernel drops
 when its process dies, however it dies, so a lock left by a killed run is simply free: the
 PID it still records is noted and the lock taken over. Any end but a kill removes the file,
 and the directory too when this made it and nothing was written there.
+
+Holding the lock proves that no run of this stage is alive in the directory, so whatever
+temporaries are there were left by a killed one: they are removed as the lock is taken
+(``util.files.remove_stale_temporaries_in``), with a note naming them.
 """
 import contextlib
 import errno
@@ -16,7 +20,7 @@ import os
 import sys
 
 from util.errors import UserInputError
-from util.files import make_dirs
+from util.files import make_dirs, remove_stale_temporaries_in
 
 LOCK_NAME = ".lock"
 
@@ -58,6 +62,29 @@ def _open_locked(path, what, directory):
         os.close(fd)
 
 
+def live_holder(directory):
+    """The PID of a live process holding ``directory``'s lock (0 when it recorded none yet), or
+    None: no lock, or one a killed run left. Only looks: a shared lock is taken and dropped at
+    once, and the lock file is not created."""
+    if "://" in os.fspath(directory):
+        return None
+    try:
+        fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return _recorded_pid(fd) or 0
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def hold(directory, what="output directory", note=None):
     """Hold ``directory``'s lock for the ``with`` block; a held lock is a DirectoryInUseError.
@@ -81,6 +108,7 @@ def hold(directory, what="output directory", note=None):
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         try:
+            remove_stale_temporaries_in(directory, note)
             yield path
         finally:
             # Any end but a kill removes the file (while still holding it), so the directory
@@ -91,9 +119,9 @@ def hold(directory, what="output directory", note=None):
         os.close(fd)  # releases the flock
         # A run that stopped before writing anything (no TFRecords, a bad setting) leaves no
         # empty directory behind: those this call made and nothing filled go again.
-        for path in made:
+        for made_dir in made:
             try:
-                os.rmdir(path)
+                os.rmdir(made_dir)
             except OSError:
                 break
 

@@ -31,6 +31,7 @@ os.environ.setdefault("USE_TF", "0")  # transformers must not pull TensorFlow in
 
 from transformers import ElectraTokenizerFast  # noqa: E402
 
+from util.text_normalization import nfc_first
 from util.tokenization import CONFIG_NAME, VOCAB_NAME, read_tokenizer_config, resolve_vocab_path
 from util.tokenization_mecab_electra import MecabElectraTokenizerFast  # noqa: F401 (re-exported)
 from util.vocab_file import VocabFile
@@ -67,6 +68,9 @@ class KoElectraTokenizerFast(ElectraTokenizerFast):
     def __init__(self, vocab_file=None, *args, **kwargs):
         super().__init__(vocab_file, *args, **kwargs)
         self.source_vocab_file = vocab_file
+        # NFC before BERT's cleaning (util/text_normalization.py): NFD Hangul is read as the
+        # same syllables, in training and in prediction alike.
+        self._tokenizer.normalizer = nfc_first(self._tokenizer.normalizer)
         self.vocab_has_holes = bool(_holes(self._tokenizer.get_vocab(with_added_tokens=False)))
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):

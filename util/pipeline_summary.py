@@ -57,12 +57,19 @@ def collect(work, finetune_dir):
     if os.path.exists(vocab):
         config = _read_json(os.path.join(work, "vocab", "tokenizer_config.json")) or {}
         size = sum(1 for _ in open(vocab, encoding="utf-8"))
-        rows.append(("vocab", f"{size:,} entries ({config.get('tokenizer_type', 'wordpiece')})"))
+        extension = _read_json(os.path.join(work, "vocab", "vocab_extension.json"))
+        added = f", extended: {extension['num_new']} new tokens in [unusedN] slots" if extension else ""
+        rows.append(("vocab", f"{size:,} entries ({config.get('tokenizer_type', 'wordpiece')}){added}"))
     stats = _read_json(os.path.join(work, "tfrecords", "stats.json"))
     if stats:
         rows.append(("pretraining examples", f"{stats['examples']:,} × {stats['max_seq_length']} tokens "
                                              f"from {stats['documents']:,} documents, UNK rate {stats['unk_rate']:.2%}"))
     model_dir = os.path.join(work, "model")
+    warm = _read_json(os.path.join(model_dir, "warm_start.json"))
+    if warm:  # a continued run: what it started from, so the table does not read as from scratch
+        fresh = ", ".join(sorted(warm.get("fresh") or {})) or "none"
+        rows.append(("continued from", f"{warm.get('saved_model')}: {len(warm.get('loaded') or [])} variables "
+                                       f"loaded, started fresh: {fresh}"))
     loss = _scalar_series(model_dir, "loss/total") if os.path.isdir(model_dir) else None
     if loss:
         (s0, v0), (s1, v1) = loss

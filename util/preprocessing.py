@@ -10,6 +10,7 @@ The parent process reads documents and deduplicates; workers clean and split. Wo
 to the pool a bounded window at a time, so memory holds a few batches plus the hash set
 of sentences seen (8 bytes a sentence), never the corpus.
 """
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -18,6 +19,7 @@ import time
 
 from tqdm import tqdm
 
+from util import signals
 from util.corpus_readers import ReadOptions, ReadStats, iter_documents
 from util.errors import UserInputError
 from util.files import atomic_write, list_files
@@ -102,14 +104,19 @@ def _document_batches(paths, options, stats):
 
 
 def _cleaned_batches(batches, num_processes):
-    """Cleaned batches in input order, at most a bounded number in flight."""
+    """Cleaned batches in input order, at most a bounded number in flight.
+
+    The workers end with this process (util/signals.py); an interrupt or error here ends the
+    pool at once (Pool.__exit__ terminates it) instead of waiting for the batches in flight.
+    """
     if num_processes <= 1:
         _quiet_kss()
         for batch in batches:
             yield _clean_batch(batch)
         return
     window = num_processes * BATCHES_IN_FLIGHT_PER_WORKER
-    with multiprocessing.get_context("spawn").Pool(num_processes) as pool:
+    with multiprocessing.get_context("spawn").Pool(num_processes, initializer=signals.as_worker,
+                                                   initargs=(os.getpid(),)) as pool:
         pending = []
         for batch in batches:
             pending.append(pool.apply_async(_clean_batch, (batch,)))
@@ -141,10 +148,12 @@ def preprocess_corpus(corpus_dir, output_file, num_processes=1, options=None, de
     counts = {"documents": 0, "sentences_in": 0, "sentences_out": 0, "duplicates_dropped": 0,
               "characters_removed": 0}
     start = time.time()
-    progress = tqdm(desc="preprocess", unit=" docs", disable=not show_progress)
-    with atomic_write(output_file) as out:
-        batches = _document_batches(paths, options, read_stats)
-        for cleaned in _cleaned_batches(batches, num_processes):
+    # Closed however this ends (an interrupt's line then starts on a line of its own), the pool first.
+    with atomic_write(output_file) as out, \
+            tqdm(desc="preprocess", unit=" docs", disable=not show_progress) as progress, \
+            contextlib.closing(_cleaned_batches(_document_batches(paths, options, read_stats),
+                                                num_processes)) as cleaned_batches:
+        for cleaned in cleaned_batches:
             for sentences, removed in cleaned:
                 counts["characters_removed"] += removed
                 counts["sentences_in"] += len(sentences)
@@ -163,7 +172,6 @@ def preprocess_corpus(corpus_dir, output_file, num_processes=1, options=None, de
                     counts["documents"] += 1
                     counts["sentences_out"] += written
             progress.update(len(cleaned))
-        progress.close()
         if counts["sentences_out"] == 0:
             reasons = "; ".join(read_stats.warnings[:3]) or "every line was empty after cleaning"
             raise UserInputError(f"no usable text under {corpus_dir} ({reasons})")

@@ -13,6 +13,7 @@ vocab our tokens equal transformers' tokens. ``mecab_wordpiece`` is the publishe
 system's algorithm (util/mecab_wordpiece.py): mecab-ko morphemes per eojeol, later ones
 ``##``-prefixed, a piece missing from the vocab spelled out in characters.
 
+Text is composed to NFC and cleaned of invisible characters first (util/text_normalization.py).
 Lower-casing never strips accents: BERT's accent stripping runs NFD, which turns every
 Hangul syllable into jamo (한 -> ᄒ ᅡ ᆫ) and then into [UNK].
 """
@@ -20,6 +21,7 @@ import os
 
 from util.errors import UserInputError
 from util.mecab_wordpiece import SPECIAL_TOKEN_RE, MecabWordPiece, mecab_tagger
+from util.text_normalization import nfc_first, normalize_text
 from util.vocab_file import SPECIAL_TOKENS, VocabFile, load_vocab  # noqa: F401 (re-exported)
 
 TOKENIZER_TYPES = ("wordpiece", "mecab_wordpiece")
@@ -130,6 +132,8 @@ class KoTokenizer:
                 self.vocab_file, clean_text=True, handle_chinese_chars=True,
                 strip_accents=False, lowercase=self.do_lower_case,
             )
+            # NFC first, as every tokenizer here (util/text_normalization.py).
+            self.backend.normalizer = nfc_first(self.backend.normalizer)
             self._mecab = None
 
     @classmethod
@@ -174,7 +178,12 @@ class KoTokenizer:
 
     @property
     def vocab_sha256(self):
+        """The vocab's identity, by tokens (util/vocab_file.py): a CRLF copy has the same."""
         return self._file.sha256
+
+    def vocab_matches(self, digest):
+        """Whether a recorded ``vocab_sha256`` (stats.json, vocab_extension.json) is this vocab's."""
+        return self._file.matches(digest)
 
     @property
     def config(self):
@@ -182,13 +191,13 @@ class KoTokenizer:
 
     def tokenize_batch(self, texts):
         if self._mecab is not None:
-            return [self._mecab.tokenize(t) for t in texts]
+            return [self._mecab.tokenize(normalize_text(t)) for t in texts]
         return [e.tokens for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_batch(self, texts):
         """Token ids without [CLS]/[SEP], one list per text."""
         if self._mecab is not None:
-            return [self.convert_tokens_to_ids(self._mecab.tokenize(t)) for t in texts]
+            return [self.convert_tokens_to_ids(self._mecab.tokenize(normalize_text(t))) for t in texts]
         return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def unk_strings(self, texts):

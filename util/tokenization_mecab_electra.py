@@ -14,6 +14,7 @@ pretraining data were made): split on whitespace into eojeols; run mecab-ko on e
 eojeol alone; keep the first morpheme as is and prefix every later one with ``##``; a
 piece the vocab has is one token, any other piece is spelled out in characters without
 ``##``, each looked up alone (``[UNK]`` when missing). Offsets point into the original text.
+Text is composed to NFC and cleaned of invisible characters first (``mecab_normalizer``).
 
 vocab.txt is read as upstream reads it: an id is a line number, and a token written on two
 lines maps to the later line. The earlier line is an id no token maps to (a *hole*); the
@@ -21,6 +22,7 @@ Rust serializer prints a warning whenever a model with holes is serialized, so t
 handed to transformers (which deep-copies it) has the holes filled with placeholders and
 gets its real model afterwards.
 """
+import functools
 import json
 import os
 import re
@@ -28,7 +30,6 @@ import shutil
 
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordLevel
-from transformers import PreTrainedTokenizerFast
 
 PREFIX = "##"
 VOCAB_NAME = "vocab.txt"
@@ -107,52 +108,92 @@ class MecabPreTokenizer:
         return out
 
 
+def mecab_normalizer(do_lower_case):
+    """NFC (NFD Hangul would reach mecab as loose jamo), then BERT's cleaning: NUL, U+FFFD and
+    invisible characters (Unicode Cc other than TAB/LF/CR, Cf such as U+200B and the BOM, Cs,
+    Co, Cn) dropped, whitespace made a space; as the repository's WordPiece tokenizers do."""
+    steps = [normalizers.NFC(), normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False,
+                                                           strip_accents=False, lowercase=False)]
+    return normalizers.Sequence(steps + ([normalizers.Lowercase()] if do_lower_case else []))
+
+
 def _holes(ids):
     """Ids below the largest that no token maps to (a repeated token's earlier lines)."""
     used = set(ids.values())
     return [i for i in range(max(used) + 1) if i not in used] if used else []
 
 
-class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
-    """The published Dialog-KoELECTRA mecab tokenization as a transformers fast tokenizer."""
+def mecab_backend(ids, do_lower_case=False, model_ids=None):
+    """The Rust tokenizer: NFC and cleaning, mecab pieces, WordLevel ids, [CLS] A [SEP] (B [SEP]).
 
-    vocab_files_names = {"vocab_file": VOCAB_NAME}
-    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    ``model_ids`` (default ``ids``) is the id map the WordLevel model is built on. The custom
+    mecab pre-tokenizer does not serialize, so the backend gets a stand-in that does; call
+    ``use_mecab(backend, ids)`` once nothing will copy it any more."""
+    backend = Tokenizer(WordLevel(model_ids or ids, unk_token="[UNK]"))
+    backend.normalizer = mecab_normalizer(do_lower_case)
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # serializable stand-in
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    backend.decoder = decoders.WordPiece(prefix=PREFIX)
+    return backend
 
-    def __init__(self, vocab_file, do_lower_case=False, **kwargs):
-        ids = read_vocab_ids(vocab_file)
-        holes = _holes(ids)
-        filled = {**ids, **{f"[line {i + 1}: repeated later]": i for i in holes}}
-        backend = Tokenizer(WordLevel(filled, unk_token="[UNK]"))
-        if do_lower_case:
-            backend.normalizer = normalizers.Lowercase()
-        backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # serializable stand-in, replaced below
-        backend.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-        backend.decoder = decoders.WordPiece(prefix=PREFIX)
-        for key, value in SPECIALS.items():
-            kwargs.setdefault(key, value)
-        for key in ("tokenizer_object", "tokenizer_file", "tokenizer_type", "tokenizer_class"):
-            kwargs.pop(key, None)
-        super().__init__(tokenizer_object=backend, do_lower_case=bool(do_lower_case),
-                         tokenizer_type="mecab_wordpiece", **kwargs)
-        self.source_vocab_file = vocab_file
-        self.do_lower_case = bool(do_lower_case)
-        if holes:
-            self._tokenizer.model = WordLevel(dict(ids), unk_token="[UNK]")
-        self._tokenizer.pre_tokenizer = pre_tokenizers.PreTokenizer.custom(MecabPreTokenizer(ids))
 
-    def __reduce__(self):
-        # The Python pre-tokenizer does not serialize; rebuild from the vocab file.
-        return (_rebuild, (type(self), self.source_vocab_file, self.do_lower_case, self.model_max_length))
+def use_mecab(backend, ids):
+    backend.pre_tokenizer = pre_tokenizers.PreTokenizer.custom(MecabPreTokenizer(ids))
+    return backend
 
-    def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
-        """vocab.txt byte for byte (transformers would rewrite it from the id map, dropping a
-        repeated token's earlier line), this file, and a config that maps AutoTokenizer here."""
-        save_class_files(save_directory, self.source_vocab_file)
-        return tuple(file_names) + (os.path.join(save_directory, VOCAB_NAME),
-                                    os.path.join(save_directory, MODULE_NAME + ".py"))
+
+def __getattr__(name):
+    # The transformers class is made on first use, so the Rust backend above can be built
+    # where transformers is not imported (an onnxruntime-only predictor, util/rust_tokenizer.py).
+    if name == CLASS_NAME:
+        return _tokenizer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer_class():
+    from transformers import PreTrainedTokenizerFast
+
+    class MecabElectraTokenizerFast(PreTrainedTokenizerFast):
+        """The published Dialog-KoELECTRA mecab tokenization as a transformers fast tokenizer."""
+
+        vocab_files_names = {"vocab_file": VOCAB_NAME}
+        model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+
+        def __init__(self, vocab_file, do_lower_case=False, **kwargs):
+            ids = read_vocab_ids(vocab_file)
+            holes = _holes(ids)
+            filled = {**ids, **{f"[line {i + 1}: repeated later]": i for i in holes}}
+            backend = mecab_backend(ids, do_lower_case, filled)
+            for key, value in SPECIALS.items():
+                kwargs.setdefault(key, value)
+            for key in ("tokenizer_object", "tokenizer_file", "tokenizer_type", "tokenizer_class"):
+                kwargs.pop(key, None)
+            super().__init__(tokenizer_object=backend, do_lower_case=bool(do_lower_case),
+                             tokenizer_type="mecab_wordpiece", **kwargs)
+            self.source_vocab_file = vocab_file
+            self.do_lower_case = bool(do_lower_case)
+            if holes:
+                self._tokenizer.model = WordLevel(dict(ids), unk_token="[UNK]")
+            use_mecab(self._tokenizer, ids)
+
+        def __reduce__(self):
+            # The Python pre-tokenizer does not serialize; rebuild from the vocab file.
+            return (_rebuild, (type(self), self.source_vocab_file, self.do_lower_case, self.model_max_length))
+
+        def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
+            """vocab.txt byte for byte (transformers would rewrite it from the id map, dropping a
+            repeated token's earlier line), this file, and a config that maps AutoTokenizer here."""
+            save_class_files(save_directory, self.source_vocab_file)
+            return tuple(file_names) + (os.path.join(save_directory, VOCAB_NAME),
+                                        os.path.join(save_directory, MODULE_NAME + ".py"))
+
+    # Found by name (pickle, transformers' dynamic modules) through the module's __getattr__.
+    MecabElectraTokenizerFast.__module__ = __name__
+    MecabElectraTokenizerFast.__qualname__ = CLASS_NAME
+    return MecabElectraTokenizerFast
 
 
 def _rebuild(cls, vocab_file, do_lower_case, model_max_length):

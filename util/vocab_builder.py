@@ -24,6 +24,7 @@ import time
 
 from tqdm import tqdm
 
+from util import signals
 from util.errors import UserInputError
 from util.files import atomic_write, write_json
 from util.mecab_wordpiece import EojeolPieces
@@ -86,13 +87,19 @@ def _count_corpus(corpus, do_lower_case, num_processes):
         results = map(_count_chunk, chunks())
         pool = None
     else:
-        pool = multiprocessing.get_context("spawn").Pool(num_processes)
+        # Workers end with this process and leave Ctrl-C to it (util/signals.py).
+        pool = multiprocessing.get_context("spawn").Pool(num_processes, initializer=signals.as_worker,
+                                                         initargs=(os.getpid(),))
         results = pool.imap(_count_chunk, chunks(), chunksize=1)
     try:
         for chunk_chars, chunk_counts in results:
             chars.update(chunk_chars)
             counts.update(chunk_counts)
             progress.update(LINES_PER_CHUNK)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()  # an interrupt or a failed chunk: the chunks in flight are not waited for
+        raise
     finally:
         progress.close()
         if pool is not None:

@@ -5,6 +5,13 @@ later one, and the earlier id is simply never produced: the published Dialog-KoE
 vocab has five such tokens (and no final newline), and its model has one embedding row
 per line, so ``vocab_size`` is the line count, not the number of distinct tokens.
 Numbering distinct tokens instead would shift every id after the first duplicate.
+
+A vocab's identity (``sha256``, recorded in a dataset's stats.json and in vocab_extension.json)
+is that of its tokens in order, not of the file's bytes: a CRLF copy or one without a final
+newline gives the same ids, so it is the same vocab. The digest is the sha256 of the tokens,
+each followed by ``\n``: for the usual file (LF, a final newline) that is the file's own
+sha256, which is what those records held before, so they still match; ``matches`` also
+accepts the byte sha256 of the very file, which older records of other files hold.
 """
 import hashlib
 import logging
@@ -61,7 +68,17 @@ class VocabFile:
 
     @property
     def sha256(self):
+        """The vocab's identity: its tokens in order, whatever the line endings."""
+        return hashlib.sha256("".join(t + "\n" for t in self.tokens).encode("utf-8")).hexdigest()
+
+    @property
+    def file_sha256(self):
         return hashlib.sha256(self.raw).hexdigest()
+
+    def matches(self, digest):
+        """Whether a recorded vocab sha256 is this vocab's: by tokens, or (older records) by
+        this file's bytes."""
+        return digest in (self.sha256, self.file_sha256)
 
 
 def load_vocab(vocab_file):

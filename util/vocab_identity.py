@@ -58,7 +58,7 @@ def check_vocab_of_model(vocab_file, model_vocab_file, model, allow_extension=Tr
                              f"{difference_line(vocab_file, model_vocab_file, difference)}; {fix}")
     record = read_json(record_path, "vocab extension")
     recorded = record.get("base_vocab_sha256") if isinstance(record, dict) else None
-    if recorded != base.sha256:
+    if not base.matches(recorded):  # by tokens, or an older record's file bytes
         raise UserInputError(f"{record_path}: base_vocab_sha256 {str(recorded)[:16]}… is not {model_vocab_file}'s "
                              f"({base.sha256[:16]}…): the extension was made from another vocab, not the one of "
                              f"{model}; {fix}")
@@ -103,8 +103,9 @@ def check_converted_vocab(model_dir):
     recorded = (read_json(config_path, "model config") or {}).get(RECORD_KEY)
     if not recorded:
         return
-    actual = VocabFile(vocab_path).sha256
-    if actual != recorded:
+    vocab = VocabFile(vocab_path)
+    actual = vocab.sha256
+    if not vocab.matches(recorded):
         raise UserInputError(f"{vocab_path}: not the vocab this model was trained with: {config_path} records "
                              f"{RECORD_KEY} {recorded[:16]}… (written by pytorch_convert.py from the pretraining "
                              f"vocab), this file's is {actual[:16]}…; put back the vocab.txt the conversion wrote")

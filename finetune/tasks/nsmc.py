@@ -10,5 +10,6 @@ from finetune.tasks.sequence_classification import SequenceClassificationTask
 @register("nsmc")
 class NSMC(SequenceClassificationTask):
     label_list = ("0", "1")
+    label_names = {"0": "negative", "1": "positive"}
     columns = ("document", None, "label")
     primary_metric = "accuracy"

@@ -68,6 +68,10 @@ class SequenceClassificationTask(Task):
     kind = "classification"
     primary_metric = "accuracy"
     label_list = ()
+    # What the model calls each label, by its value in the data files (NSMC: "0" -> "negative"):
+    # config.json's id2label, so predictions, pipelines and the model card say it. A family
+    # without names keeps the values.
+    label_names = {}
     # Column names in the canonical file: text_a, text_b (None for single sentences), label.
     columns = (None, None, None)
     skip_empty_pairs = False
@@ -128,7 +132,7 @@ class SequenceClassificationTask(Task):
         if self.kind == "regression":
             head = {"num_labels": 1, "problem_type": "regression"}
         else:
-            labels = self.labels()
+            labels = [self.label_names.get(label, label) for label in self.labels()]
             head = {
                 "num_labels": len(labels),
                 "id2label": dict(enumerate(labels)),

@@ -12,7 +12,8 @@ previous checkpoint as the newest. Nothing is named like TF's ``checkpoint`` sta
 - ``optimizer`` (the ``adam_m``/``adam_v`` slots), ``scheduler`` (the schedule's position),
   ``scaler`` (fp16's loss scale), ``step`` and ``seed``;
 - ``ranks``: per torchrun rank, its RNG states (torch CPU and CUDA, Python, numpy, the masking
-  generator) and its data position (PretrainingBatches.state_dict()).
+  generator) and its data position (PretrainingBatches.state_dict()); empty in a checkpoint
+  converted from a TF one (``converted_from`` names it), whose run draws afresh from there.
 
 A resumed run restores all of it, so it continues exactly as an uninterrupted run would have.
 Everything is stored as tensors and plain Python values and read with ``weights_only=True``.
@@ -58,15 +59,23 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def save(model_dir, step, model, optimizer, scheduler, scaler, seed, tf_names, ranks):
-    """Write step-<step>.pt atomically; returns its path."""
+def save(model_dir, step, model, optimizer, scheduler, scaler, seed, tf_names, ranks, scaler_state=None,
+         converted_from=None):
+    """Write step-<step>.pt atomically; returns its path.
+
+    A TF checkpoint converted to this format (convert/torch_tf.py) has no ranks (no torch RNG
+    states or data position to restore), its loss scale as ``scaler_state`` and its prefix as
+    ``converted_from``.
+    """
     path = layout.torch_checkpoint_path(model_dir, step)
     make_dirs(os.path.dirname(path), "model dir")
     state = {"format": FORMAT, "step": step, "seed": seed, "model": model.state_dict(),
              "tf_names": {name: [tf, bool(transpose)] for name, (tf, transpose) in tf_names.items()},
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "scaler": scaler.state_dict() if scaler is not None else None, "world_size": len(ranks),
+             "scaler": scaler.state_dict() if scaler is not None else scaler_state, "world_size": len(ranks),
              "ranks": ranks}
+    if converted_from:
+        state["converted_from"] = converted_from
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
     return path

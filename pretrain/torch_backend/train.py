@@ -119,7 +119,8 @@ def train_or_eval(config, procs):
         warm_start.report(config.warm_start, config.model_dir, write=procs.is_main and config.do_train)
     resumed = checkpoint.read(latest[-1][1]) if latest else None
     if config.do_train:
-        for line in schedule_check.schedule_warnings(config) + [resume_line(config.model_dir, config.num_train_steps)]:
+        resuming = resume_line(config.model_dir, config.num_train_steps, "torch")
+        for line in schedule_check.schedule_warnings(config) + [resuming]:
             if line:
                 print(line, flush=True)
     seed = run_seed(config, procs, resumed)
@@ -249,10 +250,14 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
     torch.manual_seed(int(dropout_seed))
     random.seed(int(python_seed))
     np.random.seed(int(numpy_seed))
-    if resumed is not None and resumed["world_size"] == procs.world:
+    if resumed is not None and resumed["ranks"] and resumed["world_size"] == procs.world:
         own = resumed["ranks"][procs.rank]
         batches.load_state_dict(own["data"])
         checkpoint.set_rng_state(own["rng"], generator)
+    elif resumed is not None and not resumed["ranks"]:
+        print(f"continuing {resumed.get('converted_from', 'a converted checkpoint')}: the model, Adam slots and "
+              "schedule continue; the data order and random draws start afresh (a TF checkpoint holds no torch "
+              "RNG states or data position), as the TF backend's own restart does", flush=True)
     elif resumed is not None:
         print(f"the checkpoint was written by {resumed['world_size']} process(es), this run has {procs.world}: the "
               "model, optimizer and schedule continue; the data order and random draws start afresh", flush=True)

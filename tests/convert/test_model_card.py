@@ -96,7 +96,7 @@ def test_fine_tuned_best_model_card_from_the_runs_files(tmp_path, monkeypatch, t
     write_finetuned_card(str(best_model))
     _, body = read_card(best_model)
     assert f"| {final['split']} | {final['step']} | {final['metrics']['accuracy']:.2f} |" in body
-    assert f"| trained steps (examples) | {results['train']['steps']} (" in body
+    assert f"| trained | {results['train']['steps']} optimizer steps = " in body
     assert "Final evaluation" in body
 
     # Every checkpoint-N/ carries its own card, with the evaluation taken at its step.
@@ -105,5 +105,5 @@ def test_fine_tuned_best_model_card_from_the_runs_files(tmp_path, monkeypatch, t
     front, body = read_card(checkpoint)
     assert at_3 and "# nsmc_card\n" in body
     assert f"| {at_3[0]['split']} | 3 | {at_3[0]['metrics']['accuracy']:.2f} |" in body
-    assert "| trained steps (examples) | 3 |" in body and "Evaluation at this step" in body
+    assert "| trained | 3 optimizer steps |" in body and "Evaluation at this step" in body
     assert front["model-index"][0]["results"][0]["dataset"]["split"] == at_3[0]["split"]

@@ -101,3 +101,55 @@ def test_a_second_evaluation_with_upstreams_masking_gets_its_own_table(tmp_path)
                          "(3 seeds ours, 3 seeds upstream)")[1]
     assert "| disc_auc_real_tokens | 0.7467 ± 0.0058 | 0.7667 ± 0.0058 | **no** (p 0.01) |" in crossed
     assert "disc_loss" not in crossed  # only what the second evaluation wrote
+
+
+def test_torch_runs_get_their_columns_and_the_page_regenerates_from_the_committed_record(tmp_path):
+    import shutil
+
+    work = tmp_path / "parity"
+    for seed, (ours, torch, upstream) in enumerate([(0.70, 0.71, 0.71), (0.72, 0.70, 0.69)], start=1):
+        fake_run(work, f"ours_real_t2_seed{seed}", 1000, ours)
+        fake_run(work, f"torch_real_t2_seed{seed}", 1000, torch)
+        fake_run(work, f"upstream_real_t2_seed{seed}", 1000, upstream)
+    docs = tmp_path / "docs"
+    out = docs / "pretraining_parity.md"
+    write_report(str(work), str(out))
+    text = out.read_text(encoding="utf-8")
+    assert "## real_t2 generator (2 seeds ours, 2 seeds torch, 2 seeds upstream)" in text
+    assert ("| metric | ours (mean ± std) | torch (mean ± std) | upstream (mean ± std) | ours within upstream's spread "
+            "(Welch p) | torch within upstream's spread (Welch p) |") in text
+    assert "| disc_auc_real_tokens | 0.7100 ± 0.0141 | 0.7050 ± 0.0071 | 0.7000 ± 0.0141 | yes (p 0.55) | yes (p 0.71) |" \
+        in text
+    assert "`torch` is ours trained by the PyTorch backend" in text
+    assert "Every run's metrics are kept in `pretraining_parity_runs.json`" in text
+    record = json.loads((docs / "pretraining_parity_runs.json").read_text(encoding="utf-8"))
+    assert sorted((r["system"], r["seed"]) for r in record["runs"]) == [
+        ("ours", 1), ("ours", 2), ("torch", 1), ("torch", 2), ("upstream", 1), ("upstream", 2)]
+    assert record["runs"][0]["results"] == {"disc_auc_real_tokens": 0.70, "disc_loss": 0.3}
+
+    # The runs' directories gone (they are git-ignored): the record alone gives the same page.
+    shutil.rmtree(work)
+    (docs / "figures" / "parity_loss.png").unlink()
+    write_report(None, str(out))
+    assert out.read_text(encoding="utf-8") == text and (docs / "figures" / "parity_loss.png").is_file()
+
+    # A run found again replaces its record; the others stay.
+    fake_run(work, "torch_real_t2_seed2", 1000, 0.74)
+    write_report(str(work), str(out))
+    record = json.loads((docs / "pretraining_parity_runs.json").read_text(encoding="utf-8"))
+    assert [r["results"]["disc_auc_real_tokens"] for r in record["runs"] if r["system"] == "torch"] == [0.71, 0.74]
+    assert len(record["runs"]) == 6
+
+
+def test_no_runs_anywhere_is_one_line_and_the_page_is_kept(tmp_path):
+    import pytest
+
+    from util.errors import UserInputError
+
+    out = tmp_path / "pretraining_parity.md"
+    out.write_text("the page as it was\n")
+    with pytest.raises(UserInputError, match=r"pretraining_parity_runs.json holds no runs: pass --work"):
+        write_report(None, str(out))
+    with pytest.raises(UserInputError, match=r"^no parity runs: none finished under --work"):
+        write_report(str(tmp_path / "parity"), str(out))
+    assert out.read_text() == "the page as it was\n"

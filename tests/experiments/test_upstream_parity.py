@@ -82,3 +82,48 @@ def test_seeds_alternate_between_systems_and_can_start_later():
         ("ours", "real_t2", 1), ("upstream", "real_t2", 1), ("ours", "real_t2", 2), ("upstream", "real_t2", 2)]
     # Two processes can share one setting: seeds 1-3 in one, 4-6 in the other.
     assert [seed for _, _, seed in planned_runs("ourswr", "real_t2", 4, 3)] == [4, 5, 6]
+
+
+@pytest.mark.slow
+def test_a_torch_run_is_scored_by_the_same_tf_evaluations_as_ours(tmp_path, monkeypatch):
+    import argparse
+
+    from experiments import upstream_parity
+    from experiments.parity_report import write_report
+    from pretrain import layout
+
+    ratings = tmp_path / "ratings_train.txt"
+    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(200)]
+    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data_dir = str(tmp_path / "data")
+    build_data(str(ratings), data_dir, reviews=200)
+    tiny = {"model_size": "small", "max_seq_length": 64, "train_batch_size": 8, "eval_batch_size": 8,
+            "num_warmup_steps": 1, "num_eval_steps": 4, "save_checkpoints_steps": 2, "iterations_per_loop": 2,
+            "model_hparam_overrides": {"num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 1,
+                                       "intermediate_size": 128, "max_position_embeddings": 64}}
+    monkeypatch.setattr(upstream_parity, "HPARAMS", tiny)
+    work = tmp_path / "parity"
+    args = argparse.Namespace(work=str(work), data_dir=data_dir, steps=2, evaluate_only=False, upstream_dir=None)
+    model_dirs = {system: upstream_parity.train_and_evaluate(system, "real_t2", 1, args)
+                  for system in ("ours", "torch")}
+
+    torch_dir = model_dirs["torch"]
+    assert [step for step, _ in layout.torch_checkpoints(torch_dir)] == [2]
+    assert layout.latest_tf_checkpoint(torch_dir) == os.path.join(torch_dir, "model.ckpt-2")  # written beside
+    for model_dir in model_dirs.values():
+        # The same evaluation for both: the TF backend, EVAL_SEED, and upstream's masking in its own pass.
+        log = open(os.path.join(model_dir, "eval.log"), encoding="utf-8").read()
+        assert log.startswith("backend tf: --backend tf")
+        config = json.load(open(os.path.join(model_dir, "pretrain_config.json"), encoding="utf-8"))
+        assert (config["seed"], config["do_train"]) == (upstream_parity.EVAL_SEED, False)
+        results = open(os.path.join(model_dir, "results", "unsup_results.txt"), encoding="utf-8").read()
+        assert "global_step = 2" in results and "masked_lm_loss" in results  # the step-2 checkpoint: the TF one
+        crossed = os.path.join(model_dir, upstream_parity.UPSTREAM_MASKING_EVAL, "results", "unsup_results.txt")
+        assert "masked_lm_loss" in open(crossed, encoding="utf-8").read()
+    # The torch run's TensorBoard curve is read like the others'.
+    out = tmp_path / "docs" / "pretraining_parity.md"
+    write_report(str(work), str(out))
+    record = json.load(open(tmp_path / "docs" / "pretraining_parity_runs.json", encoding="utf-8"))
+    torch_run = [r for r in record["runs"] if r["system"] == "torch"][0]
+    assert [step for step, _ in torch_run["curve"]][-1] == 2 and torch_run["steps"] == 2
+    assert "## real_t2 generator (1 seed ours, 1 seed torch, 0 seeds upstream)" in out.read_text(encoding="utf-8")

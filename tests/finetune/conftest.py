@@ -37,3 +37,27 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def nsmc_model(tmp_path_factory):
+    """A best_model/ fine-tuned on real NSMC reviews (serving_models.make_nsmc_model)."""
+    from serving_models import SHARED, make_nsmc_model
+
+    if not os.path.isdir(SHARED):
+        pytest.skip("../shared/data is not on this machine")
+    return make_nsmc_model(str(tmp_path_factory.mktemp("nsmc-model")))
+
+
+@pytest.fixture(scope="session")
+def pair_model(tmp_path_factory):
+    from serving_models import make_pair_model
+
+    return make_pair_model(str(tmp_path_factory.mktemp("pair-model")))
+
+
+@pytest.fixture(scope="session")
+def ner_model(tmp_path_factory):
+    from serving_models import make_ner_model
+
+    return make_ner_model(str(tmp_path_factory.mktemp("ner-model")))

@@ -70,12 +70,14 @@ def test_single_sentence_labels_match_the_trainers_predictions(finetuned):
     predictor = Predictor(str(out / "best_model"), batch_size=7)  # batches of mixed lengths
     assert predictor.info.kind == "classification" and predictor.info.pair_input is False
     got = predictor.predict([e["text_a"] for e in expected])
-    assert [g["label"] for g in got] == [e["prediction"] for e in expected]
+    # The model names NSMC's labels (finetune/tasks/nsmc.py); the trainer's file keeps the data's values.
+    named = {"0": "negative", "1": "positive"}
+    assert [g["label"] for g in got] == [named[e["prediction"]] for e in expected]
     for g in got:
-        assert set(g["probabilities"]) == {"0", "1"}
+        assert set(g["probabilities"]) == {"negative", "positive"}
         assert abs(sum(g["probabilities"].values()) - 1.0) < 1e-5
         assert g["probabilities"][g["label"]] == max(g["probabilities"].values())
-    assert len({round(g["probabilities"]["1"], 6) for g in got}) > 1  # not one constant answer
+    assert len({round(g["probabilities"]["positive"], 6) for g in got}) > 1  # not one constant answer
 
 
 def test_pair_classification_and_regression_match_the_trainer(finetuned):
@@ -260,7 +262,8 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     expected = read_jsonl(out / "predictions_test.jsonl")
     predictor = Predictor(str(out / "best_model"))
     got = predictor.predict([e["text_a"] for e in expected])
-    assert [g["label"] for g in got] == [e["prediction"] for e in expected]
+    named = {"0": "negative", "1": "positive"}
+    assert [g["label"] for g in got] == [named[e["prediction"]] for e in expected]
     # The features are the training run's own (its task and tokenizer), not plain WordPiece's.
     from transformers import ElectraTokenizerFast
 
@@ -271,9 +274,10 @@ def test_mecab_vocab_text_is_split_as_in_training(tmp_path):
     config = load_config(str(tmp_path / "run.yaml"), extra_defaults=task_config_defaults())
     trainer_tokenizer = load_tokenizer(config, resolve_model_dir(config))
     text = "배우들의 연기가 좋았어요"
-    example = [Example("0", text, None, "0", 1)]
-    ours = predictor.task.build_features(example, predictor.tokenizer, 64, "p")[0]["input_ids"]
-    training = get_task(config.task, config).build_features(example, trainer_tokenizer, 64, "p")[0]["input_ids"]
+    ours = predictor.task.build_features([Example("0", text, None, "negative", 1)], predictor.tokenizer, 64,
+                                         "p")[0]["input_ids"]  # the predictor's labels are the model's names
+    training = get_task(config.task, config).build_features([Example("0", text, None, "0", 1)], trainer_tokenizer,
+                                                            64, "p")[0]["input_ids"]
     plain = ElectraTokenizerFast(os.path.join(mecab_dir, "vocab.txt"), do_lower_case=False)(text)["input_ids"]
     assert ours == training != plain
 

@@ -1,4 +1,6 @@
 """Any local transformers encoder fine-tunes: BERT, ALBERT, Funnel and DistilBERT directories too."""
+import json
+import logging
 import os
 import shutil
 
@@ -9,8 +11,9 @@ from finetune.config import load_config
 from finetune.models import encoder_layers, reinit_top_layer
 from finetune.tasks import get_task
 from finetune.trainer import run
+from util.errors import UserInputError
 
-from finetune_helpers import tiny_run_config
+from finetune_helpers import make_tiny_electra, tiny_run_config
 
 
 def tiny_config(kind, vocab_size):
@@ -58,3 +61,50 @@ def test_other_encoders_fine_tune(kind, tmp_path, write_yaml, tiny_model_dir):
     results = run(config)
     assert results["best"]["step"] == 3 and 0.0 <= results["best"]["score"] <= 100.0
     assert os.path.isfile(tmp_path / "ckpt" / "nsmc_tiny" / "best_model" / "config.json")
+
+
+# -- an ELECTRA generator is not what ELECTRA fine-tunes -------------------------------------
+
+def make_generator(directory, discriminator=None):
+    """A tiny ElectraForMaskedLM directory with its vocab, as pytorch_convert.py writes a generator."""
+    from transformers import ElectraConfig, ElectraForMaskedLM
+
+    source = discriminator or make_tiny_electra(str(directory) + "-source")
+    config = ElectraConfig.from_pretrained(source)
+    ElectraForMaskedLM(config).save_pretrained(directory)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(source, name), directory)
+    return str(directory)
+
+
+def test_a_generator_directory_is_one_line_pointing_at_the_discriminator(tmp_path, write_yaml):
+    discriminator = make_tiny_electra(str(tmp_path / "dialog-koelectra-tiny-discriminator"))
+    generator = make_generator(tmp_path / "dialog-koelectra-tiny-generator", discriminator)
+    path = write_yaml(tiny_run_config(generator, tmp_path / "ckpt", max_steps=2, save_steps=0, logging_steps=0))
+    with pytest.raises(UserInputError) as e:
+        run(load_config(path))
+    assert str(e.value) == (
+        f"{path}:7: {generator} is an ELECTRA generator (ElectraForMaskedLM in its config.json); fine-tune the "
+        f"discriminator, {discriminator}, or set allow_generator: true to fine-tune the generator on purpose")
+    assert not (tmp_path / "ckpt" / "nsmc_tiny" / "best_model").exists()
+
+
+def test_a_generator_without_a_discriminator_beside_it_says_where_one_comes_from(tmp_path, write_yaml):
+    generator = make_generator(tmp_path / "gen")
+    path = write_yaml(tiny_run_config(generator, tmp_path / "ckpt", max_steps=2, save_steps=0, logging_steps=0))
+    with pytest.raises(UserInputError, match=r"is an ELECTRA generator \(ElectraForMaskedLM in its config.json\); "
+                                             r"fine-tune the discriminator \(pytorch_convert.py's "
+                                             r"--pt_discriminator_path\), or set allow_generator: true"):
+        run(load_config(path))
+
+
+def test_a_generator_asked_for_on_purpose_is_fine_tuned(tmp_path, write_yaml, caplog):
+    generator = make_generator(tmp_path / "gen")
+    path = write_yaml(tiny_run_config(generator, tmp_path / "ckpt", max_steps=2, save_steps=0, logging_steps=0,
+                                      allow_generator=True))
+    with caplog.at_level(logging.INFO):
+        results = run(load_config(path))
+    assert results["train"]["steps"] == 2
+    assert f"fine-tuning the generator {generator} (allow_generator: true)" in caplog.text
+    config = json.loads((tmp_path / "ckpt" / "nsmc_tiny" / "best_model" / "config.json").read_text())
+    assert config["architectures"] == ["ElectraForSequenceClassification"]

@@ -42,7 +42,8 @@ def test_classification_learns_and_writes_outputs(tmp_path, write_yaml, tiny_mod
 
     model = AutoModelForSequenceClassification.from_pretrained(out / "best_model")
     tokenizer = AutoTokenizer.from_pretrained(out / "best_model")
-    assert model.config.id2label == {0: "0", 1: "1"}
+    # NSMC names its data's labels 0/1 (finetune/tasks/nsmc.py); the ids stay the file values' order.
+    assert model.config.id2label == {0: "negative", 1: "positive"}
     predictions = read_jsonl(out / "predictions_test.jsonl")
     assert len(predictions) == 100
     with open(os.path.join(SAMPLE_DIR, "sample_reviews_test.txt"), encoding="utf-8") as f:
@@ -146,7 +147,7 @@ def test_ckpt_dir_blocked_by_a_file_is_one_line_before_any_work(tmp_path, write_
     config = load_config(path)
     from finetune import data
 
-    monkeypatch.setattr(data, "load_split", lambda *a, **k: pytest.fail("read the data before checking ckpt_dir"))
+    monkeypatch.setattr(data, "load_splits", lambda *a, **k: pytest.fail("read the data before checking ckpt_dir"))
     with pytest.raises(UserInputError) as e:
         run(config)
     assert str(e.value) == (f"{path}:6: ckpt_dir {in_the_way}/nsmc_tiny cannot be created: "

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from util.dir_lock import LOCK_NAME, DirectoryInUseError, hold
+from util.dir_lock import LOCK_NAME, DirectoryInUseError, hold, live_holder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOLDER = ("import sys; sys.path.insert(0, {root!r}); from util.dir_lock import hold\n"
@@ -57,3 +57,15 @@ def test_a_directory_the_holder_made_and_left_empty_goes_with_the_lock(tmp_path)
     with hold(existing, "model dir"):
         pass
     assert existing.is_dir()  # a directory the user made is not the lock's to remove
+
+
+def test_live_holder_names_a_live_run_and_not_a_killed_one(tmp_path):
+    assert live_holder(tmp_path) is None  # no lock file: and looking creates none
+    assert not (tmp_path / LOCK_NAME).exists()
+    holder = start_holder(tmp_path)
+    try:
+        assert live_holder(tmp_path) == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (tmp_path / LOCK_NAME).exists() and live_holder(tmp_path) is None

@@ -66,3 +66,42 @@ def test_directory_built_beside_target_replaces_it_with_ordinary_modes(tmp_path)
     assert os.listdir(target) == ["sub"]
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(target / "sub" / "w.bin").st_mode) == 0o644
+
+
+def test_atomic_write_through_a_symlink_keeps_the_link_and_writes_its_target(tmp_path):
+    target = tmp_path / "real" / "out.jsonl"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    with atomic_write(link) as f:
+        f.write("new")
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text(encoding="utf-8") == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link.jsonl", "real"] and os.listdir(target.parent) == ["out.jsonl"]
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "real" / "later.txt")
+    with atomic_write(dangling) as f:
+        f.write("made")
+    assert dangling.is_symlink() and (tmp_path / "real" / "later.txt").read_text(encoding="utf-8") == "made"
+
+
+def test_atomic_write_writes_through_a_fifo_and_a_device(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, encoding="utf-8").read()), daemon=True)
+    reader.start()
+    with atomic_write(fifo) as f:
+        f.write("through the pipe\n")
+    reader.join(timeout=30)  # a reader left waiting means nothing was written into the pipe
+    assert received == ["through the pipe\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["pipe"]
+    # /dev/null is a character device: it stays one (a rename over it would replace the system's).
+    before = os.stat("/dev/null")
+    with atomic_write("/dev/null") as f:
+        f.write("discarded")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)

@@ -82,3 +82,31 @@ def test_bad_vocab_file_names_the_problem(tmp_path, content, message):
     (tmp_path / "vocab.txt").write_bytes(content)
     with pytest.raises(UserInputError, match=message):
         VocabFile(str(tmp_path / "vocab.txt"))
+
+
+def test_a_vocabs_identity_is_its_tokens_not_its_line_endings(tmp_path):
+    """A CRLF copy (a Windows editor, git's autocrlf) is the same vocab: same ids, same sha256."""
+    lf = tmp_path / "lf" / "vocab.txt"
+    lf.parent.mkdir()
+    lf.write_bytes("".join(t + "\n" for t in QUIRKY).encode("utf-8"))
+    crlf = tmp_path / "crlf" / "vocab.txt"
+    crlf.parent.mkdir()
+    crlf.write_bytes(lf.read_bytes().replace(b"\n", b"\r\n"))
+    bare = tmp_path / "bare" / "vocab.txt"  # no final newline, as the released vocab
+    bare.parent.mkdir()
+    bare.write_bytes(lf.read_bytes()[:-1])
+    vocabs = [VocabFile(str(p)) for p in (lf, crlf, bare)]
+    assert vocabs[0].ids == vocabs[1].ids == vocabs[2].ids
+    assert vocabs[0].sha256 == vocabs[1].sha256 == vocabs[2].sha256
+    # For the usual file (LF, final newline) the token digest is the file's own sha256: what
+    # stats.json recorded before, so those datasets still match.
+    import hashlib
+
+    assert vocabs[0].sha256 == hashlib.sha256(lf.read_bytes()).hexdigest()
+    # The byte digest older stats.json files hold for the other two is still accepted.
+    for vocab, path in zip(vocabs, (lf, crlf, bare)):
+        assert vocab.matches(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert not vocabs[0].matches(hashlib.sha256(crlf.read_bytes()).hexdigest())
+    other = tmp_path / "other.txt"
+    other.write_bytes(lf.read_bytes().replace("재밌".encode(), "재미".encode()))
+    assert VocabFile(str(other)).sha256 != vocabs[0].sha256

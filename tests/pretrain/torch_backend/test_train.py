@@ -92,7 +92,9 @@ def test_the_tf_backend_refuses_to_continue_the_torch_checkpoints(torch_run, sam
         check_model_dir(config, "tf")
     assert str(error.value) == (
         f"{model_dir}: its newest checkpoint {layout.torch_checkpoint_path(model_dir, STEPS)} is a torch "
-        f"({layout.TORCH_CHECKPOINT_DIR}/) one, and this run uses --backend tf: continue it with --backend torch")
+        f"({layout.TORCH_CHECKPOINT_DIR}/) one, and this run uses --backend tf: continue it with --backend torch, "
+        f"convert it to continue with tf at the same step (python pytorch_convert.py --tf_ckpt_path {model_dir} "
+        "--to_tf_model_dir DIR)")
 
 
 @pytest.mark.parametrize("backend, extra, hparams, expected", [
