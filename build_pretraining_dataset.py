@@ -55,12 +55,17 @@ def parse_args(argv=None):
                         help="seed for the random segment splits and lengths (default %(default)s)")
     parser.add_argument("--chunk_mb", "--chunk-mb", type=float, default=defaults.chunk_bytes / (1 << 20),
                         help="MiB of text per work unit (default %(default)s); part of what fixes the output")
+    parser.add_argument("--pack", action="store_true",
+                        help="fill examples across document boundaries, a [SEP] between documents (RoBERTa's "
+                             "FULL-SENTENCES); for short documents, whose examples are otherwise mostly padding. "
+                             "Default: upstream's, an example never holds two documents")
     parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
 
 def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up banner is noise here
+    from pretrain import data_quality
     from pretrain.dataset_builder import DatasetOptions, build_dataset
 
     args = parse_args()
@@ -70,10 +75,14 @@ def main():
         blanks_separate_docs=args.blanks_separate_docs, do_lower_case=args.do_lower_case,
         tokenizer_type=args.tokenizer_type,
         force_tokenizer_type=args.force_tokenizer_type, num_out_files=args.num_out_files, seed=args.seed,
-        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))), progress=not args.no_progress)
+        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))), progress=not args.no_progress, pack=args.pack)
     stats = build_dataset(options)
     print(f"wrote {stats['examples']} examples from {stats['documents']} documents "
-          f"({stats['tokens']} tokens, UNK rate {stats['unk_rate']:.4%}) to {options.output_dir}")
+          f"({stats['tokens']} tokens, UNK rate {stats['unk_rate']:.4%}, fill rate {stats['fill_rate']:.1%}) "
+          f"to {options.output_dir}")
+    for line in (data_quality.unk_line(stats), data_quality.fill_line(stats)):
+        if line and line.startswith("warning: "):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ HPARAMS = {
     "tokenizer_type": (None, str, "wordpiece or mecab_wordpiece; read from the vocab when unset"),
     "uniform_generator": (False, bool, "sample replacements uniformly instead of from a generator"),
     "untied_generator_embeddings": (False, bool, "give the generator its own token embeddings"),
+    "generator_embedding_size": (None, int, "with untied_generator_embeddings: the width of the generator's own "
+                                            "embeddings (default its hidden size, upstream's rule; a warm start "
+                                            "reads it from the checkpoint)"),
     "untied_generator": (True, bool, "separate generator network (False: generator = discriminator)"),
     "generator_layers": (1.0, float, "generator layers as a fraction of the discriminator's"),
     "generator_hidden_size": (0.25, float, "generator hidden size as a fraction of the discriminator's"),
@@ -149,7 +152,9 @@ def generator_config(config):
     gen.intermediate_size = 4 * hidden
     gen.num_attention_heads = max(1, hidden // 64)
     if config.untied_generator_embeddings:
-        gen.embedding_size = hidden
+        # Upstream's untied generator embeds at its hidden width; a released generator (KoELECTRA's: 128
+        # under 256) keeps its own, projected up by generator/embeddings_project as the discriminator's is.
+        gen.embedding_size = config.generator_embedding_size or hidden
     return gen
 
 
@@ -288,6 +293,14 @@ class PretrainingConfig:
         for name in positive:
             if getattr(self, name) is None or getattr(self, name) <= 0:
                 raise UserInputError(f"{src}: {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.generator_embedding_size is not None:
+            if self.generator_embedding_size <= 0:
+                raise UserInputError(f"{src}: generator_embedding_size must be a positive integer, "
+                                     f"got {self.generator_embedding_size!r}")
+            if not self.untied_generator_embeddings:
+                raise UserInputError(f"{src}: generator_embedding_size {self.generator_embedding_size} needs "
+                                     "untied_generator_embeddings: true (tied, the generator uses the "
+                                     "discriminator's embeddings)")
         for name in ("num_warmup_steps", "keep_checkpoint_max"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"{src}: {name} must be >= 0, got {getattr(self, name)}")

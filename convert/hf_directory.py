@@ -36,8 +36,9 @@ def _fail_unless_directory(path, flag):
         raise UserInputError(f"{flag} {path} is a file, not a transformers model directory")
 
 
-def read_config(path, which, flag):
-    """config.json of an ELECTRA directory of the expected kind, or a one-line error saying what it is."""
+def read_config(path, which, flag, flags=None):
+    """config.json of an ELECTRA directory of the expected kind, or a one-line error saying what it is.
+    ``flags`` names each kind's argument where the user gives it (default pytorch_convert.py's)."""
     _fail_unless_directory(path, flag)
     config_path = os.path.join(path, "config.json")
     if not os.path.isfile(config_path):
@@ -53,7 +54,8 @@ def read_config(path, which, flag):
     expected = MODEL_CLASSES[which]
     if architectures and expected not in architectures:
         other = [w for w, cls in MODEL_CLASSES.items() if cls in architectures]
-        hint = (f"; it is a {other[0]}, pass it as --pt_{other[0]}_path" if other else
+        named = (flags or {}).get(other[0], f"--pt_{other[0]}_path") if other else None
+        hint = (f"; it is a {other[0]}, {'pass' if named.startswith('--') else 'give'} it as {named}" if other else
                 f"; the {which} of a pretrained ELECTRA is an {expected} (a fine-tuned model has lost that head)")
         raise UserInputError(f"{config_path}: {found}, not the {which} ({expected}){hint}")
     if config.get("position_embedding_type", "absolute") != "absolute":
@@ -67,11 +69,11 @@ def read_config(path, which, flag):
     return config
 
 
-def load(path, which, flag):
+def load(path, which, flag, flags=None):
     """The directory's model with every weight read from its files, as an ElectraDirectory."""
     import transformers
 
-    config = read_config(path, which, flag)
+    config = read_config(path, which, flag, flags)
     cls = getattr(transformers, MODEL_CLASSES[which])
     try:
         model, info = cls.from_pretrained(path, local_files_only=True, output_loading_info=True)

@@ -14,6 +14,7 @@ import os
 
 import yaml
 
+from convert import pretraining_facts
 from util.files import atomic_write
 
 CARD_NAME = "README.md"
@@ -304,10 +305,11 @@ def converted_card(directory, which, checkpoint=None, global_step=None, pretrain
          if pretrain else None),
         ("mask probability", pretrain.get("mask_prob")),
         ("generator size (fraction of the discriminator)", pretrain.get("generator_hidden_size")),
-        ("pretraining data", f"`{os.path.basename(os.path.normpath(pretrain['data_dir']))}`"
-         if pretrain.get("data_dir") else None),
+        ("pretraining data", pretraining_facts.pretraining_data(pretrain.get("data_dir"))),
         ("tokenization", "mecab-ko morphemes, then WordPiece" if mecab else "WordPiece"),
     ]
+    # A continued model's global step counts its continuation only: name the base it started from.
+    rows[1:1] = pretraining_facts.continued_rows(source_dir, global_step)
     lines = [_front_matter(front), f"# {name}", "",
              f"The {which} of an ELECTRA model pretrained with Dialog-KoELECTRA's `run_pretraining.py` "
              "(replaced-token detection) and converted "

@@ -73,6 +73,14 @@ def convert_checkpoint(tf_ckpt_path, pt_discriminator_path, pt_generator_path=No
     vocab_path = vocab_dir or model_dir
     if vocab_dir is None and not os.path.isfile(os.path.join(model_dir, "vocab.txt")):
         raise UserInputError(f"{model_dir}: no vocab.txt beside the checkpoint; pass --vocab_dir")
+    if vocab_dir is not None:  # the rows are the model dir's vocab's: another of the same size would fit them
+        from util.tokenization import resolve_vocab_path
+        from util.vocab_identity import check_vocab_of_model, vocab_beside
+
+        trained_with = vocab_beside(model_dir)
+        if trained_with:
+            check_vocab_of_model(resolve_vocab_path(vocab_dir)[0], trained_with,
+                                 f"the checkpoint in {model_dir}", allow_extension=False)
     vocab_file, tokenizer_type, do_lower_case, pad_id = to_transformers.tokenizer_settings(
         vocab_path, pretrain_config, arch.discriminator["vocab_size"], do_lower_case, tokenizer_type)
     log(f"tokenizer: {vocab_file} ({tokenizer_type}, do_lower_case={do_lower_case})")

@@ -53,21 +53,30 @@ def _check_output_dir(directory, sources, overwrite):
         raise UserInputError(f"{directory}: already exists and is not empty; pass --overwrite to replace it")
 
 
-def architecture(disc, gen, untied_generator_embeddings):
+# How the user names the two directories and the untied layout: pytorch_convert.py --to_tf's flags, or,
+# when a warm start converts them, run_pretraining.py's hparams (no such flags there).
+CLI_WORDS = {"discriminator": "--pt_discriminator_path", "generator": "--pt_generator_path",
+             "untie": "pass --untied_generator_embeddings", "untied": "--untied_generator_embeddings"}
+WARM_START_WORDS = {"discriminator": "saved_model", "generator": "saved_generator",
+                    "untie": "add --hparams '{\"untied_generator_embeddings\": true}'",
+                    "untied": "untied_generator_embeddings"}
+
+
+def architecture(disc, gen, untied_generator_embeddings, words=CLI_WORDS):
     """The Architecture the two directories describe, in upstream's layout."""
     if gen is not None:
         if gen.sizes["vocab_size"] != disc.sizes["vocab_size"]:
-            raise UserInputError(f"--pt_generator_path {gen.path}: vocab_size {gen.sizes['vocab_size']}, but the "
+            raise UserInputError(f"{words['generator']} {gen.path}: vocab_size {gen.sizes['vocab_size']}, but the "
                                  f"discriminator's is {disc.sizes['vocab_size']}; the two must share one vocab")
         if not untied_generator_embeddings:
             differ = [f"{key} {gen.sizes[key]} vs {disc.sizes[key]}"
                       for key in ("embedding_size", "max_position_embeddings", "type_vocab_size")
                       if gen.sizes[key] != disc.sizes[key]]
             if differ:
-                raise UserInputError(f"--pt_generator_path {gen.path}: its embeddings cannot share the "
-                                     f"discriminator's ({', '.join(differ)}); pass --untied_generator_embeddings")
+                raise UserInputError(f"{words['generator']} {gen.path}: its embeddings cannot share the "
+                                     f"discriminator's ({', '.join(differ)}); {words['untie']}")
     elif untied_generator_embeddings:
-        raise UserInputError("--untied_generator_embeddings needs a generator (--pt_generator_path)")
+        raise UserInputError(f"{words['untied']} needs a generator ({words['generator']})")
     return Architecture(discriminator=disc.sizes, generator=gen.sizes if gen else None,
                         generator_embeddings_scope="generator" if untied_generator_embeddings else "electra",
                         source="transformers directories")
@@ -193,15 +202,15 @@ def _verify(prefix, arch, disc, gen, tensors, dropped, seed):
 
 
 def transformers_to_tf(discriminator_dir, generator_dir, tf_ckpt_prefix, untied_generator_embeddings=False,
-                       overwrite=False, verify=True, seed=None):
+                       overwrite=False, verify=True, seed=None, words=CLI_WORDS):
     """Write the checkpoint and its side files; return a report of what was written, tied and missing.
 
     ``tf_ckpt_prefix`` is the checkpoint prefix (``DIR/model.ckpt``); DIR is created whole, and
     replaced only with ``overwrite``. Prints nothing: the caller shows ``format_report(report)``.
     """
-    disc = hf_directory.load(discriminator_dir, "discriminator", "--pt_discriminator_path")
-    gen = hf_directory.load(generator_dir, "generator", "--pt_generator_path") if generator_dir else None
-    arch = architecture(disc, gen, untied_generator_embeddings)
+    disc = hf_directory.load(discriminator_dir, "discriminator", words["discriminator"], words)
+    gen = hf_directory.load(generator_dir, "generator", words["generator"], words) if generator_dir else None
+    arch = architecture(disc, gen, untied_generator_embeddings, words)
     out_dir = os.path.dirname(os.path.abspath(tf_ckpt_prefix))
     _check_output_dir(out_dir, [d.path for d in (disc, gen) if d], overwrite)
     tensors, dropped = map_weights(disc, gen, arch)
@@ -215,8 +224,8 @@ def transformers_to_tf(discriminator_dir, generator_dir, tf_ckpt_prefix, untied_
                        kept.startswith("discriminator")})
     if replaced:
         notes.append(f"the generator's embeddings differ from the discriminator's ({', '.join(replaced)}); upstream "
-                     "shares one table (tied), so the discriminator's are written and the generator's dropped; "
-                     "pass --untied_generator_embeddings to keep both")
+                     f"shares one table (tied), so the discriminator's are written and the generator's dropped; "
+                     f"{words['untie']} to keep both")
     for name, kept, lost in dropped:
         if kept.startswith("generator"):  # the output layer untied from the input table (tie_word_embeddings off)
             notes.append(f"{lost} differs from {kept.split(' ', 1)[1]}; upstream scores against the input "

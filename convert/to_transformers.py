@@ -12,6 +12,7 @@ from util.files import write_json
 from util.tokenization import (CONFIG_NAME as TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS, VOCAB_NAME,
                                read_tokenizer_config, resolve_vocab_path, tokenizer_config)
 from util.vocab_file import VocabFile
+from util.vocab_identity import RECORD_KEY
 
 
 def _encoder_entries(cfg, scope, emb_scope):
@@ -166,7 +167,9 @@ def write_tokenizer(directory, vocab_file, tokenizer_type, do_lower_case, max_le
 
 
 def save_model_dir(model, directory, vocab_file, tokenizer_type, do_lower_case):
-    """config.json + model.safetensors + tokenizer files into an (empty) directory."""
+    """config.json + model.safetensors + tokenizer files into an (empty) directory. config.json records
+    the vocab's sha256 beside the sizes, so a vocab.txt replaced later is refused (util/vocab_identity.py)."""
+    setattr(model.config, RECORD_KEY, VocabFile(vocab_file).sha256)
     model.save_pretrained(directory, safe_serialization=True)
     write_tokenizer(directory, vocab_file, tokenizer_type, do_lower_case,
                     model.config.max_position_embeddings)

@@ -98,7 +98,10 @@ def load_tokenizer(config, model_dir):
     BERT's accent stripping decomposes Hangul into jamo.
     """
     from finetune.text import needs_mecab
+    from util.vocab_identity import check_converted_vocab
 
+    if os.path.isdir(model_dir):  # a vocab.txt replaced since the conversion would give the weights other tokens
+        check_converted_vocab(model_dir)
     recorded = read_tokenizer_config(model_dir) if os.path.isdir(model_dir) else {}
     if "do_lower_case" in recorded and bool(recorded["do_lower_case"]) != config.do_lower_case:
         logger.warning("do_lower_case is %s in the YAML but %s in %s/tokenizer_config.json; using the YAML",

@@ -142,14 +142,15 @@ class ArrayVariables(CheckpointVariables):
 def transformers_variables(discriminator_dir, generator_dir=None, untied_generator_embeddings=False):
     """A transformers ELECTRA pair as ArrayVariables, through convert/to_tf's table (no TensorFlow)."""
     from convert import hf_directory
+    from convert.to_tf import WARM_START_WORDS as WORDS
     from convert.to_tf import architecture, map_weights
 
-    disc = hf_directory.load(discriminator_dir, "discriminator", "saved_model")
-    gen = hf_directory.load(generator_dir, "generator", "saved_generator") if generator_dir else None
-    arrays, dropped = map_weights(disc, gen, architecture(disc, gen, untied_generator_embeddings))
+    disc = hf_directory.load(discriminator_dir, "discriminator", "saved_model", WORDS)
+    gen = hf_directory.load(generator_dir, "generator", "saved_generator", WORDS) if generator_dir else None
+    arrays, dropped = map_weights(disc, gen, architecture(disc, gen, untied_generator_embeddings, WORDS))
     for name, kept, lost in dropped:  # as convert/to_tf.py says them for the TF backend's conversion
         print(f"warm start: {name} is written from {kept}; {lost} differs and is dropped (upstream keeps one "
-              "table; untied_generator_embeddings keeps both)", flush=True)
+              f"table; to keep both, {WORDS['untie']})", flush=True)
     return ArrayVariables(os.fspath(discriminator_dir).rstrip("/"), arrays, os.fspath(discriminator_dir))
 
 

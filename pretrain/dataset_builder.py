@@ -24,14 +24,11 @@ from util.errors import UserInputError
 from util.files import list_files, write_json
 from util.tokenization import KoTokenizer
 
-from pretrain import dataset_writer
+from pretrain import data_quality, dataset_writer, raw_corpus
+from pretrain.example_builder import ExampleBuilder  # noqa: F401 (built here; tests import it from here)
 
 MIN_SEQ_LENGTH = 8
 MAX_SEQ_LENGTH = 4096
-# Upstream's values: 10% of examples get one long segment (like classification inputs)
-# and 5% a random, shorter target length, so the model also sees short inputs.
-SINGLE_SEGMENT_PROB = 0.1
-SHORT_TARGET_PROB = 0.05
 # How far past a chunk's nominal end to look for a blank line (a document boundary)
 # before settling for a line boundary inside a document.
 BOUNDARY_SCAN_BYTES = 1 << 20
@@ -57,6 +54,7 @@ class DatasetOptions:
     chunk_bytes: int = 4 << 20
     progress: bool = True
     record_io: str = "protobuf"  # or "tensorflow": the same bytes (pretrain/dataset_writer.py)
+    pack: bool = False  # documents share examples, RoBERTa's FULL-SENTENCES (pretrain/example_builder.py)
 
     def validate(self):
         if not MIN_SEQ_LENGTH <= self.max_seq_length <= MAX_SEQ_LENGTH:
@@ -85,56 +83,11 @@ class DatasetOptions:
             raise UserInputError(f"--output_dir {self.output_dir} exists and is not a directory")
 
 
-class ExampleBuilder:
-    """Accumulates a document's tokenized sentences into (segment A, segment B) pairs."""
-
-    def __init__(self, max_length, rng):
-        self._max_length = max_length
-        self._rng = rng
-        self._sentences = []
-        self._length = 0
-        self._target_length = max_length
-
-    def add_sentence(self, token_ids):
-        """Add one sentence; return an example's segments when the target length is reached."""
-        self._sentences.append(token_ids)
-        self._length += len(token_ids)
-        if self._length >= self._target_length:
-            return self._create_example()
-        return None
-
-    def end_document(self):
-        """Flush what is left of the document (so documents never share an example)."""
-        return self._create_example() if self._length else None
-
-    def _create_example(self):
-        if self._rng.random() < SINGLE_SEGMENT_PROB:
-            first_target = 100000
-        else:
-            first_target = (self._target_length - 3) // 2  # room for [CLS] and two [SEP]
-        first, second = [], []
-        for sentence in self._sentences:
-            # A sentence goes to A while A is empty or it fits; the first sentence that
-            # overflows A goes there half the time, so split points vary.
-            if (not first or len(first) + len(sentence) < first_target
-                    or (not second and len(first) < first_target and self._rng.random() < 0.5)):
-                first += sentence
-            else:
-                second += sentence
-        first = first[:self._max_length - 2]
-        second = second[:max(0, self._max_length - len(first) - 3)]
-
-        self._sentences = []
-        self._length = 0
-        if self._rng.random() < SHORT_TARGET_PROB:
-            self._target_length = self._rng.randint(5, self._max_length)
-        else:
-            self._target_length = self._max_length
-        return first, second
-
-
 Chunk = collections.namedtuple("Chunk", "path name start end starts_document")
-ChunkResult = collections.namedtuple("ChunkResult", "examples documents sentences tokens unk_tokens nbytes")
+ChunkResult = collections.namedtuple(
+    "ChunkResult", "examples documents sentences tokens unk_tokens filled_positions unk_strings nbytes")
+COUNTS = ("documents", "sentences", "tokens", "unk_tokens", "filled_positions")
+END_OF_CHUNK = object()  # in a chunk's events: what is accumulated becomes an example, packed or not
 
 
 def _next_boundary(f, position, size, blanks_separate_docs):
@@ -246,18 +199,21 @@ class WordCachedEncoder:
 class ChunkProcessor:
     """Tokenizes one chunk in batches and builds its serialized examples (runs in a worker)."""
 
-    def __init__(self, tokenizer, max_seq_length, blanks_separate_docs, seed, record_io="protobuf"):
+    def __init__(self, tokenizer, max_seq_length, blanks_separate_docs, seed, record_io="protobuf", pack=False):
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         self.blanks_separate_docs = blanks_separate_docs
         self.seed = seed
+        self.pack = pack
         self._encoder = WordCachedEncoder(tokenizer)
         self._serialize = dataset_writer.example_serializer(record_io)
 
     def __call__(self, chunk):
-        builder = ExampleBuilder(self.max_seq_length, random.Random(f"{self.seed}:{chunk.name}:{chunk.start}"))
+        builder = ExampleBuilder(self.max_seq_length, random.Random(f"{self.seed}:{chunk.name}:{chunk.start}"),
+                                 self.pack, self.tokenizer.sep_id)
         examples = []
         counts = collections.Counter()
+        unk_strings = collections.Counter()
         # None marks a document boundary; the first sentence of a document is counted.
         new_document = chunk.starts_document
         events, num_sentences = [], 0
@@ -274,31 +230,44 @@ class ChunkProcessor:
                     events.append(None)
                 new_document = True
             if num_sentences >= TOKENIZE_BATCH:
-                self._replay(events, builder, examples, counts)
+                self._replay(events, builder, examples, counts, unk_strings)
                 events, num_sentences = [], 0
-        events.append(None)
-        self._replay(events, builder, examples, counts)
-        return ChunkResult(examples, counts["documents"], counts["sentences"], counts["tokens"],
-                           counts["unk_tokens"], chunk.end - chunk.start)
+        events.append(END_OF_CHUNK)
+        self._replay(events, builder, examples, counts, unk_strings)
+        return ChunkResult(examples, *(counts[field] for field in COUNTS),
+                           data_quality.top_unk_strings(unk_strings, data_quality.UNK_KEPT_PER_CHUNK),
+                           chunk.end - chunk.start)
 
-    def _replay(self, events, builder, examples, counts):
-        ids = iter(self._encoder.encode_batch([e for e in events if e is not None]))
+    def _replay(self, events, builder, examples, counts, unk_strings):
+        ids = iter(self._encoder.encode_batch([e for e in events if isinstance(e, str)]))
         unk = self.tokenizer.unk_id
+        with_unk = []
         for event in events:
             segments = None
             if event is None:
                 segments = builder.end_document()
+            elif event is END_OF_CHUNK:
+                segments = builder.flush()
             else:
                 token_ids = next(ids)
                 if token_ids:  # a line of control characters tokenizes to nothing
                     counts["sentences"] += 1
                     counts["tokens"] += len(token_ids)
-                    counts["unk_tokens"] += token_ids.count(unk)
+                    unknown = token_ids.count(unk)
+                    if unknown:
+                        counts["unk_tokens"] += unknown
+                        with_unk.append(event)
                     segments = builder.add_sentence(token_ids)
             if segments is not None:
+                first, second = segments
+                # [CLS] A [SEP], and B [SEP] when there is a B: the positions that are not padding.
+                counts["filled_positions"] += len(first) + 2 + (len(second) + 1 if second else 0)
                 features = dataset_writer.example_features(
-                    *segments, self.max_seq_length, self.tokenizer.cls_id, self.tokenizer.sep_id)
+                    first, second, self.max_seq_length, self.tokenizer.cls_id, self.tokenizer.sep_id)
                 examples.append(self._serialize(*features))
+        # Only the sentences with an [UNK] are looked at again, so a fitting vocab costs nothing here.
+        for strings in self.tokenizer.unk_strings(with_unk):
+            unk_strings.update(strings)
 
 
 _worker_processor = None
@@ -357,6 +326,7 @@ def build_dataset(options):
     """
     options.validate()
     files = list_files(options.corpus_dir)
+    raw_corpus.refuse_raw_corpus(files, options)
     tokenizer = KoTokenizer.from_vocab(options.vocab_file, options.tokenizer_type, options.do_lower_case,
                                        flag=None if options.force_tokenizer_type else "--tokenizer_type",
                                        override="add --force_tokenizer_type")
@@ -384,8 +354,9 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         raise UserInputError(f"--output_dir {options.output_dir}: cannot write ({e.strerror})") from None
     chunks = plan_chunks(files, options.corpus_dir, options.chunk_bytes, options.blanks_separate_docs)
     processor_args = (tokenizer, options.max_seq_length, options.blanks_separate_docs, options.seed,
-                      options.record_io)
+                      options.record_io, options.pack)
     totals = collections.Counter()
+    unk_strings = collections.Counter()
     with dataset_writer.ShardWriter(options.output_dir, options.num_out_files, options.record_io) as writer, \
             tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building examples",
                  disable=not options.progress) as bar, \
@@ -393,8 +364,11 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         for chunk, result in results:
             for example in result.examples:
                 writer.write(example)
-            for field in ("documents", "sentences", "tokens", "unk_tokens"):
+            for field in COUNTS:
                 totals[field] += getattr(result, field)
+            unk_strings.update(result.unk_strings)
+            if len(unk_strings) > data_quality.UNK_KEPT:
+                unk_strings = data_quality.top_unk_strings(unk_strings, data_quality.UNK_KEPT)
             totals["examples"] += len(result.examples)
             bar.update(result.nbytes)
             bar.set_postfix(documents=totals["documents"], examples=totals["examples"], refresh=False)
@@ -408,6 +382,10 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         "tokens": totals["tokens"],
         "examples": totals["examples"],
         "unk_rate": totals["unk_tokens"] / totals["tokens"],
+        # [[text, count]], most frequent first: what the vocab lacks (pretrain/data_quality.py).
+        "unk_top": [list(pair) for pair in data_quality.top_unk_strings(unk_strings, data_quality.UNK_TOP).items()],
+        "filled_positions": totals["filled_positions"],
+        "fill_rate": totals["filled_positions"] / (totals["examples"] * options.max_seq_length),
         "vocab_sha256": tokenizer.vocab_sha256,
         "vocab_size": tokenizer.vocab_size,
         "tokenizer_type": tokenizer.tokenizer_type,
@@ -415,6 +393,8 @@ def _write_dataset(options, files, tokenizer, total_bytes):
         "max_seq_length": options.max_seq_length,
         "num_out_files": options.num_out_files,
         "shards": writer.manifest,
+        # What the text came from, by name and size under corpus_dir (a model card names them).
+        "sources": {os.path.relpath(path, options.corpus_dir): os.path.getsize(path) for path in files},
         # Absolute paths: run_pretraining.py may look for the vocab from another directory.
         # record_io is left out: both ways write the same dataset.
         "args": {**{k: v for k, v in dataclasses.asdict(options).items() if k not in ("progress", "record_io")},

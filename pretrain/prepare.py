@@ -8,8 +8,9 @@ or a ``gs://`` path (pretrain/layout.py).
 import json
 import os
 
-from pretrain import input_pipeline, layout, settings_check, warm_start
+from pretrain import data_quality, input_pipeline, layout, settings_check, warm_start
 from pretrain.layout import CONFIG_NAME
+from util import vocab_identity
 from util.errors import UserInputError
 from util.files import write_json
 from util.tokenization import KoTokenizer
@@ -35,8 +36,8 @@ def resolve_vocab(config, stats=None):
     raise UserInputError(f"no vocab: set \"vocab_file\" in --hparams (nothing at {' or '.join(candidates)})")
 
 
-def check_model_dir(config, backend):
-    """A model dir with checkpoints continues only with the sizes and the backend it was trained with.
+def check_model_dir(config, backend, tokenizer=None):
+    """A model dir with checkpoints continues only with the sizes, the vocab and the backend it was trained with.
 
     Both kinds at the newest step (one converted beside the other by convert/torch_tf.py) continue
     with either backend, each from its own.
@@ -55,16 +56,29 @@ def check_model_dir(config, backend):
                              f"run uses --backend {backend}: continue it with --backend {kind}, convert it to "
                              f"continue with {backend} at the same step (python pytorch_convert.py --tf_ckpt_path "
                              f"{config.model_dir} --to_{backend}_model_dir DIR){start}")
+    kept = os.path.join(config.model_dir, "vocab.txt")
+    if tokenizer is not None and not layout.is_remote(kept) and os.path.isfile(kept):
+        # Same size is not enough: another vocab gives the trained rows other tokens, and conversion would pair them.
+        vocab_identity.check_vocab_of_model(tokenizer.vocab_file, kept, f"the model dir {config.model_dir}",
+                                            allow_extension=False)
     existing = os.path.join(config.model_dir, CONFIG_NAME)
     if not layout.exists(existing):
         return
     old = json.loads(layout.read_text(existing))
     new = config.to_dict()
-    for key in ("bert_config", "generator_bert_config", "max_seq_length"):
-        if old.get(key) != new[key]:
-            raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with "
-                                 f"{key} {old.get(key)!r}, the config now gives {new[key]!r}; "
-                                 "use another model_name")
+    differ = [f"{name} {was!r} there, {now!r} now" for key in ("bert_config", "generator_bert_config", "max_seq_length")
+              for name, was, now in _differing(key, old.get(key), new[key])]
+    if differ:
+        raise UserInputError(f"{existing}: the checkpoints in {config.model_dir} were trained with other sizes "
+                             f"({'; '.join(differ)}); drop those settings to continue, or use another model_name")
+
+
+def _differing(name, old, new):
+    """(dotted key, old value, new value) of each leaf where two configs differ: the keys, not the whole dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new), key=str)
+                for d in _differing(f"{name}.{key}", old.get(key), new.get(key))]
+    return [] if old == new else [(name, old, new)]
 
 
 def prepare(config, backend="tf"):
@@ -78,15 +92,17 @@ def prepare(config, backend="tf"):
     config.validate()
     files = input_pipeline.find_tfrecords(config.data_dir, config.pretrain_tfrecords)
     stats = input_pipeline.read_stats(files)[1]
+    for line in data_quality.warnings(stats):  # what the builder said, again, before any step is paid for
+        print(line, flush=True)
     if settings_check.take_sequence_length(config, stats):
         config.validate()  # the dataset's length against the positions and prediction slots
     settings_check.check_against_files(config, stats)  # every contradiction at once, with its fix
     tokenizer = resolve_vocab(config, stats)
-    if source:
-        warm_start.check_vocab(config, source[0], tokenizer)
+    if source and not source[2]:  # a resume is checked against the model dir's own vocab (check_model_dir)
+        warm_start.check_vocab(config, source[0], tokenizer, source[1])
     config.attach_vocab(tokenizer)
     input_pipeline.check_dataset(config, tokenizer, files)
-    check_model_dir(config, backend)
+    check_model_dir(config, backend, tokenizer)
     if source:
         variables, prefix, resuming, origin = source
         if resuming:  # the resume line names the checkpoint and step
@@ -98,7 +114,10 @@ def prepare(config, backend="tf"):
 
 
 def write_model_dir(config, tokenizer):
-    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints."""
+    """pretrain_config.json, vocab.txt and tokenizer_config.json, beside the checkpoints.
+
+    A model dir with checkpoints keeps the vocab.txt it has: check_model_dir made sure the run's is the
+    same, and a resume must never be the moment the checkpoints' vocab changes."""
     if layout.is_remote(config.model_dir):  # a gs:// bucket on Cloud TPU: gfile writes are whole-object already
         import tensorflow as tf
 
@@ -112,4 +131,6 @@ def write_model_dir(config, tokenizer):
         return
     os.makedirs(config.model_dir, exist_ok=True)
     write_json(os.path.join(config.model_dir, CONFIG_NAME), config.to_dict())
-    tokenizer.save(config.model_dir)
+    kept = os.path.join(config.model_dir, "vocab.txt")
+    if not (os.path.isfile(kept) and layout.latest_checkpoint(config.model_dir)):
+        tokenizer.save(config.model_dir)

@@ -4,8 +4,9 @@ Model FLOPs are counted as docs/benchmarks.md counts them (bench/bench_pretraini
 3x the forward pass's matmuls (2 FLOPs per multiply-add) of both encoders, the
 discriminator head at every position and the generator's vocabulary head only at the
 ``max_predictions_per_seq`` masked positions, as upstream ELECTRA computes it. Divided by
-the step time, that is the rate to compare with a GPU or TPU's peak. Real tokens/s counts
-the positions that are not padding: the share of them says how much of the compute is text.
+the step time, that is the rate to compare with a GPU or TPU's peak. tokens/s counts the
+positions that are not padding (text, [CLS], [SEP]), and the fill rate, their share of all
+positions, says how much of the compute is text (docs/dataset.md, "Packing short documents").
 
 No TensorFlow here: both backends feed ``StepLog`` (the TF backend through its hook,
 pretrain/tf_backend/hooks.py).
@@ -61,10 +62,10 @@ def duration(seconds):
 
 
 def speed(batch_size, seq_length, flops_per_batch_example, steps, seconds, steps_left):
-    """examples/s, tokens/s (positions, padding included), model FLOP/s and seconds left."""
+    """examples/s, positions/s (padding included), model FLOP/s and seconds left."""
     steps_per_second = steps / max(seconds, 1e-9)
     examples = batch_size * steps_per_second
-    return {"examples_per_sec": examples, "tokens_per_sec": examples * seq_length,
+    return {"examples_per_sec": examples, "positions_per_sec": examples * seq_length,
             "model_flops_per_sec": examples * flops_per_batch_example,
             "seconds_left": steps_left / steps_per_second}
 
@@ -103,16 +104,20 @@ class StepLog:
             return None
         rates = speed(self.batch_size, self.seq_length, self.flops, step - last_step, now - last_time,
                       self.num_steps - step)
-        real_rate = ""
+        positions = rates["positions_per_sec"]
         if real is not None:
-            rates["real_tokens_per_sec"] = real / max(now - last_time, 1e-9)
-            filled = real / max((step - last_step) * self.batch_size * self.seq_length, 1)
-            real_rate = f"{rates['real_tokens_per_sec']:.0f} real tokens/s ({filled:.0%} of positions), "
+            # tokens/s counts text, [CLS] and [SEP]: the positions that are not padding.
+            rates["tokens_per_sec"] = real / max(now - last_time, 1e-9)
+            rates["fill_rate"] = real / max((step - last_step) * self.batch_size * self.seq_length, 1)
+            tokens = (f"{rates['tokens_per_sec']:.0f} tokens/s ({rates['fill_rate']:.0%} of "
+                      f"{positions:.0f} positions/s)")
+        else:
+            tokens = f"{positions:.0f} positions/s (padding included)"
         shown = " ".join(f"{k}(batch) {v:.4g}" if k.endswith("_real") else f"{k} {v:.4g}"
                          for k, v in sorted(values.items()))
         line = (f"train step {step}/{self.num_steps}: {shown}, {rates['examples_per_sec']:.1f} examples/s, "
-                f"{rates['tokens_per_sec']:.0f} tokens/s, {real_rate}"
-                f"{rates['model_flops_per_sec'] / 1e9:.2f} model GFLOP/s, {duration(rates['seconds_left'])} left")
+                f"{tokens}, {rates['model_flops_per_sec'] / 1e9:.2f} model GFLOP/s, "
+                f"{duration(rates['seconds_left'])} left")
         self.printer(line)
         if self.writer is not None:
             for name, value in rates.items():

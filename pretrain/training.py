@@ -84,6 +84,8 @@ def model_fn_builder(config, mode_name="fp32"):
                           **{f"accuracy/{k}": v for k, v in model.accuracies().items()}}
                 if model.disc_output is not None:
                     report["loss/disc"] = model.disc_output.loss
+                # The step log's tokens/s and fill rate: positions that are not padding.
+                report["real_tokens"] = tf.reduce_sum(tf.cast(features["input_mask"], tf.float32))
             train_op, lr, loss_scale, report = optimization.create_train_op(
                 loss, config.learning_rate, config.num_train_steps, config.weight_decay_rate,
                 config.num_warmup_steps, config.lr_decay_power,
@@ -92,16 +94,15 @@ def model_fn_builder(config, mode_name="fp32"):
             logged = {"loss": loss}
             if not config.use_tpu:
                 # Under a strategy the report is the global batch's (averaged over replicas);
-                # the first replica alone writes it.
+                # the first replica alone writes it. The real tokens are summed over the replicas.
+                real_tokens = report.pop("real_tokens") * tf.distribute.get_strategy().num_replicas_in_sync
                 scalars = dict(report, learning_rate=lr)
                 if loss_scale is not None:
                     scalars["loss_scale"] = loss_scale
                 if first_replica():
                     for name, value in scalars.items():
                         tf.summary.scalar(name, value)
-                logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr)
-                if config.distribution == "none":  # the whole batch is this graph's: count its text
-                    logged["real_tokens"] = tf.reduce_sum(features["input_mask"])
+                logged.update(loss=report["loss/total"], mlm_loss=report["loss/mlm"], lr=lr, real_tokens=real_tokens)
                 if "loss/disc" in report:
                     logged["disc_loss"] = report["loss/disc"]
                     logged["disc_auc_real"] = report["accuracy/disc_auc_real"]

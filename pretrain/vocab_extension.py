@@ -13,14 +13,13 @@ import os
 from util.errors import UserInputError
 from util.files import read_json
 from util.vocab_extension import RECORD_NAME as EXTENSION_NAME  # the file build_vocab.py --extend writes
-from util.vocab_file import VocabFile
 
 # The tables indexed by token id, as upstream names them.
 TOKEN_TABLES = ("electra/embeddings/word_embeddings", "generator/embeddings/word_embeddings",
                 "generator_predictions/output_bias")
 
 
-def read_extension(tokenizer, checkpoint_rows, checkpoint_dir):
+def read_extension(tokenizer, checkpoint_rows):
     """(new ids, their base pieces, the file) from the vocab_extension.json beside the run's vocab; None without one."""
     path = os.path.join(os.path.dirname(os.path.abspath(tokenizer.vocab_file)), EXTENSION_NAME)
     if not os.path.isfile(path):
@@ -36,11 +35,7 @@ def read_extension(tokenizer, checkpoint_rows, checkpoint_dir):
     if recorded is not None and recorded != tokenizer.tokenizer_type:
         raise UserInputError(f"{path}: the new tokens were chosen for tokenizer_type {recorded}, "
                              f"the run tokenizes with {tokenizer.tokenizer_type}")
-    base_vocab = os.path.join(checkpoint_dir, "vocab.txt")
-    if data.get("base_vocab_sha256") and os.path.isfile(base_vocab) \
-            and not VocabFile(base_vocab).matches(data["base_vocab_sha256"]):
-        raise UserInputError(f"{path}: base_vocab_sha256 is not the sha256 of {base_vocab}, the vocab beside "
-                             "the checkpoint: this extension was made from another vocab")
+    # That its base_vocab_sha256 is the checkpoint's vocab is checked before (util/vocab_identity.py).
     ids, pieces = [], []
     for n, entry in enumerate(data["new_tokens"]):
         where = f"{path}: new_tokens[{n}]"

@@ -23,6 +23,7 @@ import os
 
 from model.checkpoint_reader import CheckpointVariables, encoder_shapes, is_training_state, resolve_checkpoint
 from pretrain import layout, vocab_extension
+from util import vocab_identity
 from util.errors import UserInputError
 from util.files import read_json, write_json
 
@@ -61,14 +62,20 @@ def _converted(discriminator_dir, generator_dir, work_dir, untied_generator_embe
     if generator_dir and not layout.isdir(generator_dir):
         raise UserInputError(f"saved_generator {generator_dir} does not exist")
     prefix = os.path.join(work_dir, CONVERTED_DIR, "model.ckpt")
+    recorded = os.path.join(work_dir, CONVERTED_DIR, "pretrain_config.json")
     if layout.exists(prefix + ".index"):  # to_tf renames its directory into place whole
-        print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
-        return prefix
-    from convert.to_tf import format_report, transformers_to_tf  # torch and transformers: only for this source
+        # Reused only in the layout asked for now: following the advice to untie means converting again.
+        untied = read_json(recorded, "converted config").get("untied_generator_embeddings") \
+            if layout.exists(recorded) and not layout.is_remote(recorded) else untied_generator_embeddings
+        if bool(untied) == bool(untied_generator_embeddings):
+            print(f"warm start: reusing {prefix}, converted from {discriminator_dir}", flush=True)
+            return prefix
+    from convert.to_tf import WARM_START_WORDS, format_report, transformers_to_tf  # torch, transformers: only here
 
     print(f"warm start: converting the transformers directories to a TF checkpoint at {prefix}", flush=True)
     report = transformers_to_tf(discriminator_dir, generator_dir, prefix,
-                                untied_generator_embeddings=untied_generator_embeddings)
+                                untied_generator_embeddings=untied_generator_embeddings,
+                                overwrite=layout.exists(prefix + ".index"), words=WARM_START_WORDS)
     print(format_report(report), flush=True)
     return prefix
 
@@ -174,8 +181,15 @@ def _generator(config, variables, disc):
                                      f"contradicts {variables.prefix}: variable {name} has shape {_fmt(shape)} "
                                      f"there, the config needs {_fmt(_implied(shape, (0, 1), wanted))}")
             setattr(config, key, fraction)
-            origin[key] = (f"{getattr(config, key):.6g} of the discriminator's {size} "
+            origin[key] = (f"{_times(fraction)} the discriminator's {size} "
                            f"({'set in hparams' if key in config.user_set else f'from {name} {_fmt(shape)}'})")
+        if untied_embeddings and config.untied_generator_embeddings:  # its own table, at its own width
+            value, name, shape = gen["embedding_size"]
+            key = "generator_embedding_size"
+            if key in config.user_set and config.generator_embedding_size not in (None, value):
+                _contradiction(config, variables, key, config.generator_embedding_size, name, shape, (1,))
+            config.generator_embedding_size = value
+            origin[key] = f"{value} ({'set in hparams' if key in config.user_set else f'from {name} {_fmt(shape)}'})"
     elif "generator_predictions/output_bias" in variables and "untied_generator" not in config.user_set:
         config.untied_generator = False  # the checkpoint's generator is the discriminator itself
         origin["untied_generator"] = "false: the checkpoint has generator_predictions but no generator/ encoder"
@@ -215,8 +229,31 @@ def _implied(shape, dims, value):
     return [value if d in dims else s for d, s in enumerate(shape)]
 
 
-def check_vocab(config, variables, tokenizer):
-    """The run's vocab must have exactly one row per checkpoint embedding row."""
+def source_vocab(config, variables, prefix):
+    """The vocab ``saved_model`` was trained with: the vocab.txt in its directory (a transformers
+    directory, a model dir, a released checkpoint's folder), else the vocab_file its
+    pretrain_config.json records; None when there is none to compare with."""
+    directory = getattr(variables, "directory", None) or os.path.dirname(prefix)
+    if os.path.basename(directory) == layout.TORCH_CHECKPOINT_DIR:  # another torch run's model dir
+        directory = os.path.dirname(directory)
+    path = os.fspath(config.saved_model).rstrip("/")
+    for candidate in ([path] if layout.isdir(path) else []) + [directory]:
+        if not layout.is_remote(candidate):
+            found = vocab_identity.vocab_beside(candidate)
+            if found:
+                return found
+    return None
+
+
+def check_vocab(config, variables, tokenizer, prefix=None):
+    """The run's vocab must be the checkpoint's, token for token (or its recorded extension), and have
+    exactly one row per checkpoint embedding row."""
+    beside = source_vocab(config, variables, prefix or variables.prefix)
+    if beside:
+        vocab_identity.check_vocab_of_model(tokenizer.vocab_file, beside, f"saved_model {config.saved_model}")
+    else:
+        print(f"note: saved_model {config.saved_model} has no vocab.txt beside it (nor one its pretrain_config.json "
+              f"names): {tokenizer.vocab_file} is checked against its size only", flush=True)
     rows = variables.shapes["electra/embeddings/word_embeddings"][0]
     if tokenizer.vocab_size > rows:
         raise UserInputError(f"{tokenizer.vocab_file}: {tokenizer.vocab_size} tokens, more than the {rows} rows of "
@@ -289,11 +326,12 @@ def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
                                  f"checkpoint, the model needs {_fmt(shape)}")
         else:
             loaded.append(name)
-    extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0],
-                                               getattr(variables, "directory", None) or os.path.dirname(prefix))
+    extension = vocab_extension.read_extension(tokenizer, variables.shapes["electra/embeddings/word_embeddings"][0])
     warm = WarmStart(prefix, loaded, fresh, sorted(set(variables.shapes) - set(loaded)), extension, variables)
     warm.record = {
-        "saved_model": config.saved_model, "checkpoint": prefix,
+        "saved_model": config.saved_model, "saved_generator": config.saved_generator, "checkpoint": prefix,
+        # The base's own sizes (a model card names them): the run's, with the rows the base's vocab had.
+        "base_sizes": dict(_base_sizes(config), vocab_size=variables.shapes["electra/embeddings/word_embeddings"][0]),
         "sizes_from": origin, "loaded": loaded, "fresh": fresh, "not_used": warm.not_used,
         "optimizer_slots": "start at zero" + ("" if variables.has_optimizer_slots
                                               else " (the checkpoint has none, as released ones)"),
@@ -304,6 +342,18 @@ def plan(config, prefix, variables, tokenizer, origin, backend="tf"):
             "rule": "each new token's row = the mean of its base_pieces' rows in the checkpoint"},
     }
     return warm
+
+
+def _base_sizes(config):
+    from configure_pretraining import generator_config
+
+    bert = config.bert_config()
+    sizes = {"hidden_size": bert.hidden_size, "num_hidden_layers": bert.num_hidden_layers,
+             "embedding_size": bert.embedding_size}
+    if config.electra_objective and config.untied_generator and not config.uniform_generator:
+        gen = generator_config(config)
+        sizes.update(generator_hidden_size=gen.hidden_size, generator_num_hidden_layers=gen.num_hidden_layers)
+    return sizes
 
 
 def _why_fresh(name, has_generator, gen):
@@ -349,6 +399,12 @@ def report(warm, model_dir, write):
                 f.write(json.dumps(r, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
         else:
             write_json(path, r)
+
+
+def _times(fraction):
+    """A size fraction as a factor: 1.0×, 0.75×, 0.333333× (a bare "1" read as a count)."""
+    text = f"{fraction:.6g}"
+    return (text if "." in text or "e" in text else text + ".0") + "×"
 
 
 def _fmt(shape):

@@ -110,3 +110,14 @@ def test_run_pretraining_model_name_that_is_a_file_is_one_line(tmp_path, a_file)
                              "--model_name", a_file], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"error: model dir {a_file} exists and is not a directory"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_run_pretraining_without_tfrecords_leaves_no_model_dir(tmp_path, backend):
+    if backend == "tf":
+        pytest.importorskip("tensorflow")
+    model_dir = tmp_path / "models" / "m"
+    result = subprocess.run([sys.executable, "run_pretraining.py", "--backend", backend, "--data_dir", str(tmp_path),
+                             "--model_name", str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "no TFRecords found" in result.stderr, result.stderr
+    assert not (tmp_path / "models").exists()

@@ -6,7 +6,8 @@ trajectories interleave, and both runs end with exit 0. Each script that writes 
 holds ``<dir>/.lock`` with ``fcntl.flock`` for as long as it writes there; the file holds
 the holder's PID, so a second run's one-line error can name it. The kernel drops a flock
 when its process dies, however it dies, so a lock left by a killed run is simply free: the
-PID it still records is noted and the lock taken over. Any end but a kill removes the file.
+PID it still records is noted and the lock taken over. Any end but a kill removes the file,
+and the directory too when this made it and nothing was written there.
 
 Holding the lock proves that no run of this stage is alive in the directory, so whatever
 temporaries are there were left by a killed one: they are removed as the lock is taken
@@ -94,6 +95,7 @@ def hold(directory, what="output directory", note=None):
         yield None
         return
     note = note or (lambda line: print(line, file=sys.stderr, flush=True))
+    made = _missing_ancestors(directory)
     make_dirs(directory, what)
     path = os.path.join(directory, LOCK_NAME)
     fd = _open_locked(path, what, directory)
@@ -115,3 +117,19 @@ def hold(directory, what="output directory", note=None):
                 os.remove(path)
     finally:
         os.close(fd)  # releases the flock
+        # A run that stopped before writing anything (no TFRecords, a bad setting) leaves no
+        # empty directory behind: those this call made and nothing filled go again.
+        for made_dir in made:
+            try:
+                os.rmdir(made_dir)
+            except OSError:
+                break
+
+
+def _missing_ancestors(directory):
+    """``directory`` and its parents that do not exist yet, deepest first."""
+    missing, path = [], os.path.abspath(os.fspath(directory))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing

@@ -133,6 +133,12 @@ class MecabWordPiece:
         return [p for start, end, special in eojeol_spans(text) if not special
                 for p in self.pieces(text[start:end])]
 
+    def unk_strings(self, text):
+        """The characters of ``text`` that ``tokenize`` turns into [UNK] (piece_tokens' rule)."""
+        vocab = self.vocab
+        return [c for p in self.text_pieces(text) if p not in vocab
+                for c in (p[len(PREFIX):] if p.startswith(PREFIX) else p) if c not in vocab]
+
     def tokenize(self, text):
         # Lower-casing is str.lower(), as transformers' tokenize() does before the
         # published tokenizer saw the text: never an accent-stripping NFD.

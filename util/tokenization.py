@@ -200,6 +200,16 @@ class KoTokenizer:
             return [self.convert_tokens_to_ids(self._mecab.tokenize(normalize_text(t))) for t in texts]
         return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
+    def unk_strings(self, texts):
+        """For each text, the stretches of it that became [UNK], in order (what a vocab lacks)."""
+        if self._mecab is not None:
+            return [self._mecab.unk_strings(t) for t in texts]
+        texts = list(texts)
+        unk = self.unk_id
+        # The Rust tokenizer's offsets point into the text as given, through its normaliser.
+        return [[text[start:end] for token_id, (start, end) in zip(e.ids, e.offsets) if token_id == unk]
+                for text, e in zip(texts, self.backend.encode_batch(texts, add_special_tokens=False))]
+
     def tokenize(self, text):
         return self.tokenize_batch([text])[0]
 

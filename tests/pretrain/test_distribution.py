@@ -14,6 +14,7 @@ split batch, the gradient all-reduce and the mirrored updates.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -120,9 +121,13 @@ def test_mirrored_over_two_cpu_devices_trains_what_one_device_trains(full_data, 
     single = str(tmp_path / "single")
     mirrored = str(tmp_path / "mirrored")
     # Sequential: the two cores are all CI has.
-    finish(pretrain(full_data, single))
+    single_output = finish(pretrain(full_data, single))
     output = finish(pretrain(full_data, mirrored, distribution="mirrored", cpu_replicas=2))
     assert "distribution mirrored: 2 replica(s) in sync, 4 examples each" in output
+    # The step log's real tokens are the global batch's, summed over the replicas: the same fill rate.
+    fill = [[m for m in re.findall(r" tokens/s \((\d+)% of \d+ positions/s\)", text)]
+            for text in (single_output, output)]
+    assert fill[0] and fill[0] == fill[1]
 
     single_losses, mirrored_losses = losses(single), losses(mirrored)
     assert len(single_losses) == STEPS and len(mirrored_losses) == STEPS

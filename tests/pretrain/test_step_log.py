@@ -1,6 +1,9 @@
 """The step log's figures: model FLOPs as docs/benchmarks.md counts them, enough lines for any run."""
 import json
 import os
+import re
+
+import pytest
 
 from bench.bench_pretraining import flops_per_example as bench_flops
 from bench.bench_pretraining import max_predictions
@@ -33,7 +36,7 @@ def test_a_short_run_logs_enough_lines_to_see_its_curve(tmp_path):
 
 def test_speed_and_time_left():
     rates = speed(batch_size=8, seq_length=128, flops_per_batch_example=1e9, steps=10, seconds=5.0, steps_left=100)
-    assert rates == {"examples_per_sec": 16.0, "tokens_per_sec": 2048.0, "model_flops_per_sec": 16e9,
+    assert rates == {"examples_per_sec": 16.0, "positions_per_sec": 2048.0, "model_flops_per_sec": 16e9,
                      "seconds_left": 50.0}
     assert duration(50) == "0m50s" and duration(3 * 86400 + 7200) == "3d02h"
 
@@ -53,11 +56,12 @@ def test_eval_summary_leads_with_real_tokens_and_says_when_nothing_is_found():
 
 def test_the_step_log_counts_real_tokens_and_writes_speed_to_tensorboard(tmp_path):
     config = published(tmp_path, num_train_steps=4, train_batch_size=2, max_seq_length=8)
-    scalars, lines = [], []
+    scalars, lines, values = [], [], []
 
     class Writer:
         def add_scalar(self, tag, value, step):
             scalars.append((tag, step))
+            values.append((tag, step, value))
 
     from pretrain.step_log import StepLog
 
@@ -65,6 +69,25 @@ def test_the_step_log_counts_real_tokens_and_writes_speed_to_tensorboard(tmp_pat
     for step in range(1, 5):  # step 1 builds the graph and is left out of the rates
         log.update(step, {"loss": 1.0 / step}, real_tokens=4 if step > 1 else 16)
     assert [line.split(":")[0] for line in lines] == ["train step 2/4", "train step 4/4"]
-    # Steps 3-4: 8 real tokens of 2 x 2 x 8 positions.
-    assert " tokens/s, " in lines[1] and " real tokens/s (25% of positions), " in lines[1]
-    assert ("speed/real_tokens_per_sec", 4) in scalars and ("speed/examples_per_sec", 2) in scalars
+    # Steps 3-4: 8 real tokens of 2 x 2 x 8 positions; tokens/s counts the real ones.
+    seconds = float(re.search(r"([0-9.]+) examples/s", lines[1]).group(1))
+    tokens, filled, positions = re.search(r", (\d+) tokens/s \((\d+)% of (\d+) positions/s\), ", lines[1]).groups()
+    assert int(filled) == 25 and int(tokens) == pytest.approx(int(positions) / 4, abs=1)
+    assert int(positions) == pytest.approx(seconds * 8, abs=1)
+    assert " real tokens/s" not in lines[1]
+    for tag in ("speed/tokens_per_sec", "speed/positions_per_sec", "speed/fill_rate", "speed/examples_per_sec"):
+        assert (tag, 4) in scalars and (tag, 2) in scalars
+    fill = [value for tag, step, value in values if tag == "speed/fill_rate"]
+    assert fill == [0.25, 0.25]
+
+
+def test_a_step_log_without_real_token_counts_says_its_tokens_are_positions(tmp_path):
+    # The TF backend on a TPU fetches no input_mask sums.
+    from pretrain.step_log import StepLog
+
+    lines = []
+    log = StepLog(published(tmp_path, num_train_steps=2, train_batch_size=2, max_seq_length=8), every=1,
+                  printer=lines.append)
+    for step in (1, 2):
+        log.update(step, {"loss": 1.0})
+    assert " positions/s (padding included), " in lines[0] and " tokens/s" not in lines[0]

@@ -74,7 +74,7 @@ def test_training_lowers_the_loss_and_logs_summaries(trained):
     assert len(losses) >= 6
     assert np.mean(losses[-2:]) < np.mean(losses[:2]) - 1.0
     for tag in ("loss/mlm", "loss/disc", "learning_rate", "accuracy/mlm_accuracy", "accuracy/disc_accuracy",
-                "speed/examples_per_sec", "speed/tokens_per_sec", "speed/model_flops_per_sec"):
+                "speed/examples_per_sec", "speed/tokens_per_sec", "speed/fill_rate", "speed/model_flops_per_sec"):
         assert summaries(trained.model_dir, tag), tag
 
 
@@ -144,7 +144,7 @@ def test_killed_run_resumes_from_the_last_checkpoint(tmp_path, tiny_data):
     assert steps and min(steps) > resumed_from
     assert f"resuming from {last} at step {resumed_from} of {resumed_from + 10}" in result.stdout
     assert f"taking over the lock left by PID {first.pid}" in result.stderr  # the killed run's
-    assert all(" tokens/s, " in line and " real tokens/s (" in line and " model GFLOP/s, " in line and " left" in line
+    assert all(" tokens/s (" in line and " positions/s), " in line and " model GFLOP/s, " in line and " left" in line
                for line in result.stdout.splitlines() if line.startswith("train step"))
     assert tf.train.load_variable(model_dir, "global_step") == resumed_from + 10
 

@@ -43,6 +43,22 @@ def test_a_killed_holders_lock_is_taken_over_with_a_note(tmp_path):
     assert len(notes) == 1 and f"left by PID {holder.pid}" in notes[0]
 
 
+def test_a_directory_the_holder_made_and_left_empty_goes_with_the_lock(tmp_path):
+    made = tmp_path / "runs" / "model"
+    with pytest.raises(RuntimeError):
+        with hold(made, "model dir"):
+            raise RuntimeError("stopped before writing anything")
+    assert not (tmp_path / "runs").exists()
+    with hold(made, "model dir"):
+        (made / "checkpoint").write_text("x")
+    assert os.listdir(made) == ["checkpoint"]  # what a run wrote stays, the lock goes
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with hold(existing, "model dir"):
+        pass
+    assert existing.is_dir()  # a directory the user made is not the lock's to remove
+
+
 def test_live_holder_names_a_live_run_and_not_a_killed_one(tmp_path):
     assert live_holder(tmp_path) is None  # no lock file: and looking creates none
     assert not (tmp_path / LOCK_NAME).exists()

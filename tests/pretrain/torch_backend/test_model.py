@@ -97,6 +97,28 @@ def test_generator_and_discriminator_share_the_embeddings_and_one_gradient_accum
     assert not hasattr(untied.generator.electra, "embeddings_project")
 
 
+def test_a_generator_with_its_own_narrower_embeddings_projects_them_up_as_transformers_does(sample_vocab_dir,
+                                                                                             batch):
+    """generator_embedding_size (a released generator's own table, 128 under 256) is honoured here too."""
+    from transformers import ElectraForMaskedLM
+
+    torch.manual_seed(0)
+    config = make_config(sample_vocab_dir, untied_generator_embeddings=True, generator_embedding_size=8)
+    model = ElectraPretrainer(config).eval()
+    gen = model.generator.electra
+    assert gen.embeddings.word_embeddings.weight.shape[1] == 8  # its own width, under its hidden 16
+    assert gen.embeddings_project.weight.shape == (16, 8)
+    assert model.discriminator.electra.embeddings.word_embeddings.weight.shape[1] == 32
+    hf = ElectraForMaskedLM(electra_config(generator_config(config), ElectraForMaskedLM)).eval()
+    hf.load_state_dict(model.generator.state_dict(), strict=True)
+    ids, mask, types = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
+    with torch.no_grad():
+        out = model(ids, mask, types, generator=torch.Generator().manual_seed(0))
+        full = hf(input_ids=out["masked_input_ids"], attention_mask=mask, token_type_ids=types).logits
+        at_masked = torch.gather(full, 1, out["masked_lm_positions"][..., None].expand(-1, -1, full.shape[-1]))
+        assert torch.allclose(out["mlm_logits"], at_masked, atol=1e-5, rtol=1e-5)
+
+
 def test_losses_and_labels_follow_the_weights_and_the_samples(sample_vocab_dir, batch):
     config = make_config(sample_vocab_dir, gen_weight=2.0, disc_weight=50.0)
     out = ElectraPretrainer(config)(**batch, generator=torch.Generator().manual_seed(0))

@@ -9,7 +9,8 @@ from .tiny_config import make_config
 
 SETTINGS = {"default": {}, "untied_embeddings": {"untied_generator_embeddings": True},
             "tied_generator": {"untied_generator": False}, "uniform": {"uniform_generator": True},
-            "bert": {"electra_objective": False}}
+            "bert": {"electra_objective": False},
+            "narrow_generator_embeddings": {"untied_generator_embeddings": True, "generator_embedding_size": 16}}
 # Wide enough that every random tensor has thousands of values, except the output layer's [128, 1].
 WIDE = {"hidden_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 512,
         "max_position_embeddings": 64}

@@ -57,7 +57,7 @@ def test_the_step_log_and_tensorboard_carry_the_tf_backends_figures(torch_run):
     model_dir, log = torch_run
     lines = [line for line in log.splitlines() if line.startswith("train step ")]
     assert lines and lines[-1].startswith(f"train step {STEPS}/{STEPS}: disc_auc_real(batch) ")
-    for part in (" disc_loss ", " mlm_loss ", " lr ", " examples/s, ", " tokens/s, ", " real tokens/s (",
+    for part in (" disc_loss ", " mlm_loss ", " lr ", " examples/s, ", " tokens/s (", " positions/s), ",
                  " model GFLOP/s, ", " left"):
         assert part in lines[-1]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -66,7 +66,7 @@ def test_the_step_log_and_tensorboard_carry_the_tf_backends_figures(torch_run):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"loss/total", "loss/mlm", "loss/disc", "learning_rate", "accuracy/disc_auc_real",
-            "speed/examples_per_sec", "speed/real_tokens_per_sec"} <= tags
+            "speed/examples_per_sec", "speed/tokens_per_sec", "speed/fill_rate"} <= tags
     assert [e.step for e in events.Scalars("loss/total")][-1] == STEPS
 
 
