@@ -171,3 +171,24 @@ def test_tf_variable_names_give_every_parameter_one_tf_name(sample_vocab_dir):
     assert names["generator.electra.embeddings_project.weight"] == ("generator/embeddings_project/kernel", True)
     assert names["discriminator.discriminator_predictions.dense_prediction.weight"] == (
         "discriminator_predictions/dense_1/kernel", True)
+
+
+def test_explicit_attention_and_sdpa_compute_the_same_step_and_auto_picks_by_device(sample_vocab_dir, batch):
+    from pretrain.torch_backend.model import attention_for
+
+    results = {}
+    for attention in ("sdpa", "explicit"):
+        torch.manual_seed(0)
+        sizes = dict(SIZES, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        model = ElectraPretrainer(make_config(sample_vocab_dir, sizes=sizes), attention=attention)
+        out = model(**batch, generator=torch.Generator().manual_seed(0))
+        out["total_loss"].backward()
+        query = model.discriminator.electra.encoder.layer[0].attention.self.query.weight
+        results[attention] = (out["total_loss"].detach(), out["disc_probs"].detach(), query.grad)
+    for sdpa, explicit in zip(results["sdpa"], results["explicit"]):
+        assert torch.allclose(sdpa, explicit, rtol=1e-5, atol=1e-6)
+    assert results["sdpa"][2].abs().max() > 0  # the padding's -10000 reaches both alike
+    assert attention_for(torch.device("cpu")) == "explicit" and attention_for(torch.device("cuda")) == "sdpa"
+    assert attention_for(torch.device("cpu"), "sdpa") == "sdpa"
+    with pytest.raises(ValueError, match="attention 'fused' is not one of"):
+        ElectraPretrainer(make_config(sample_vocab_dir), attention="fused")
