@@ -12,6 +12,11 @@ import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# PyTorch's OpenMP threads spin while they wait for each other; where other work shares the cores
+# a spinning thread keeps its descheduled sibling off them, and the torch backend's step at the
+# learning-parity size ran at 4.9 examples/s with 2 threads, against 17.0 waiting passively
+# (docs/benchmarks.md). OpenMP reads this once, when torch loads: it must be set before.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv=None):
