@@ -290,24 +290,26 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
     every = log_every(config)
     records = iter(batches)
     model.train()
-    while step < config.num_train_steps:
-        values, real, lr = train_step(config, procs, runner, model, optimizer, scheduler, scaler, mode, records,
-                                      generator, step)
-        step += 1
-        if procs.is_main:
-            shown = {"loss": values["loss/total"], "mlm_loss": values["loss/mlm"], "lr": lr}
-            if "loss/disc" in values:
-                shown.update(disc_loss=values["loss/disc"], disc_auc_real=values["accuracy/disc_auc_real"])
-                if monitor is not None:
-                    monitor.update(step, {k: values[f"accuracy/{k}"] for k in CollapseMonitor.KEYS})
-            log.update(step, shown, real)
-            if writer is not None and (step % every == 0 or step == config.num_train_steps):
-                for name, value in dict(values, learning_rate=lr).items():
-                    writer.add_scalar(name, value, step)
-                if scaler is not None:
-                    writer.add_scalar("loss_scale", scaler.get_scale(), step)
-        if step % config.save_checkpoints_steps == 0 or step == config.num_train_steps:
-            save(config, procs, step, model, optimizer, scheduler, scaler, seed, tf_names,
-                 {"rng": checkpoint.rng_state(generator), "data": batches.state_dict()})
-    if writer is not None:
-        writer.close()
+    try:
+        while step < config.num_train_steps:
+            values, real, lr = train_step(config, procs, runner, model, optimizer, scheduler, scaler, mode, records,
+                                          generator, step)
+            step += 1
+            if procs.is_main:
+                shown = {"loss": values["loss/total"], "mlm_loss": values["loss/mlm"], "lr": lr}
+                if "loss/disc" in values:
+                    shown.update(disc_loss=values["loss/disc"], disc_auc_real=values["accuracy/disc_auc_real"])
+                    if monitor is not None:
+                        monitor.update(step, {k: values[f"accuracy/{k}"] for k in CollapseMonitor.KEYS})
+                log.update(step, shown, real)
+                if writer is not None and (step % every == 0 or step == config.num_train_steps):
+                    for name, value in dict(values, learning_rate=lr).items():
+                        writer.add_scalar(name, value, step)
+                    if scaler is not None:
+                        writer.add_scalar("loss_scale", scaler.get_scale(), step)
+            if step % config.save_checkpoints_steps == 0 or step == config.num_train_steps:
+                save(config, procs, step, model, optimizer, scheduler, scaler, seed, tf_names,
+                     {"rng": checkpoint.rng_state(generator), "data": batches.state_dict()})
+    finally:  # an error (a full disk, a NaN stop) still closes the event file
+        if writer is not None:
+            writer.close()
