@@ -96,8 +96,9 @@ def explicit_attention(q, k, v, attention_adder, dropout_prob):
 class SelfAttention(nn.Module):
     """Multi-head attention through PyTorch's SDPA or ``explicit_attention`` (``implementation``).
 
-    Same function either way; on a CPU the explicit ops are faster (docs/benchmarks.md), since
-    SDPA's fused CPU kernel takes no dropout and its fallback is slower in bfloat16.
+    Same function either way. On a CPU SDPA's fused kernel takes no dropout, so training runs its
+    math fallback; the explicit ops are TF's own sequence. bench/bench_pretraining.py times both
+    (its torch_*_attention rows).
     """
 
     def __init__(self, cfg):
