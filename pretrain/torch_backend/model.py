@@ -74,7 +74,33 @@ class Embeddings(nn.Module):
         weight.tf_lookup_sq_norm = total if fresh else weight.tf_lookup_sq_norm + total
 
 
+ATTENTION = ("auto", "sdpa", "explicit")
+
+
+def attention_for(device, implementation="auto"):
+    """The attention ``implementation`` runs on ``device``: auto is SDPA on GPUs, explicit on CPUs."""
+    if implementation == "auto":
+        return "sdpa" if device.type == "cuda" else "explicit"
+    return implementation
+
+
+def explicit_attention(q, k, v, attention_adder, dropout_prob):
+    """softmax(q k^T / sqrt(d) + adder), dropout, times v: TF's graph op for op."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    probs = torch.softmax(scores + attention_adder.to(scores.dtype), dim=-1)
+    if dropout_prob:
+        probs = F.dropout(probs, dropout_prob)
+    return torch.matmul(probs, v)
+
+
 class SelfAttention(nn.Module):
+    """Multi-head attention through PyTorch's SDPA or ``explicit_attention`` (``implementation``).
+
+    Same function either way. On a CPU SDPA's fused kernel takes no dropout, so training runs its
+    math fallback; the explicit ops are TF's own sequence. bench/bench_pretraining.py times both
+    (its torch_*_attention rows).
+    """
+
     def __init__(self, cfg):
         super().__init__()
         self.query = nn.Linear(cfg.hidden_size, cfg.hidden_size)
@@ -82,13 +108,18 @@ class SelfAttention(nn.Module):
         self.value = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.num_heads = cfg.num_attention_heads
         self.dropout_prob = cfg.attention_probs_dropout_prob
+        self.implementation = "auto"
 
     def forward(self, x, attention_adder):
         batch_size, seq_length, width = x.shape
         heads = lambda t: t.view(batch_size, seq_length, self.num_heads, -1).transpose(1, 2)  # noqa: E731
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_adder.to(q.dtype),
-                                                 dropout_p=self.dropout_prob if self.training else 0.0)
+        dropout_prob = self.dropout_prob if self.training else 0.0
+        if attention_for(x.device, self.implementation) == "sdpa":
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_adder.to(q.dtype),
+                                                     dropout_p=dropout_prob)
+        else:
+            context = explicit_attention(q, k, v, attention_adder, dropout_prob)
         return context.transpose(1, 2).reshape(batch_size, seq_length, width)
 
 
@@ -228,8 +259,11 @@ class Generator(nn.Module):
 class ElectraPretrainer(nn.Module):
     """Generator + discriminator and their losses for one batch (model/electra_model.PretrainingModel)."""
 
-    def __init__(self, config):
+    def __init__(self, config, attention="auto"):
+        """``attention``: one of ATTENTION for every layer (auto: attention_for's choice per device)."""
         super().__init__()
+        if attention not in ATTENTION:
+            raise ValueError(f"attention {attention!r} is not one of {ATTENTION}")
         if config.vocab_size is None or config.mask_id is None:
             raise ValueError("ElectraPretrainer needs a config after attach_vocab (vocab_size, mask_id)")
         self.config = config
@@ -248,6 +282,9 @@ class ElectraPretrainer(nn.Module):
         # The discriminator's table is only looked up when no generator scores against it.
         if self.discriminator is not None and (self.generator is None or config.untied_generator_embeddings):
             self.discriminator.electra.embeddings.lookup_only = True
+        for module in self.modules():
+            if isinstance(module, SelfAttention):
+                module.implementation = attention
         self.apply(self._init_weights)
 
     def _init_weights(self, module):

@@ -47,21 +47,32 @@ class AdamWeightDecay(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr, b1, b2, eps, decay = (group[k] for k in ("lr", "beta_1", "beta_2", "epsilon", "weight_decay_rate"))
-            for param in group["params"]:
-                if param.grad is None:  # the loss does not reach it: no slots, no decay (as TF)
-                    continue
-                grad = param.grad.float()
+            # A parameter the loss does not reach gets no slots and no decay (as TF).
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            for param in params:
                 state = self.state[param]
                 if not state:
                     state["adam_m"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["adam_v"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                m, v = state["adam_m"], state["adam_v"]
-                m.mul_(b1).add_(grad, alpha=1.0 - b1)
-                v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
-                update = m / (v.sqrt() + eps)
-                if decay:
-                    update += decay * param
-                param.sub_(lr * update)
+            grads = [p.grad.float() for p in params]
+            m = [self.state[p]["adam_m"] for p in params]
+            v = [self.state[p]["adam_v"] for p in params]
+            # Per tensor the ops of m.mul_(b1).add_(g, alpha=1 - b1); v.mul_(b2).addcmul_(g, g, value=1 - b2);
+            # update = m / (sqrt(v) + eps) + decay * param; param -= lr * update: one call over the list
+            # each (torch._foreach_*, one fused kernel launch per op on a GPU).
+            torch._foreach_mul_(m, b1)
+            torch._foreach_add_(m, grads, alpha=1.0 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, grads, grads, value=1.0 - b2)
+            update = torch._foreach_sqrt(v)
+            torch._foreach_add_(update, eps)
+            update = torch._foreach_div(m, update)
+            if decay:
+                torch._foreach_add_(update, torch._foreach_mul(params, decay))
+            torch._foreach_mul_(update, lr)
+            torch._foreach_sub_(params, update)
         return loss
 
 

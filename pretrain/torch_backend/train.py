@@ -238,13 +238,55 @@ def reported(out):
     return values
 
 
+def train_step(config, procs, runner, model, optimizer, scheduler, scaler, mode, records, generator, step):
+    """Optimizer step ``step`` + 1 over ``gradient_accumulation_steps`` micro-batches drawn from ``records``.
+
+    Returns the reported values (the micro-batches' and ranks' mean), the global batch's real
+    tokens and the learning rate the update used. bench/bench_pretraining.py times this function.
+    """
+    from pretrain.torch_backend.optim import clip_by_global_norm
+
+    device, accum = procs.device, config.gradient_accumulation_steps
+    sums, real_tokens = None, 0
+    for micro in range(accum):
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(records).items()}
+        last = micro == accum - 1
+        # DDP averages the gradients once per step, on the last micro-batch.
+        with runner.no_sync() if procs.world > 1 and not last else contextlib.nullcontext():
+            with autocast(mode, device):
+                out = runner(batch["input_ids"], batch["input_mask"], batch["segment_ids"], generator=generator)
+            loss = out["total_loss"] / accum
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+        values = reported(out)
+        sums = values if sums is None else {k: sums[k] + v for k, v in values.items()}
+        real_tokens = real_tokens + batch["input_mask"].sum()
+    names = sorted(sums)
+    vector = procs.mean(torch.stack([sums[k].float() / accum for k in names] + [real_tokens.float()]))
+    numbers = vector.tolist()
+    values, real = dict(zip(names, numbers[:-1])), numbers[-1] * procs.world
+    if mode != "fp16_gpu":  # fp16's scaler skips an overflowing step itself
+        guards.check_loss(values["loss/total"], step + 1, config.model_dir, config.learning_rate)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    global_lookup_norms(model, procs, scaler)
+    clip_by_global_norm(model.parameters(), 1.0)
+    lr = optimizer.param_groups[0]["lr"]
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return values, real, lr
+
+
 def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed, step, resumed):
     """Steps ``step`` + 1 .. num_train_steps, with checkpoints, logs and guards."""
     from pretrain.torch_backend.data import PretrainingBatches
     from pretrain.torch_backend.model import tf_variable_names
-    from pretrain.torch_backend.optim import clip_by_global_norm
 
-    device, accum = procs.device, config.gradient_accumulation_steps
+    device = procs.device
     # On a GPU the next batches are read on a thread while the step runs; on CPU the cores are the step's.
     batches = PretrainingBatches(files, split_batch(config, procs), config.max_seq_length, procs.rank, procs.world,
                                  seed, is_training=True, prefetch_batches=2 if device.type == "cuda" else 0)
@@ -274,41 +316,12 @@ def train(config, procs, files, model, optimizer, scheduler, scaler, mode, seed,
         runner = DistributedDataParallel(runner, device_ids=[device] if device.type == "cuda" else None)
     log, monitor, writer = step_logger(config, procs)
     every = log_every(config)
+    records = iter(batches)
+    model.train()
     try:
-        records = iter(batches)
-        model.train()
         while step < config.num_train_steps:
-            sums, real_tokens = None, 0
-            for micro in range(accum):
-                batch = {k: v.to(device, non_blocking=True) for k, v in next(records).items()}
-                last = micro == accum - 1
-                # DDP averages the gradients once per step, on the last micro-batch.
-                with runner.no_sync() if procs.world > 1 and not last else contextlib.nullcontext():
-                    with autocast(mode, device):
-                        out = runner(batch["input_ids"], batch["input_mask"], batch["segment_ids"], generator=generator)
-                    loss = out["total_loss"] / accum
-                    (scaler.scale(loss) if scaler is not None else loss).backward()
-                values = reported(out)
-                sums = values if sums is None else {k: sums[k] + v for k, v in values.items()}
-                real_tokens = real_tokens + batch["input_mask"].sum()
-            names = sorted(sums)
-            vector = procs.mean(torch.stack([sums[k].float() / accum for k in names] + [real_tokens.float()]))
-            numbers = vector.tolist()
-            values, real = dict(zip(names, numbers[:-1])), numbers[-1] * procs.world
-            if mode != "fp16_gpu":  # fp16's scaler skips an overflowing step itself
-                guards.check_loss(values["loss/total"], step + 1, config.model_dir, config.learning_rate)
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            global_lookup_norms(model, procs, scaler)
-            clip_by_global_norm(model.parameters(), 1.0)
-            lr = optimizer.param_groups[0]["lr"]
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            values, real, lr = train_step(config, procs, runner, model, optimizer, scheduler, scaler, mode, records,
+                                          generator, step)
             step += 1
             if procs.is_main:
                 shown = {"loss": values["loss/total"], "mlm_loss": values["loss/mlm"], "lr": lr}

@@ -52,3 +52,15 @@ def test_every_foreign_hparam_is_named_at_once():
                                 "with gloo runs CPU processes; remove them, or run --backend tf")
     with pytest.raises(UserInputError, match=r"gradient_accumulation_steps 4: honoured only by the torch backend"):
         backend.check_hparams(config(gradient_accumulation_steps=4), "tf")
+
+
+def test_run_pretraining_makes_openmp_wait_passively_before_torch_loads_unless_told_otherwise():
+    import subprocess
+    import sys
+
+    code = "import os, sys, run_pretraining; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "False PASSIVE"), ("ACTIVE", "False ACTIVE")):
+        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                             env=dict(env, **({"OMP_WAIT_POLICY": given} if given else {})))
+        assert run.stdout.strip() == expected

@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from bench.bench_pretraining import flops_per_example as bench_flops
-from bench.bench_pretraining import max_predictions
+from bench.pretraining_steps import config as bench_config
 from configure_pretraining import PretrainingConfig
 from pretrain.eval_summary import summary_lines
 from pretrain.step_log import duration, flops_per_example, log_every, speed
@@ -21,11 +20,21 @@ def published(tmp_path, **overrides):
     return PretrainingConfig(str(tmp_path / "model"), str(tmp_path), **dict(hparams, **overrides))
 
 
-def test_model_flops_are_counted_as_the_benchmark_counts_them(tmp_path):
-    # The benchmark's model is the published Small (generator as wide as the discriminator, vocab 40,000).
-    assert flops_per_example(published(tmp_path)) == bench_flops(max_predictions())
+def small_flops(lm_positions, seq=128, vocab=40000):
+    """Published Small's training FLOPs per example counted by hand: 3 x the forward matmuls (2 per multiply-add)."""
+    hidden, layers, intermediate, embedding = 256, 12, 1024, 128
+    per_token = layers * (2 * 4 * hidden * hidden + 2 * 2 * hidden * intermediate + 2 * 2 * seq * hidden)
+    encoder = seq * (per_token + 2 * embedding * hidden)  # the layers and the embedding projection
+    heads = seq * 2 * (hidden * hidden + hidden) + lm_positions * 2 * (hidden * embedding + embedding * vocab)
+    return 3 * (2 * encoder + heads)  # generator as wide as the discriminator (generator_hidden_size 1.0)
+
+
+def test_model_flops_are_counted_as_the_benchmarks_count_them(tmp_path):
+    # The benchmarks' model is the published Small (generator as wide as the discriminator, vocab 40,000).
+    assert flops_per_example(published(tmp_path)) == small_flops(int((0.15 + 0.005) * 128)) \
+        == flops_per_example(bench_config(16))
     # The generator's vocabulary head runs at the masked positions only: more of them, more FLOPs.
-    assert flops_per_example(published(tmp_path, mask_prob=0.25)) > bench_flops(max_predictions())
+    assert flops_per_example(published(tmp_path, mask_prob=0.25)) == small_flops(int((0.25 + 0.005) * 128))
 
 
 def test_a_short_run_logs_enough_lines_to_see_its_curve(tmp_path):

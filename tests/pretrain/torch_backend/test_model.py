@@ -3,15 +3,25 @@ import numpy as np
 import pytest
 import torch
 
-from configure_pretraining import generator_config
+from configure_pretraining import PretrainingConfig, generator_config
 from pretrain.torch_backend.model import ElectraPretrainer, tf_variable_names
 from util.tokenization import KoTokenizer
 
-from .tiny_config import SEQ, make_config
-
+SEQ = 32
+SIZES = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
+         "max_position_embeddings": SEQ}
 SETTINGS = {"default": {}, "untied_embeddings": {"untied_generator_embeddings": True},
             "tied_generator": {"untied_generator": False}, "uniform": {"uniform_generator": True},
             "bert": {"electra_objective": False}}
+
+
+def make_config(vocab_dir, sizes=SIZES, **overrides):
+    vocab = f"{vocab_dir}/vocab.txt"
+    config = PretrainingConfig("m", vocab_dir, vocab_file=vocab, max_seq_length=SEQ, embedding_size=32,
+                               model_hparam_overrides=dict(sizes), **overrides)
+    config.validate()
+    config.attach_vocab(KoTokenizer.from_vocab(vocab, "wordpiece", False))
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -97,28 +107,6 @@ def test_generator_and_discriminator_share_the_embeddings_and_one_gradient_accum
     assert not hasattr(untied.generator.electra, "embeddings_project")
 
 
-def test_a_generator_with_its_own_narrower_embeddings_projects_them_up_as_transformers_does(sample_vocab_dir,
-                                                                                             batch):
-    """generator_embedding_size (a released generator's own table, 128 under 256) is honoured here too."""
-    from transformers import ElectraForMaskedLM
-
-    torch.manual_seed(0)
-    config = make_config(sample_vocab_dir, untied_generator_embeddings=True, generator_embedding_size=8)
-    model = ElectraPretrainer(config).eval()
-    gen = model.generator.electra
-    assert gen.embeddings.word_embeddings.weight.shape[1] == 8  # its own width, under its hidden 16
-    assert gen.embeddings_project.weight.shape == (16, 8)
-    assert model.discriminator.electra.embeddings.word_embeddings.weight.shape[1] == 32
-    hf = ElectraForMaskedLM(electra_config(generator_config(config), ElectraForMaskedLM)).eval()
-    hf.load_state_dict(model.generator.state_dict(), strict=True)
-    ids, mask, types = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
-    with torch.no_grad():
-        out = model(ids, mask, types, generator=torch.Generator().manual_seed(0))
-        full = hf(input_ids=out["masked_input_ids"], attention_mask=mask, token_type_ids=types).logits
-        at_masked = torch.gather(full, 1, out["masked_lm_positions"][..., None].expand(-1, -1, full.shape[-1]))
-        assert torch.allclose(out["mlm_logits"], at_masked, atol=1e-5, rtol=1e-5)
-
-
 def test_losses_and_labels_follow_the_weights_and_the_samples(sample_vocab_dir, batch):
     config = make_config(sample_vocab_dir, gen_weight=2.0, disc_weight=50.0)
     out = ElectraPretrainer(config)(**batch, generator=torch.Generator().manual_seed(0))
@@ -160,14 +148,16 @@ def test_sampling_divides_the_logits_by_the_temperature_and_can_disallow_the_ori
         samples.append(out["sampled_ids"])
     assert not torch.equal(*samples)  # same weights, masks and noise: the temperature alone differs
 
-    _, cold = sampled(temperature=1e-4)  # next to logits / 1e-4 the Gumbel noise vanishes: the argmax
-    # ... wherever the top two logits are apart by more than the noise can bridge (a Gumbel difference
-    # past 20 has odds near 2e-9); an untrained model's near-ties are left to chance.
-    top2 = cold["mlm_logits"].topk(2, dim=-1).values
-    clear = (top2[..., 0] - top2[..., 1]) > 20 * 1e-4
-    assert clear.float().mean() > 0.5
+    # Gumbel noise from float32 uniforms lies within [-3.1, 16.7]: where the top two logits differ by more
+    # than the temperature times that range, the sample is the argmax. At 1e-6 that is nearly every slot
+    # (random weights leave top-two gaps near 1e-4, which 1e-4 would not separate from the noise).
+    temperature = 1e-6
+    _, cold = sampled(temperature=temperature)
+    top_two = cold["mlm_logits"].detach().topk(2, dim=-1).values
+    clear = (top_two[..., 0] - top_two[..., 1]) / temperature > 20.0
+    assert clear.float().mean() > 0.9
     assert torch.equal(cold["sampled_ids"][clear], cold["masked_lm_preds"][clear])
-    _, disallowed = sampled(temperature=1e-4, disallow_correct=True)
+    _, disallowed = sampled(temperature=temperature, disallow_correct=True)
     slots = disallowed["masked_lm_weights"].bool()
     assert not (disallowed["sampled_ids"] == disallowed["masked_lm_ids"])[slots].any()
 
@@ -181,3 +171,24 @@ def test_tf_variable_names_give_every_parameter_one_tf_name(sample_vocab_dir):
     assert names["generator.electra.embeddings_project.weight"] == ("generator/embeddings_project/kernel", True)
     assert names["discriminator.discriminator_predictions.dense_prediction.weight"] == (
         "discriminator_predictions/dense_1/kernel", True)
+
+
+def test_explicit_attention_and_sdpa_compute_the_same_step_and_auto_picks_by_device(sample_vocab_dir, batch):
+    from pretrain.torch_backend.model import attention_for
+
+    results = {}
+    for attention in ("sdpa", "explicit"):
+        torch.manual_seed(0)
+        sizes = dict(SIZES, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        model = ElectraPretrainer(make_config(sample_vocab_dir, sizes=sizes), attention=attention)
+        out = model(**batch, generator=torch.Generator().manual_seed(0))
+        out["total_loss"].backward()
+        query = model.discriminator.electra.encoder.layer[0].attention.self.query.weight
+        results[attention] = (out["total_loss"].detach(), out["disc_probs"].detach(), query.grad)
+    for sdpa, explicit in zip(results["sdpa"], results["explicit"]):
+        assert torch.allclose(sdpa, explicit, rtol=1e-5, atol=1e-6)
+    assert results["sdpa"][2].abs().max() > 0  # the padding's -10000 reaches both alike
+    assert attention_for(torch.device("cpu")) == "explicit" and attention_for(torch.device("cuda")) == "sdpa"
+    assert attention_for(torch.device("cpu"), "sdpa") == "sdpa"
+    with pytest.raises(ValueError, match="attention 'fused' is not one of"):
+        ElectraPretrainer(make_config(sample_vocab_dir), attention="fused")
