@@ -22,7 +22,8 @@ from util.files import atomic_write, write_json
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURE = os.path.join("figures", "parity_loss.png")
 RUNS_JSON = "pretraining_parity_runs.json"  # beside the page
-SYSTEM_COLORS = {"ours": "tab:blue", "ourswr": "tab:green", "torch": "tab:red", "upstream": "tab:orange"}
+SYSTEM_COLORS = {"ours": "tab:blue", "ourswr": "tab:green", "torch": "tab:red", "torchwr": "tab:purple",
+                 "upstream": "tab:orange"}
 # Lower is better for these; the rest are accuracies/AUCs.
 LOSSES = ("disc_loss", "masked_lm_loss")
 
@@ -290,7 +291,9 @@ def write_report(work, out_path, args=None, runs_json=None):
              + (" `torch` is ours trained by the PyTorch backend (`run_pretraining.py --backend torch`, same hparams "
                 "and seeds); its checkpoint is written as a TF one beside it (`convert/torch_tf.py`, the weights "
                 "bit for bit) and evaluated by the same TF evaluation as the others."
-                if any(s == "torch" for s, _ in runs) else ""), ""]
+                if any(s == "torch" for s, _ in runs) else "")
+             + (" `torchwr` is `torch` with upstream's masking (`mask_with_replacement`), as `ourswr` is ours with it."
+                if any(s == "torchwr" for s, _ in runs) else ""), ""]
     for generator in sorted({g for _, g in runs}):
         upstream = runs.get(("upstream", generator), [])
         # ourswr (upstream's masking, model/masking.py) gets its own columns when it ran.

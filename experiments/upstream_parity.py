@@ -44,9 +44,11 @@ HPARAMS = {
 }
 # Our systems: "ours" as shipped, "ourswr" with upstream's position sampling (with replacement,
 # see model/masking.py), to tell whether that one known difference explains a gap, and "torch",
-# ours trained by the PyTorch backend (then evaluated, like the others, by the TF evaluation).
-OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}, "torch": {}}
-BACKENDS = {"torch": "torch"}  # the others train with the TF backend
+# ours trained by the PyTorch backend (then evaluated, like the others, by the TF evaluation), "torchwr"
+# the same with upstream's position sampling.
+OUR_SYSTEMS = {"ours": {}, "ourswr": {"mask_with_replacement": True}, "torch": {},
+               "torchwr": {"mask_with_replacement": True}}
+BACKENDS = {"torch": "torch", "torchwr": "torch"}  # the others train with the TF backend
 # real_t2 samples the generator at temperature 2, the setting nsmc_experiment pretrains with (at
 # temperature 1 both systems' discriminators collapse with these hparams).
 GENERATORS = {"uniform": {"uniform_generator": True}, "real": {"generator_hidden_size": 0.25},
@@ -230,7 +232,7 @@ def main():
                    help="run seeds first_seed .. first_seed+seeds-1, e.g. to split one setting over two processes")
     p.add_argument("--steps", type=int, default=HPARAMS["num_train_steps"])
     p.add_argument("--generators", default="uniform,real")
-    p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, torch, upstream")
+    p.add_argument("--systems", default="ours,upstream", help="comma-separated: ours, ourswr, torch, torchwr, upstream")
     p.add_argument("--evaluate_only", action="store_true",
                    help="train nothing: add the missing evaluations of the runs that finished, then the report")
     p.add_argument("--hparams", help=argparse.SUPPRESS)
