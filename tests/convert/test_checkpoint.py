@@ -130,5 +130,7 @@ def test_checkpoint_data_cut_short_names_the_checkpoint(tmp_path):
     data = os.path.join(model_dir, "model.ckpt-7.data-00000-of-00001")
     with open(data, "r+b") as f:
         f.truncate(os.path.getsize(data) // 2)
-    message = _convert_fails(tmp_path, model_dir, "cannot read TF checkpoint")
-    assert "\n" not in message and message.startswith(os.path.join(model_dir, "model.ckpt-7") + ": ")
+    # Found before TensorFlow reads it (pretrain/checkpoint_state.py): the file, what is wrong, the fix.
+    message = _convert_fails(tmp_path, model_dir, r"damaged checkpoint \(cut short: ")
+    assert "\n" not in message and message.startswith(data + ": ")
+    assert message.endswith("copy the checkpoint files again")

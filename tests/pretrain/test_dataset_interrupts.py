@@ -15,9 +15,10 @@ SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
 
 @pytest.fixture(scope="module")
 def long_corpus(tmp_path_factory):
-    """data/sample's text files 200 times over (3 MB), cut into 0.02 MB chunks: many chunks to stop in."""
+    """data/sample's text files 2,000 times over (20 MB), cut into 0.02 MB chunks: many chunks to stop in.
+    (200 times over, the TF-free builder finished in a second, once before the signal reached it.)"""
     directory = tmp_path_factory.mktemp("long_corpus")
-    for n in range(200):
+    for n in range(2000):
         for name in ("written.txt", "dialogue.txt"):
             shutil.copy(os.path.join(SAMPLE_DIR, name), directory / f"{n:03d}_{name}")
     return str(directory)
@@ -54,7 +55,8 @@ def test_interrupted_build_ends_clean(tmp_path, long_corpus, sample_vocab_dir, s
     assert code == status, run.stderr
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
     assert last_line(run.stderr) == line
-    assert os.listdir(out) == [], "no shard, no temporary, no stats.json, no lock"
+    # No shard, no temporary, no stats.json, no lock: the output directory the builder made is gone too.
+    assert not out.exists(), os.listdir(out)
     assert left == []
 
 
