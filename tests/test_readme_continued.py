@@ -50,14 +50,9 @@ def released_pair(directory, vocab_path):
 
 @pytest.mark.slow
 def test_readme_continued_pretraining_commands_run_as_written(tmp_path, sample_corpus_file):
-    work = tmp_path / "checkout"
-    work.mkdir()
-    for entry in os.listdir(ROOT):
-        if entry not in ("data", ".git", ".venv"):
-            os.symlink(os.path.join(ROOT, entry), work / entry)
-    (work / "data").mkdir()
-    for bundled in ("sample", "finetune_sample"):
-        os.symlink(os.path.join(ROOT, "data", bundled), work / "data" / bundled)
+    from test_readme import scratch_checkout
+
+    work = scratch_checkout(tmp_path)
     # A vocab of the sample's own pieces, as a released model's vocab covers the characters of its
     # language (built on written.txt alone, it lacked '?', '!' and '응': 22% [UNK] in the dialogue).
     subprocess.run([sys.executable, os.path.join(ROOT, "build_vocab.py"), "--corpus",
