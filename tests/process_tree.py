@@ -5,6 +5,7 @@ Imported by name (tests/conftest.py puts this folder on sys.path).
 """
 import glob
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -64,8 +65,11 @@ class Script:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2",
                    USE_TF="0", TOKENIZERS_PARALLELISM="false")
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            # Ctrl-C's default restored: a test run in the background of a shell without job control
+            # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
             self.process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=err,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.pid = self.process.pid
 
     @property
