@@ -89,6 +89,22 @@ class Script:
     def wait(self, seconds=180):
         return self.process.wait(seconds)
 
+    def stop(self, signum, group=False, min_children=0, after=None, what="the condition"):
+        """Send ``signum`` (to the whole process group with ``group``, as a terminal's Ctrl-C), once
+        ``after()`` holds if given, wait for the script to end, and return its exit status and those
+        of its children at the signal that have not ended (a list that should be empty). Whatever is
+        left is killed after, also when waiting fails."""
+        try:
+            if after is not None:
+                wait_until(after, what=what)
+            workers = children(self.pid)
+            assert len(workers) >= min_children, f"{len(workers)} child process(es), expected {min_children}+"
+            self.signal(signum, group=group)
+            code = self.wait()
+            return code, still_running(workers)
+        finally:
+            self.kill_all()
+
     def kill_all(self):
         """Whatever the test left: the script and everything in its process group."""
         if self.process.poll() is None:

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from process_tree import ROOT, Script, wait_until
+from process_tree import ROOT, Script
 from tiny_checkpoint import bert_config, make_model_dir
 
 
@@ -19,12 +19,8 @@ def test_sigterm_mid_conversion_leaves_nothing(tmp_path):
     run = Script(tmp_path, [os.path.join(ROOT, "pytorch_convert.py"), "--tf_ckpt_path", model_dir,
                             "--pt_discriminator_path", str(out / "d"), "--pt_generator_path", str(out / "g")],
                  name="convert")
-    try:
-        wait_until(lambda: "discriminator: converted" in run.stdout, what="the discriminator's conversion")
-        run.signal(signal.SIGTERM)
-        code = run.wait()
-    finally:
-        run.kill_all()
+    code, _ = run.stop(signal.SIGTERM, after=lambda: "discriminator: converted" in run.stdout,
+                       what="the discriminator's conversion")
     assert code == 128 + signal.SIGTERM, run.stdout + run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines()[-1] == "interrupted (SIGTERM)"

@@ -10,7 +10,7 @@ import yaml
 from finetune import checkpoints
 
 from finetune_helpers import ROOT, tiny_run_config
-from process_tree import Script, wait_until
+from process_tree import Script
 
 
 def last_line(text):
@@ -26,12 +26,8 @@ def test_sigterm_ends_in_one_line_and_the_run_resumes(tmp_path, tiny_model_dir):
     out = tmp_path / "ckpt" / "nsmc_tiny"
     args = [os.path.join(ROOT, "run_finetune.py"), "--config_file", str(path)]
     run = Script(tmp_path, args, name="first")
-    try:
-        wait_until(lambda: (out / "checkpoint-20" / checkpoints.STATE).is_file(), what="checkpoint-20")
-        run.signal(signal.SIGTERM)
-        code = run.wait()
-    finally:
-        run.kill_all()
+    code, _ = run.stop(signal.SIGTERM, after=lambda: (out / "checkpoint-20" / checkpoints.STATE).is_file(),
+                       what="checkpoint-20")
     assert code == 128 + signal.SIGTERM, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     assert last_line(run.stderr) == "interrupted (SIGTERM)"

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from process_tree import ROOT, Script, children, still_running, wait_until
+from process_tree import ROOT, Script, wait_until
 
 SAMPLE_DIR = os.path.join(ROOT, "data", "sample")
 
@@ -44,14 +44,7 @@ def last_line(text):
 def test_interrupted_build_ends_clean(tmp_path, long_corpus, sample_vocab_dir, signum, group, status, line):
     out = tmp_path / "out"
     run = start_builder(tmp_path, long_corpus, sample_vocab_dir, out)
-    try:
-        workers = children(run.pid)
-        assert len(workers) >= 2
-        run.signal(signum, group=group)
-        code = run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    code, left = run.stop(signum, group=group, min_children=2)
     assert code == status, run.stderr
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
     assert last_line(run.stderr) == line
@@ -62,11 +55,5 @@ def test_interrupted_build_ends_clean(tmp_path, long_corpus, sample_vocab_dir, s
 
 def test_builder_workers_end_with_a_builder_killed_with_9(tmp_path, long_corpus, sample_vocab_dir):
     run = start_builder(tmp_path, long_corpus, sample_vocab_dir, tmp_path / "out")
-    try:
-        workers = children(run.pid)
-        run.signal(signal.SIGKILL)
-        run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    _, left = run.stop(signal.SIGKILL)
     assert left == []

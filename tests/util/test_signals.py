@@ -45,12 +45,7 @@ def test_sigterm_in_a_script_runs_ctrl_c_cleanup_and_says_interrupted(tmp_path):
         run_cli(main)
     """))
     run = Script(tmp_path, [str(script)])
-    try:
-        wait_until(lambda: "writing" in run.stdout, what="the script to start writing")
-        run.signal(signal.SIGTERM)
-        code = run.wait()
-    finally:
-        run.kill_all()
+    code, _ = run.stop(signal.SIGTERM, after=lambda: "writing" in run.stdout, what="the script to start writing")
     assert code == 128 + signal.SIGTERM, run.stderr
     assert run.stderr.strip() == "interrupted (SIGTERM)"
     assert os.listdir(out) == []  # the temporary went, as on Ctrl-C
@@ -75,14 +70,8 @@ def test_pool_workers_end_with_a_parent_killed_with_9(tmp_path, start_method):
             time.sleep(600)
     """))
     run = Script(tmp_path, [str(script)])
-    try:
-        wait_until(lambda: "started" in run.stdout and len(children(run.pid)) >= 2, what="the pool")
-        workers = children(run.pid)
-        run.signal(signal.SIGKILL)
-        run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    _, left = run.stop(signal.SIGKILL, after=lambda: "started" in run.stdout and len(children(run.pid)) >= 2,
+                       what="the pool")
     assert left == []
 
 
@@ -108,14 +97,7 @@ def start_preprocess(tmp_path, corpus, out):
 def test_preprocess_sigterm_with_two_processes_ends_clean(tmp_path, long_corpus):
     out = tmp_path / "out"
     run = start_preprocess(tmp_path, long_corpus, out)
-    try:
-        workers = children(run.pid)
-        assert len(workers) >= 2
-        run.signal(signal.SIGTERM)
-        code = run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    code, left = run.stop(signal.SIGTERM, min_children=2)
     assert code == 128 + signal.SIGTERM, run.stderr
     assert "Traceback" not in run.stderr and "Error" not in run.stderr, run.stderr
     assert last_line(run.stderr) == "interrupted (SIGTERM)"
@@ -127,13 +109,7 @@ def test_preprocess_sigterm_with_two_processes_ends_clean(tmp_path, long_corpus)
 def test_preprocess_workers_end_with_a_parent_killed_with_9(tmp_path, long_corpus):
     out = tmp_path / "out"
     run = start_preprocess(tmp_path, long_corpus, out)
-    try:
-        workers = children(run.pid)
-        run.signal(signal.SIGKILL)
-        run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    _, left = run.stop(signal.SIGKILL)
     assert left == []
     assert "Traceback" not in run.stderr, run.stderr
     assert [n for n in os.listdir(out) if n.startswith(".pre.txt.")], "kill -9 leaves the temporary"
@@ -146,13 +122,7 @@ def test_preprocess_workers_end_with_a_parent_killed_with_9(tmp_path, long_corpu
 def test_preprocess_ctrl_c_to_the_process_group_prints_only_interrupted(tmp_path, long_corpus):
     out = tmp_path / "out"
     run = start_preprocess(tmp_path, long_corpus, out)
-    try:
-        workers = children(run.pid)
-        run.signal(signal.SIGINT, group=True)  # what a terminal's Ctrl-C does
-        code = run.wait()
-        left = still_running(workers)
-    finally:
-        run.kill_all()
+    code, left = run.stop(signal.SIGINT, group=True)  # what a terminal's Ctrl-C does
     assert code == 130, run.stderr
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
     assert last_line(run.stderr) == "interrupted"
