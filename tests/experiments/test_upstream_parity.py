@@ -11,6 +11,16 @@ REVIEWS = ["아 더빙.. 진짜 짜증나네요 목소리", "흠...포스터보�
            "사이몬페그의 익살스런 연기가 돋보였던 영화!스파이더맨에서 늙어보이기만 했던 커스틴 던스트가 너무나도 이뻐보였다"]
 
 
+def small_parity_data(tmp_path, reviews=200):
+    """The parity data built from a ratings file of ``reviews`` reviews; returns its directory."""
+    ratings = tmp_path / "ratings_train.txt"
+    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(reviews)]
+    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    data_dir = str(tmp_path / "data")
+    build_data(str(ratings), data_dir, reviews=reviews)
+    return data_dir
+
+
 def test_one_document_per_review_and_one_directory_for_both_systems(tmp_path):
     ratings = tmp_path / "ratings_train.txt"
     rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(120)]
@@ -36,11 +46,7 @@ def test_every_checkpoint_is_evaluated_on_the_same_masks(tmp_path):
 
     from experiments.upstream_parity import ROOT, evaluation_hparams, vocab_size
 
-    ratings = tmp_path / "ratings_train.txt"
-    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(200)]
-    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    data_dir = str(tmp_path / "data")
-    build_data(str(ratings), data_dir, reviews=200)
+    data_dir = small_parity_data(tmp_path)
     tiny = {"model_size": "small", "max_seq_length": 64, "train_batch_size": 8, "eval_batch_size": 8,
             "num_train_steps": 2, "num_warmup_steps": 1, "num_eval_steps": 4, "generator_hidden_size": 0.25,
             "save_checkpoints_steps": 2, "iterations_per_loop": 2, "vocab_size": vocab_size(data_dir),
@@ -92,11 +98,7 @@ def test_a_torch_run_is_scored_by_the_same_tf_evaluations_as_ours(tmp_path, monk
     from experiments.parity_report import write_report
     from pretrain import layout
 
-    ratings = tmp_path / "ratings_train.txt"
-    rows = [f"{i}\t{REVIEWS[i % len(REVIEWS)]} {i}\t{i % 2}" for i in range(200)]
-    ratings.write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    data_dir = str(tmp_path / "data")
-    build_data(str(ratings), data_dir, reviews=200)
+    data_dir = small_parity_data(tmp_path)
     tiny = {"model_size": "small", "max_seq_length": 64, "train_batch_size": 8, "eval_batch_size": 8,
             "num_warmup_steps": 1, "num_eval_steps": 4, "save_checkpoints_steps": 2, "iterations_per_loop": 2,
             "model_hparam_overrides": {"num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 1,
